@@ -1,0 +1,202 @@
+//! The one dispatch table: every kernel instantiated once per SIMD tier.
+//!
+//! Each tier's kernels are compiled inside `#[target_feature(enable = ...)]`
+//! functions (never with `-C target-cpu=native`), so a baseline wheel carries all
+//! tiers. [`active`] reads the tier atomic of [`crate::cpu`] and returns that tier's
+//! table; [`for_tier`] returns any tier's table if, and only if, this CPU supports
+//! it, which is what makes the safe wrappers below sound.
+
+use crate::cpu::{self, Tier};
+use crate::element::Float;
+use crate::kernels::tile::TILE;
+
+/// Pairwise 4 × 4 tile: `out[r][c] = Σ op(a[r][i], b[c][i])` over the shortest row.
+pub type TileFn<T> = fn([&[T]; TILE], [&[T]; TILE]) -> [[T; TILE]; TILE];
+/// Reduction of two slices to one value (over the shorter length).
+pub type PairFn<T> = fn(&[T], &[T]) -> T;
+
+/// Kernels for one element type at one tier.
+#[derive(Debug)]
+pub struct ElemKernels<T: 'static> {
+    /// `Σ a_i b_i`, four accumulators.
+    pub dot: PairFn<T>,
+    /// `Σ (a_i - b_i)^2`, four accumulators.
+    pub sqeuclidean: PairFn<T>,
+    /// Compensated dot product (see `kernels/compensated.rs`).
+    pub dot_precise: PairFn<T>,
+    /// 4 × 4 tile of dot products.
+    pub tile_dot: TileFn<T>,
+    /// 4 × 4 tile of squared distances.
+    pub tile_sqeuclidean: TileFn<T>,
+}
+
+/// All kernels of one tier.
+#[derive(Debug)]
+pub struct Kernels {
+    pub tier: Tier,
+    pub f32: ElemKernels<f32>,
+    pub f64: ElemKernels<f64>,
+}
+
+/// Element types with kernels in the table.
+pub trait HasKernels: Float {
+    fn select(k: &'static Kernels) -> &'static ElemKernels<Self>;
+}
+
+impl HasKernels for f32 {
+    #[inline(always)]
+    fn select(k: &'static Kernels) -> &'static ElemKernels<f32> {
+        &k.f32
+    }
+}
+
+impl HasKernels for f64 {
+    #[inline(always)]
+    fn select(k: &'static Kernels) -> &'static ElemKernels<f64> {
+        &k.f64
+    }
+}
+
+#[inline(always)]
+fn min_len<T>(a: &[&[T]; TILE], b: &[&[T]; TILE]) -> usize {
+    a.iter().chain(b.iter()).map(|r| r.len()).min().unwrap_or(0)
+}
+
+/// Instantiates every kernel for one tier in a module of its own.
+///
+/// `$features` must be exactly the features [`cpu`] checks before it reports the tier.
+macro_rules! tier_table {
+    ($module:ident, $tier:expr, $isa:ty, $lanes_f64:literal, $features:literal) => {
+        mod $module {
+            use super::*;
+            use crate::kernels::{compensated, reduce, tile};
+
+            macro_rules! with_features {
+                ($name:ident, $safe:ident, $t:ty, $body:expr) => {
+                    #[target_feature(enable = $features)]
+                    unsafe fn $name(a: &[$t], b: &[$t]) -> $t {
+                        // SAFETY: the features are enabled on this function.
+                        #[allow(unused_unsafe)]
+                        unsafe {
+                            $body(a, b)
+                        }
+                    }
+                    fn $safe(a: &[$t], b: &[$t]) -> $t {
+                        // SAFETY: this function is only reachable through the table
+                        // below, which `for_tier`/`active` hand out only when the CPU
+                        // supports the tier's features.
+                        unsafe { $name(a, b) }
+                    }
+                };
+            }
+            macro_rules! tile_with_features {
+                ($name:ident, $safe:ident, $t:ty, $op:ty) => {
+                    #[target_feature(enable = $features)]
+                    unsafe fn $name(a: [*const $t; TILE], b: [*const $t; TILE], d: usize) -> [[$t; TILE]; TILE] {
+                        // SAFETY: features enabled here; pointers valid for `d` (caller).
+                        unsafe { tile::tile_4x4::<$t, $isa, $op>(a, b, d) }
+                    }
+                    fn $safe(a: [&[$t]; TILE], b: [&[$t]; TILE]) -> [[$t; TILE]; TILE] {
+                        let d = min_len(&a, &b);
+                        // SAFETY: every row holds at least `d` elements; the table is
+                        // only handed out on CPUs with the tier's features.
+                        unsafe { $name(a.map(|r| r.as_ptr()), b.map(|r| r.as_ptr()), d) }
+                    }
+                };
+            }
+
+            with_features!(dot_f32_k, dot_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::DotOp>);
+            with_features!(dot_f64_k, dot_f64, f64, reduce::pair_reduce::<f64, $isa, reduce::DotOp>);
+            with_features!(sqeuclidean_f32_k, sqeuclidean_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::SqDiffOp>);
+            with_features!(sqeuclidean_f64_k, sqeuclidean_f64, f64, reduce::pair_reduce::<f64, $isa, reduce::SqDiffOp>);
+            with_features!(dot_precise_f32_k, dot_precise_f32, f32, compensated::dot2_f32::<$lanes_f64>);
+            with_features!(dot_precise_f64_k, dot_precise_f64, f64, compensated::dot2_f64::<$lanes_f64>);
+            tile_with_features!(tile_dot_f32_k, tile_dot_f32, f32, reduce::DotOp);
+            tile_with_features!(tile_dot_f64_k, tile_dot_f64, f64, reduce::DotOp);
+            tile_with_features!(tile_sqeuclidean_f32_k, tile_sqeuclidean_f32, f32, reduce::SqDiffOp);
+            tile_with_features!(tile_sqeuclidean_f64_k, tile_sqeuclidean_f64, f64, reduce::SqDiffOp);
+
+            pub(super) static TABLE: Kernels = Kernels {
+                tier: $tier,
+                f32: ElemKernels {
+                    dot: dot_f32,
+                    sqeuclidean: sqeuclidean_f32,
+                    dot_precise: dot_precise_f32,
+                    tile_dot: tile_dot_f32,
+                    tile_sqeuclidean: tile_sqeuclidean_f32,
+                },
+                f64: ElemKernels {
+                    dot: dot_f64,
+                    sqeuclidean: sqeuclidean_f64,
+                    dot_precise: dot_precise_f64,
+                    tile_dot: tile_dot_f64,
+                    tile_sqeuclidean: tile_sqeuclidean_f64,
+                },
+            };
+        }
+    };
+}
+
+// The scalar tier enables nothing beyond the target's baseline.
+#[cfg(target_arch = "x86_64")]
+tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, "sse2");
+#[cfg(target_arch = "aarch64")]
+tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, "neon");
+
+#[cfg(target_arch = "x86_64")]
+tier_table!(x86_64_v2, Tier::X86_64V2, crate::simd::sse::Sse, 2, "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt");
+#[cfg(target_arch = "x86_64")]
+tier_table!(x86_64_v3, Tier::X86_64V3, crate::simd::avx2::Avx2, 4, "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma");
+#[cfg(target_arch = "x86_64")]
+tier_table!(
+    x86_64_v4,
+    Tier::X86_64V4,
+    crate::simd::avx512::Avx512,
+    8,
+    "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"
+);
+#[cfg(target_arch = "aarch64")]
+tier_table!(neon, Tier::Neon, crate::simd::neon::Neon, 2, "neon");
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("mlkern supports x86_64 and aarch64 targets");
+
+/// The table of `tier`, if this CPU supports it.
+pub fn for_tier(tier: Tier) -> Option<&'static Kernels> {
+    if tier.is_supported() {
+        table(tier)
+    } else {
+        None
+    }
+}
+
+/// The table of `tier`, without checking the CPU (callers guarantee support).
+#[inline]
+fn table(tier: Tier) -> Option<&'static Kernels> {
+    match tier {
+        Tier::Scalar => Some(&scalar::TABLE),
+        #[cfg(target_arch = "x86_64")]
+        Tier::X86_64V2 => Some(&x86_64_v2::TABLE),
+        #[cfg(target_arch = "x86_64")]
+        Tier::X86_64V3 => Some(&x86_64_v3::TABLE),
+        #[cfg(target_arch = "x86_64")]
+        Tier::X86_64V4 => Some(&x86_64_v4::TABLE),
+        #[cfg(target_arch = "aarch64")]
+        Tier::Neon => Some(&neon::TABLE),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// The table of the active tier.
+#[inline]
+pub fn active() -> &'static Kernels {
+    // The atomic in `cpu` only ever holds tiers this CPU supports.
+    table(cpu::active()).unwrap_or(&scalar::TABLE)
+}
+
+/// The kernels of the active tier for element type `T`.
+#[inline]
+pub fn kernels<T: HasKernels>() -> &'static ElemKernels<T> {
+    T::select(active())
+}

@@ -1,0 +1,87 @@
+//! x86-64-v3 (AVX2 + FMA): 256-bit registers, 8 × f32 or 4 × f64, fused multiply-add.
+
+use std::arch::x86_64::*;
+
+use super::sse::Sse;
+use super::Simd;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx2;
+
+impl Simd<f32> for Avx2 {
+    const LANES: usize = 8;
+    type V = __m256;
+
+    #[inline(always)]
+    unsafe fn zero() -> __m256 {
+        // SAFETY: the caller runs on an AVX2+FMA CPU (module contract).
+        unsafe { _mm256_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> __m256 {
+        // SAFETY: the caller guarantees 8 readable f32 at `ptr` and AVX support.
+        unsafe { _mm256_loadu_ps(ptr) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX is available (module contract).
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX is available (module contract).
+        unsafe { _mm256_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: FMA is available (module contract).
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_sum(v: __m256) -> f32 {
+        // SAFETY: AVX is available (module contract).
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            <Sse as Simd<f32>>::reduce_sum(s)
+        }
+    }
+}
+
+impl Simd<f64> for Avx2 {
+    const LANES: usize = 4;
+    type V = __m256d;
+
+    #[inline(always)]
+    unsafe fn zero() -> __m256d {
+        // SAFETY: AVX is available (module contract).
+        unsafe { _mm256_setzero_pd() }
+    }
+    #[inline(always)]
+    unsafe fn load(ptr: *const f64) -> __m256d {
+        // SAFETY: the caller guarantees 4 readable f64 at `ptr` and AVX support.
+        unsafe { _mm256_loadu_pd(ptr) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: AVX is available (module contract).
+        unsafe { _mm256_add_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: AVX is available (module contract).
+        unsafe { _mm256_sub_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
+        // SAFETY: FMA is available (module contract).
+        unsafe { _mm256_fmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_sum(v: __m256d) -> f64 {
+        // SAFETY: AVX is available (module contract).
+        unsafe {
+            let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+            <Sse as Simd<f64>>::reduce_sum(s)
+        }
+    }
+}

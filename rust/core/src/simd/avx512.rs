@@ -1,0 +1,99 @@
+//! x86-64-v4 (AVX-512 F/BW/VL/DQ): 512-bit registers, 16 × f32 or 8 × f64, fused
+//! multiply-add, and masked loads so that tails need no scalar loop.
+
+use std::arch::x86_64::*;
+
+use super::avx2::Avx2;
+use super::Simd;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx512;
+
+impl Simd<f32> for Avx512 {
+    const LANES: usize = 16;
+    type V = __m512;
+
+    #[inline(always)]
+    unsafe fn zero() -> __m512 {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> __m512 {
+        // SAFETY: the caller guarantees 16 readable f32 at `ptr`.
+        unsafe { _mm512_loadu_ps(ptr) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(ptr: *const f32, n: usize) -> __m512 {
+        // SAFETY: masked-off lanes are not read (no fault past `ptr + n`); n < 16.
+        unsafe { _mm512_maskz_loadu_ps(((1u32 << n) - 1) as __mmask16, ptr) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_sum(v: __m512) -> f32 {
+        // SAFETY: AVX-512F/DQ are available (module contract).
+        unsafe {
+            let lo = _mm512_castps512_ps256(v);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            <Avx2 as Simd<f32>>::reduce_sum(_mm256_add_ps(lo, hi))
+        }
+    }
+}
+
+impl Simd<f64> for Avx512 {
+    const LANES: usize = 8;
+    type V = __m512d;
+
+    #[inline(always)]
+    unsafe fn zero() -> __m512d {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_setzero_pd() }
+    }
+    #[inline(always)]
+    unsafe fn load(ptr: *const f64) -> __m512d {
+        // SAFETY: the caller guarantees 8 readable f64 at `ptr`.
+        unsafe { _mm512_loadu_pd(ptr) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(ptr: *const f64, n: usize) -> __m512d {
+        // SAFETY: masked-off lanes are not read (no fault past `ptr + n`); n < 8.
+        unsafe { _mm512_maskz_loadu_pd(((1u32 << n) - 1) as __mmask8, ptr) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m512d, b: __m512d) -> __m512d {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_add_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m512d, b: __m512d) -> __m512d {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_sub_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_fmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_sum(v: __m512d) -> f64 {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe {
+            let s = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd::<1>(v));
+            <Avx2 as Simd<f64>>::reduce_sum(s)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! A thin vector abstraction, one zero-sized type per instruction set.
+//!
+//! Kernels in [`crate::kernels`] are written once, generic over [`Simd<T>`], and
+//! marked `#[inline(always)]`. [`crate::dispatch`] instantiates each one inside a
+//! `#[target_feature]` function per tier, so the intrinsics below are inlined and
+//! compiled for that tier (the pattern the `memchr` crate uses). Calling a method of
+//! an ISA type is only sound on a CPU that has its features, which `dispatch`
+//! guarantees by construction.
+
+use crate::element::Float;
+
+pub(crate) mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod sse;
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
+
+/// Lane-wise operations on a SIMD register of `T`.
+///
+/// # Safety
+/// Every method is `unsafe`: the caller must run on a CPU with the implementing
+/// type's target features, and pointers must be valid for the stated reads.
+pub(crate) trait Simd<T: Float>: Copy {
+    /// Elements per register.
+    const LANES: usize;
+    type V: Copy;
+
+    unsafe fn zero() -> Self::V;
+    /// Loads `LANES` elements from `ptr` (no alignment needed).
+    unsafe fn load(ptr: *const T) -> Self::V;
+    /// Loads `n < LANES` elements from `ptr`, zero in the other lanes; reads nothing past `ptr + n`.
+    #[inline(always)]
+    unsafe fn load_partial(ptr: *const T, n: usize) -> Self::V {
+        let mut buf = [T::ZERO; 16];
+        // SAFETY: the caller guarantees `ptr` is valid for `n` reads and `n < LANES <= 16`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(ptr, buf.as_mut_ptr(), n);
+            Self::load(buf.as_ptr())
+        }
+    }
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`, fused (one rounding) where the ISA has FMA.
+    unsafe fn mul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// Sum of all lanes (pairwise tree).
+    unsafe fn reduce_sum(v: Self::V) -> T;
+}

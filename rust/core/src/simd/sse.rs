@@ -1,0 +1,85 @@
+//! x86-64-v2 (SSE2..SSE4.2): 128-bit registers, 4 × f32 or 2 × f64, no FMA.
+
+use std::arch::x86_64::*;
+
+use super::Simd;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sse;
+
+impl Simd<f32> for Sse {
+    const LANES: usize = 4;
+    type V = __m128;
+
+    #[inline(always)]
+    unsafe fn zero() -> __m128 {
+        // SAFETY: SSE2 is part of every x86-64 CPU.
+        unsafe { _mm_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> __m128 {
+        // SAFETY: the caller guarantees 4 readable f32 at `ptr`.
+        unsafe { _mm_loadu_ps(ptr) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m128, b: __m128) -> __m128 {
+        // SAFETY: SSE is baseline on x86-64.
+        unsafe { _mm_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m128, b: __m128) -> __m128 {
+        // SAFETY: SSE is baseline on x86-64.
+        unsafe { _mm_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(a: __m128, b: __m128, c: __m128) -> __m128 {
+        // SAFETY: SSE is baseline on x86-64.
+        unsafe { _mm_add_ps(_mm_mul_ps(a, b), c) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_sum(v: __m128) -> f32 {
+        // SAFETY: SSE is baseline on x86-64.
+        unsafe {
+            let hi = _mm_movehl_ps(v, v); // [v2, v3, v2, v3]
+            let s = _mm_add_ps(v, hi); // [v0+v2, v1+v3, ..]
+            let s1 = _mm_shuffle_ps::<0b01>(s, s);
+            _mm_cvtss_f32(_mm_add_ss(s, s1))
+        }
+    }
+}
+
+impl Simd<f64> for Sse {
+    const LANES: usize = 2;
+    type V = __m128d;
+
+    #[inline(always)]
+    unsafe fn zero() -> __m128d {
+        // SAFETY: SSE2 is baseline on x86-64.
+        unsafe { _mm_setzero_pd() }
+    }
+    #[inline(always)]
+    unsafe fn load(ptr: *const f64) -> __m128d {
+        // SAFETY: the caller guarantees 2 readable f64 at `ptr`.
+        unsafe { _mm_loadu_pd(ptr) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m128d, b: __m128d) -> __m128d {
+        // SAFETY: SSE2 is baseline on x86-64.
+        unsafe { _mm_add_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m128d, b: __m128d) -> __m128d {
+        // SAFETY: SSE2 is baseline on x86-64.
+        unsafe { _mm_sub_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(a: __m128d, b: __m128d, c: __m128d) -> __m128d {
+        // SAFETY: SSE2 is baseline on x86-64.
+        unsafe { _mm_add_pd(_mm_mul_pd(a, b), c) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_sum(v: __m128d) -> f64 {
+        // SAFETY: SSE2 is baseline on x86-64.
+        unsafe { _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v))) }
+    }
+}

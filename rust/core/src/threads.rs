@@ -1,0 +1,117 @@
+//! The one Rayon pool owned by mlkern.
+//!
+//! Sized by [`set_num_threads`], else by `MLKERN_NUM_THREADS`, else by the number of
+//! CPUs available to the process. mlkern never uses Rayon's global pool, so it
+//! neither fights nor configures other libraries' pools.
+//!
+//! Fork safety: a child created by `fork()` inherits the pool's bookkeeping but not
+//! its threads, so running work on it would wait forever. The pool remembers the
+//! process id that built it; a different id means we are in a forked child, and a
+//! fresh pool is built there. The stale one is leaked on purpose: dropping it would
+//! signal threads that do not exist in the child.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+struct PoolSlot {
+    pid: u32,
+    threads: usize,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+static POOL: Mutex<Option<PoolSlot>> = Mutex::new(None);
+
+/// Largest thread count accepted (a typo guard, far above any real machine).
+pub const MAX_THREADS: usize = 4096;
+
+fn default_threads() -> usize {
+    if let Some(n) = std::env::var("MLKERN_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| (1..=MAX_THREADS).contains(&n))
+    {
+        return n;
+    }
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn build(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("mlkern-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::invalid("num_threads", format!("cannot start {threads} threads: {e}")))
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<PoolSlot>> {
+    // A panic while holding the lock cannot leave the slot inconsistent.
+    POOL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The pool for this process, built on first use (or after a fork).
+fn pool() -> Result<Arc<rayon::ThreadPool>> {
+    let pid = std::process::id();
+    let mut slot = lock();
+    match slot.as_ref() {
+        Some(s) if s.pid == pid => return Ok(Arc::clone(&s.pool)),
+        _ => {}
+    }
+    let threads = slot.as_ref().map(|s| s.threads).unwrap_or_else(default_threads);
+    let pool = build(threads)?;
+    if let Some(stale) = slot.replace(PoolSlot { pid, threads, pool: Arc::clone(&pool) }) {
+        if stale.pid != pid {
+            std::mem::forget(stale); // forked child: the stale pool's threads are gone
+        }
+    }
+    Ok(pool)
+}
+
+/// Sets the number of threads mlkern's kernels use (>= 1). Rebuilds the pool.
+pub fn set_num_threads(n: usize) -> Result<()> {
+    if !(1..=MAX_THREADS).contains(&n) {
+        return Err(Error::invalid("n", format!("number of threads must be in 1..={MAX_THREADS}, got {n}")));
+    }
+    let pool = build(n)?;
+    let pid = std::process::id();
+    let old = lock().replace(PoolSlot { pid, threads: n, pool });
+    if let Some(old) = old {
+        if old.pid != pid {
+            std::mem::forget(old);
+        }
+        // Otherwise dropped here, outside the lock: its threads exit once idle.
+    }
+    Ok(())
+}
+
+/// The number of threads mlkern's kernels use.
+pub fn num_threads() -> usize {
+    let slot = lock();
+    slot.as_ref().map(|s| s.threads).unwrap_or_else(default_threads)
+}
+
+/// Runs `f` inside mlkern's pool (Rayon's parallel iterators in `f` use it).
+/// Falls back to running `f` on the calling thread if no thread can be started.
+pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match pool() {
+        Ok(p) => p.install(f),
+        Err(_) => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_and_get() {
+        set_num_threads(3).unwrap();
+        assert_eq!(num_threads(), 3);
+        assert_eq!(install(rayon::current_num_threads), 3);
+        assert!(set_num_threads(0).is_err());
+        assert_eq!(num_threads(), 3);
+        set_num_threads(2).unwrap();
+        assert_eq!(install(rayon::current_num_threads), 2);
+    }
+}

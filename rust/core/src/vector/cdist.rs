@@ -1,0 +1,130 @@
+//! All-pairs scores between the rows of two row-major matrices.
+//!
+//! Blocking: the output is split into bands of [`BAND_ROWS`] rows of `a`, one Rayon
+//! task each. Inside a band, `b` is walked in blocks of [`B_BLOCK`] rows (kept in
+//! L2), and every 4 × 4 pair of row groups is computed by the register-blocked tile
+//! kernel of the active tier (`kernels/tile.rs`). Edge groups repeat their last row
+//! and drop the extra results. Cosine scales dot products by precomputed inverse
+//! norms; euclidean takes the square root of directly accumulated squared
+//! differences (no `|a|^2 + |b|^2 - 2ab` cancellation).
+
+use rayon::prelude::*;
+
+use super::metric::{cosine_from_parts, Metric};
+use super::{check_matrix, inverse_norm};
+use crate::aligned::{AlignedVec, Zeroable};
+use crate::dispatch::{kernels, HasKernels, TileFn};
+use crate::error::Result;
+use crate::kernels::tile::TILE;
+use crate::threads;
+
+/// Rows of `a` per parallel task.
+const BAND_ROWS: usize = 32;
+/// Rows of `b` per cache block.
+const B_BLOCK: usize = 64;
+/// Below this many multiply-adds the work runs on the calling thread.
+const PAR_MIN_WORK: usize = 1 << 18;
+
+/// Row `i` of a row-major matrix with `d` columns, clamped to the last row `< rows`.
+#[inline(always)]
+fn row<T>(m: &[T], d: usize, i: usize, rows: usize) -> &[T] {
+    let i = i.min(rows - 1);
+    &m[i * d..i * d + d]
+}
+
+/// Inverse Euclidean norms of each row (0 for zero rows).
+pub(crate) fn inverse_row_norms<T: HasKernels + Zeroable>(m: &[T], rows: usize, d: usize) -> Result<AlignedVec<T>> {
+    let dot = kernels::<T>().dot;
+    let mut inv = AlignedVec::zeroed(rows)?;
+    for (i, v) in inv.iter_mut().enumerate() {
+        let r = &m[i * d..i * d + d];
+        *v = inverse_norm(dot(r, r).sqrt());
+    }
+    Ok(inv)
+}
+
+/// Writes `out[i * n + j] = metric(a[i], b[j])` for `a: (m, d)`, `b: (n, d)`, `out: (m, n)`.
+///
+/// Multi-threaded on mlkern's pool when the work is large enough; the result does
+/// not depend on the thread count.
+pub fn cdist<T: HasKernels + Zeroable>(
+    a: &[T],
+    m: usize,
+    b: &[T],
+    n: usize,
+    d: usize,
+    metric: Metric,
+    out: &mut [T],
+) -> Result<()> {
+    check_matrix("a", a.len(), m, d)?;
+    check_matrix("b", b.len(), n, d)?;
+    check_matrix("out", out.len(), m, n)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let tile = metric.tile(kernels::<T>());
+    let (inv_a, inv_b) = if metric == Metric::Cosine {
+        (Some(inverse_row_norms(a, m, d)?), Some(inverse_row_norms(b, n, d)?))
+    } else {
+        (None, None)
+    };
+    let ctx = Ctx { a, m, b, n, d, metric, tile, inv_a: inv_a.as_deref(), inv_b: inv_b.as_deref() };
+    let work = m.saturating_mul(n).saturating_mul(d.max(1));
+    if work < PAR_MIN_WORK {
+        ctx.band(0, out);
+    } else {
+        threads::install(|| {
+            out.par_chunks_mut(BAND_ROWS * n).enumerate().for_each(|(t, band)| ctx.band(t * BAND_ROWS, band));
+        });
+    }
+    Ok(())
+}
+
+struct Ctx<'a, T: 'static> {
+    a: &'a [T],
+    m: usize,
+    b: &'a [T],
+    n: usize,
+    d: usize,
+    metric: Metric,
+    tile: TileFn<T>,
+    inv_a: Option<&'a [T]>,
+    inv_b: Option<&'a [T]>,
+}
+
+impl<T: HasKernels> Ctx<'_, T> {
+    /// Fills `band`, the output rows `i0 .. i0 + band.len() / n`.
+    fn band(&self, i0: usize, band: &mut [T]) {
+        let (n, d) = (self.n, self.d);
+        let rows = band.len() / n;
+        for j0 in (0..n).step_by(B_BLOCK) {
+            let j1 = (j0 + B_BLOCK).min(n);
+            for ib in (0..rows).step_by(TILE) {
+                let i = i0 + ib;
+                let ra: [&[T]; TILE] = std::array::from_fn(|r| row(self.a, d, i + r, self.m));
+                for j in (j0..j1).step_by(TILE) {
+                    let rb: [&[T]; TILE] = std::array::from_fn(|c| row(self.b, d, j + c, n));
+                    let vals = (self.tile)(ra, rb);
+                    for r in 0..TILE.min(rows - ib) {
+                        let out_row = &mut band[(ib + r) * n..(ib + r + 1) * n];
+                        for c in 0..TILE.min(j1 - j) {
+                            out_row[j + c] = self.finish(vals[r][c], i + r, j + c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn finish(&self, v: T, i: usize, j: usize) -> T {
+        match self.metric {
+            Metric::Dot | Metric::SqEuclidean => v,
+            Metric::Euclidean => v.sqrt(),
+            Metric::Cosine => match (self.inv_a, self.inv_b) {
+                (Some(ia), Some(ib)) => cosine_from_parts(v, ia[i], ib[j]),
+                _ => v,
+            },
+        }
+    }
+}

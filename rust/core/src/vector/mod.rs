@@ -1,0 +1,100 @@
+//! Vector operations on slices: the functions behind `mlkern.vector`.
+//!
+//! Each validates its arguments (returning [`Error`], never panicking), reads the
+//! active tier's kernels once, and runs them. Long dot products are split into
+//! fixed chunks of [`PAR_CHUNK`] elements summed in index order, so results depend on
+//! the length but never on the thread count.
+
+mod cdist;
+mod metric;
+mod topk;
+
+pub use cdist::cdist;
+pub use metric::Metric;
+pub use topk::topk;
+
+use rayon::prelude::*;
+
+use crate::dispatch::{kernels, HasKernels, PairFn};
+use crate::error::{Error, Result};
+use crate::threads;
+
+/// Elements per parallel chunk of a long reduction.
+pub const PAR_CHUNK: usize = 1 << 16;
+/// Length from which reductions are chunked and run on the pool.
+pub const PAR_MIN_LEN: usize = 1 << 18;
+
+fn check_same_len(a: usize, b: usize) -> Result<()> {
+    if a != b {
+        return Err(Error::shape("a and b", format!("lengths differ: {a} and {b}")));
+    }
+    Ok(())
+}
+
+fn reduce_pair<T: HasKernels>(a: &[T], b: &[T], f: PairFn<T>) -> T {
+    if a.len() < PAR_MIN_LEN {
+        return f(a, b);
+    }
+    let parts: Vec<T> = threads::install(|| {
+        a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)).map(|(x, y)| f(x, y)).collect()
+    });
+    parts.into_iter().fold(T::ZERO, |s, p| s + p)
+}
+
+/// `Σ a_i b_i`. Error `<= γ_n Σ|a_i b_i|` (see `kernels/reduce.rs`).
+pub fn dot<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
+    check_same_len(a.len(), b.len())?;
+    Ok(reduce_pair(a, b, kernels::<T>().dot))
+}
+
+/// Compensated `Σ a_i b_i`: error `<= u|a·b| + γ_n^2 Σ|a_i b_i|` (see `kernels/compensated.rs`).
+///
+/// Error-free transformations turn infinities into NaN (`inf - inf`); when that
+/// happens the plain dot product is returned, so inf and NaN propagate as in NumPy.
+pub fn dot_precise<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
+    check_same_len(a.len(), b.len())?;
+    let k = kernels::<T>();
+    let r = (k.dot_precise)(a, b);
+    Ok(if r.is_nan() { reduce_pair(a, b, k.dot) } else { r })
+}
+
+/// `Σ (a_i - b_i)^2`.
+pub fn sqeuclidean<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
+    check_same_len(a.len(), b.len())?;
+    Ok(reduce_pair(a, b, kernels::<T>().sqeuclidean))
+}
+
+/// Euclidean norm `sqrt(Σ a_i^2)`, computed as NumPy's `norm` does for 1-D input
+/// (`sqrt(dot(a, a))`, so it overflows where NumPy does).
+pub fn norm<T: HasKernels>(a: &[T]) -> T {
+    reduce_pair(a, a, kernels::<T>().dot).sqrt()
+}
+
+/// Cosine similarity `a·b / (|a| |b|)`, clamped to [-1, 1]; 0 when either vector has
+/// zero norm (the scikit-learn convention); NaN when an input holds NaN.
+pub fn cosine<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
+    check_same_len(a.len(), b.len())?;
+    let k = kernels::<T>();
+    let ab = reduce_pair(a, b, k.dot);
+    let na = reduce_pair(a, a, k.dot).sqrt();
+    let nb = reduce_pair(b, b, k.dot).sqrt();
+    Ok(metric::cosine_from_parts(ab, inverse_norm(na), inverse_norm(nb)))
+}
+
+/// `1 / norm`, or 0 for a zero norm (so the cosine of a zero vector is 0).
+#[inline]
+pub(crate) fn inverse_norm<T: HasKernels>(norm: T) -> T {
+    if norm == T::ZERO {
+        T::ZERO
+    } else {
+        T::ONE / norm
+    }
+}
+
+/// Checks that a row-major `(rows, cols)` matrix fits in `len` elements exactly.
+pub(crate) fn check_matrix(name: &'static str, len: usize, rows: usize, cols: usize) -> Result<()> {
+    match rows.checked_mul(cols) {
+        Some(want) if want == len => Ok(()),
+        _ => Err(Error::shape(name, format!("buffer of {len} elements is not a ({rows}, {cols}) matrix"))),
+    }
+}
