@@ -1,1 +1,37 @@
+//! The extension module `mlkern._mlkern`: the only crate that knows Python.
+//!
+//! Layout: `arrays.rs` (borrowing NumPy buffers, `out=` checks, results),
+//! `errors.rs` (core errors → Python exceptions), `cpu.rs` (cpu_info, threads),
+//! and one file per Python submodule (`vector.rs` for `mlkern.vector`).
 
+mod arrays;
+mod cpu;
+mod errors;
+mod vector;
+
+use std::ffi::CString;
+
+use pyo3::exceptions::PyRuntimeWarning;
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(cpu::cpu_info, m)?)?;
+    m.add_function(wrap_pyfunction!(cpu::set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(cpu::get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(cpu::_set_tier, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::dot, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::norm, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::cosine, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::sqeuclidean, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::cdist, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::topk, m)?)?;
+    // Detect the CPU tier now (first use) and surface MLKERN_SIMD problems.
+    for w in mlkern_core::cpu::startup_warnings() {
+        let msg = CString::new(w.as_str()).unwrap_or_default();
+        PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &msg, 1)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,23 @@
+"""mlkern: fast, honest CPU kernels for machine learning.
+
+A Rust core with SIMD kernels chosen at run time for this CPU (AVX-512, AVX2+FMA,
+SSE4.2, NEON or scalar), exposed to NumPy without copies.
+
+Top level
+---------
+cpu_info()            what was detected and which SIMD tier runs
+set_num_threads(n)    size of mlkern's one thread pool (also ``MLKERN_NUM_THREADS``)
+get_num_threads()
+
+Submodules
+----------
+mlkern.vector         dot, norm, cosine, sqeuclidean, cdist, topk
+
+``python -m mlkern`` prints the CPU report and benchmarks mlkern against NumPy and
+SciPy in the same run.
+"""
+
+from mlkern import vector
+from mlkern._mlkern import __version__, cpu_info, get_num_threads, set_num_threads
+
+__all__ = ["__version__", "cpu_info", "get_num_threads", "set_num_threads", "vector"]
