@@ -122,7 +122,9 @@ pub(crate) fn norm<'py>(py: Python<'py>, a: &Bound<'py, PyAny>) -> PyResult<Boun
 ///
 /// The result is clamped to [-1, 1]. If either vector has zero norm the similarity is
 /// 0 (scikit-learn's ``cosine_similarity`` convention; SciPy's ``cosine`` distance
-/// would give NaN). NaN in an input gives NaN. Returns a NumPy scalar.
+/// would give NaN). Norms are ``sqrt(sum(a**2))`` in the input precision, so a vector
+/// whose squared norm underflows (``|a| < ~1e-19`` in float32) counts as zero, as in
+/// ``numpy.linalg.norm``. NaN in an input gives NaN. Returns a NumPy scalar.
 #[pyfunction]
 pub(crate) fn cosine<'py>(py: Python<'py>, a: &Bound<'py, PyAny>, b: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let (a, b, dtype) = two_vectors(a, b)?;

@@ -1,0 +1,337 @@
+"""mlkern.vector against NumPy/SciPy under every SIMD tier, with stated error bounds."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import UNIT, gamma
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from mlkern import vector
+
+AWKWARD = [0, 1, 2, 3, 7, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 255, 256, 1000, 1023, 1025, 4097]
+
+
+def exact_dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Correctly rounded dot product via exact rational arithmetic."""
+    return float(sum((Fraction(float(x)) * Fraction(float(y)) for x, y in zip(a, b)), Fraction(0)))
+
+
+def fsum_dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Dot product of float32 data with exact products (float64) and math.fsum."""
+    return math.fsum((a.astype(np.float64) * b.astype(np.float64)).tolist())
+
+
+def reference_dot(a: np.ndarray, b: np.ndarray) -> float:
+    """The correctly rounded dot product (exact products: float64 for float32 data, rationals otherwise)."""
+    return fsum_dot(a, b) if a.dtype == np.float32 else exact_dot(a, b)
+
+
+def dot_bound(a: np.ndarray, b: np.ndarray, dtype: type) -> float:
+    abs_sum = float(np.sum(np.abs(a.astype(np.float64) * b.astype(np.float64))))
+    return gamma(len(a), dtype) * abs_sum * 1.0001 + 1e-300
+
+
+# -- dot, norm, cosine, sqeuclidean ------------------------------------------------
+
+
+@pytest.mark.parametrize("n", AWKWARD)
+def test_dot_every_tier_awkward_sizes(tier: str, dtype: type, n: int, rng: np.random.Generator) -> None:
+    buf_a = rng.standard_normal(n + 3).astype(dtype)
+    buf_b = rng.standard_normal(n + 3).astype(dtype)
+    for off_a, off_b in [(0, 0), (1, 2), (3, 1)]:  # unaligned starts, still contiguous
+        a, b = buf_a[off_a : off_a + n], buf_b[off_b : off_b + n]
+        got = vector.dot(a, b)
+        assert isinstance(got, dtype)
+        ref = reference_dot(a, b) if n <= 1025 else fsum_dot(a, b)
+        assert abs(float(got) - ref) <= dot_bound(a, b, dtype) + UNIT[dtype] * abs(ref)
+        d = a.astype(np.float64) - b.astype(np.float64)
+        sq_ref = math.fsum((d * d).tolist())
+        assert abs(float(vector.sqeuclidean(a, b)) - sq_ref) <= gamma(n + 3, dtype) * sq_ref + 1e-300
+        nr = math.sqrt(math.fsum((a.astype(np.float64) ** 2).tolist()))
+        assert abs(float(vector.norm(a)) - nr) <= gamma(n + 2, dtype) * nr + 1e-300
+
+
+def _signed(lo: float, hi: float, width: int) -> st.SearchStrategy[float]:
+    """0, or a magnitude in [lo, hi] of either sign (squares neither overflow nor underflow)."""
+    mag = st.floats(lo, hi, width=width)
+    return st.one_of(st.just(0.0), mag, mag.map(lambda x: -x))
+
+
+floats32 = _signed(2.0**-20, 1024.0, 32)
+floats64 = _signed(1e-100, 1e6, 64)
+
+
+@st.composite
+def vector_pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n = draw(st.integers(0, 300))
+    elements = floats32 if dtype == np.float32 else floats64
+    a = draw(hnp.arrays(dtype, n, elements=elements))
+    b = draw(hnp.arrays(dtype, n, elements=elements))
+    return a, b
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pair=vector_pairs())
+def test_dot_family_property_vs_numpy(tier: str, pair: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = pair
+    dtype = a.dtype.type
+    ref = reference_dot(a, b)
+    got = vector.dot(a, b)
+    assert got.dtype == a.dtype
+    assert abs(float(got) - ref) <= dot_bound(a, b, dtype) + UNIT[dtype] * abs(ref)
+    # numpy.dot obeys the same bound, so the two agree within twice of it.
+    assert abs(float(got) - float(np.dot(a, b))) <= 2 * (dot_bound(a, b, dtype) + UNIT[dtype] * abs(ref))
+    precise = vector.dot(a, b, precise=True)
+    assert abs(float(precise) - ref) <= 2 * UNIT[dtype] * abs(ref) + gamma(len(a), np.float64) ** 2 * float(
+        np.sum(np.abs(a.astype(np.float64) * b.astype(np.float64)))
+    ) + 1e-300
+    na, nb = float(np.linalg.norm(a.astype(np.float64))), float(np.linalg.norm(b.astype(np.float64)))
+    cos = float(vector.cosine(a, b))
+    if na == 0 or nb == 0:
+        assert cos == 0.0
+    else:
+        want = ref / (na * nb)
+        assert -1.0 <= cos <= 1.0
+        abs_sum = float(np.sum(np.abs(a.astype(np.float64) * b.astype(np.float64))))
+        assert abs(cos - want) <= 4 * gamma(len(a) + 4, dtype) * abs_sum / (na * nb) + 4 * UNIT[dtype]
+
+
+def test_precise_dot_on_ill_conditioned_vectors(tier: str, rng: np.random.Generator) -> None:
+    """Cancellation leaves a tiny exact result; plain summation loses every digit."""
+    plain_wrong = 0
+    for trial in range(40):
+        n = int(rng.integers(6, 400))
+        half = n // 2
+        x = rng.standard_normal(half) * 2.0 ** rng.integers(-30, 30, half)
+        y = rng.standard_normal(half)
+        a = np.concatenate([x, -x * (1 + rng.standard_normal(half) * 1e-12), rng.standard_normal(n - 2 * half) * 1e-25])
+        b = np.concatenate([y, y, rng.standard_normal(n - 2 * half)])
+        exact = exact_dot(a, b)
+        cond = float(np.sum(np.abs(a * b))) / max(abs(exact), 1e-300)
+        bound = UNIT[np.float64] * abs(exact) + gamma(n, np.float64) ** 2 * float(np.sum(np.abs(a * b)))
+        got = float(vector.dot(a, b, precise=True))
+        assert abs(got - exact) <= bound, (trial, cond, got, exact)
+        if abs(float(vector.dot(a, b)) - exact) > bound:
+            plain_wrong += 1
+        # float32: exact float64 products summed with TwoSum, then one rounding
+        # (the bound documented in kernels/compensated.rs).
+        a32, b32 = a.astype(np.float32), b.astype(np.float32)
+        exact32 = exact_dot(a32, b32)
+        abs32 = float(np.sum(np.abs(a32.astype(np.float64) * b32.astype(np.float64))))
+        bound32 = (UNIT[np.float32] + 2 * UNIT[np.float64]) * abs(exact32) + gamma(n, np.float64) ** 2 * abs32
+        got32 = float(vector.dot(a32, b32, precise=True))
+        assert abs(got32 - exact32) <= bound32 * 1.0001 + 1e-300
+    assert plain_wrong >= 20  # the data is really ill-conditioned
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 33, 1000])
+def test_nan_and_inf_propagate_like_numpy(tier: str, dtype: type, n: int) -> None:
+    for pos in {0, n // 2, n - 1}:
+        a = np.ones(n, dtype)
+        b = np.ones(n, dtype)
+        for bad in [np.nan, np.inf, -np.inf]:
+            a[pos] = bad
+            with np.errstate(invalid="ignore"):
+                for precise in (False, True):
+                    np.testing.assert_equal(vector.dot(a, b, precise=precise), np.dot(a, b))
+                np.testing.assert_equal(vector.sqeuclidean(a, b), np.sum((a - b) ** 2))
+                np.testing.assert_equal(vector.norm(a), np.linalg.norm(a))
+            a[pos] = 1
+        a[pos] = np.nan
+        assert np.isnan(vector.cosine(a, b))
+
+
+def test_empty_vectors(dtype: type) -> None:
+    e = np.empty(0, dtype)
+    assert vector.dot(e, e) == 0 and vector.dot(e, e).dtype == dtype
+    assert vector.dot(e, e, precise=True) == 0
+    assert vector.norm(e) == 0
+    assert vector.sqeuclidean(e, e) == 0
+    assert vector.cosine(e, e) == 0
+
+
+def test_long_dot_is_chunked_and_correct(dtype: type, rng: np.random.Generator) -> None:
+    n = (1 << 18) * 3 + 11
+    a = rng.standard_normal(n).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    ref = fsum_dot(a, b)
+    assert abs(float(vector.dot(a, b)) - ref) <= dot_bound(a, b, dtype) + UNIT[dtype] * abs(ref)
+
+
+def test_non_contiguous_and_sequences_are_copied_correctly(dtype: type, rng: np.random.Generator) -> None:
+    base = rng.standard_normal((50, 4)).astype(dtype)
+    col = base[:, 1]  # strided view
+    assert not col.flags.c_contiguous
+    np.testing.assert_allclose(vector.dot(col, col), np.dot(col, col), rtol=1e-5)
+    assert vector.dot([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == 32.0
+    assert isinstance(vector.dot([1.0], [2.0]), np.float64)
+    swapped = col.astype(col.dtype.newbyteorder(">"))
+    np.testing.assert_allclose(vector.dot(swapped, col), np.dot(col, col), rtol=1e-5)
+    reversed_view = base[::-1, 0]
+    np.testing.assert_allclose(vector.norm(reversed_view), np.linalg.norm(reversed_view), rtol=1e-5)
+    # The inputs are untouched.
+    np.testing.assert_array_equal(base, base.copy())
+
+
+# -- cdist -----------------------------------------------------------------------
+
+METRICS = ["dot", "cosine", "sqeuclidean", "euclidean"]
+
+
+def cdist_reference(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if metric == "dot":
+        return a64 @ b64.T
+    if metric == "cosine":
+        na = np.linalg.norm(a64, axis=1, keepdims=True)
+        nb = np.linalg.norm(b64, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = (a64 @ b64.T) / (na * nb.T)
+        s[(na == 0).ravel(), :] = 0
+        s[:, (nb == 0).ravel()] = 0
+        return np.clip(s, -1, 1)
+    d2 = ((a64[:, None, :] - b64[None, :, :]) ** 2).sum(-1)
+    return d2 if metric == "sqeuclidean" else np.sqrt(d2)
+
+
+def cdist_tolerance(a: np.ndarray, b: np.ndarray, metric: str, dtype: type) -> np.ndarray:
+    """Our bound plus the float64 reference's own rounding (γ_d in float64)."""
+    d = a.shape[1]
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    g = gamma(d + 3, dtype) + gamma(d + 3, np.float64)
+    if metric == "dot":
+        return g * (np.abs(a64) @ np.abs(b64).T) * 1.0001 + 1e-300
+    if metric == "cosine":
+        return np.full((len(a), len(b)), 4 * g + 1e-300)
+    ref = cdist_reference(a, b, metric)
+    return g * ref + 1e-300
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("m,n,d", [(1, 1, 1), (3, 5, 7), (4, 4, 16), (17, 9, 65), (33, 70, 129), (64, 65, 3)])
+def test_cdist_every_tier(tier: str, dtype: type, metric: str, m: int, n: int, d: int, rng: np.random.Generator) -> None:
+    a = rng.standard_normal((m, d)).astype(dtype)
+    b = rng.standard_normal((n, d)).astype(dtype)
+    if n > 2:
+        b[1] = 0  # a zero row: cosine similarity 0
+    got = vector.cdist(a, b, metric)
+    assert got.shape == (m, n) and got.dtype == dtype and got.flags.c_contiguous
+    err = np.abs(got.astype(np.float64) - cdist_reference(a, b, metric))
+    assert np.all(err <= cdist_tolerance(a, b, metric, dtype))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    m=st.integers(0, 12),
+    n=st.integers(0, 12),
+    d=st.integers(0, 40),
+    metric=st.sampled_from(METRICS),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    data=st.data(),
+)
+def test_cdist_property_vs_scipy(m: int, n: int, d: int, metric: str, dtype: type, data: st.DataObject) -> None:
+    from scipy.spatial.distance import cdist as scipy_cdist
+
+    el = floats32 if dtype == np.float32 else floats64
+    a = data.draw(hnp.arrays(dtype, (m, d), elements=el))
+    b = data.draw(hnp.arrays(dtype, (n, d), elements=el))
+    got = vector.cdist(a, b, metric)
+    assert got.shape == (m, n)
+    ref = cdist_reference(a, b, metric)
+    assert np.all(np.abs(got - ref) <= cdist_tolerance(a, b, metric, dtype))
+    if metric in ("sqeuclidean", "euclidean") and m and n:
+        np.testing.assert_allclose(got, scipy_cdist(a.astype(np.float64), b.astype(np.float64), metric), rtol=1e-4, atol=1e-3)
+
+
+def test_cdist_out_is_filled_and_returned(dtype: type, rng: np.random.Generator) -> None:
+    a = rng.standard_normal((20, 10)).astype(dtype)
+    b = rng.standard_normal((30, 10)).astype(dtype)
+    out = np.full((20, 30), np.nan, dtype)
+    res = vector.cdist(a, b, "euclidean", out=out)
+    assert res is out
+    np.testing.assert_allclose(out, cdist_reference(a, b, "euclidean"), rtol=1e-4)
+
+
+def test_cdist_empty_shapes(dtype: type) -> None:
+    assert vector.cdist(np.zeros((0, 5), dtype), np.zeros((3, 5), dtype)).shape == (0, 3)
+    assert vector.cdist(np.zeros((2, 5), dtype), np.zeros((0, 5), dtype)).shape == (2, 0)
+    z = vector.cdist(np.zeros((2, 0), dtype), np.zeros((3, 0), dtype), "cosine")
+    np.testing.assert_array_equal(z, np.zeros((2, 3)))
+
+
+def test_cdist_nan_propagates(dtype: type) -> None:
+    a = np.ones((3, 20), dtype)
+    a[1, 7] = np.nan
+    for metric in METRICS:
+        got = vector.cdist(a, np.ones((2, 20), dtype), metric)
+        assert np.isnan(got[1]).all() and not np.isnan(got[[0, 2]]).any()
+
+
+# -- topk -------------------------------------------------------------------------
+
+
+def topk_reference(q: np.ndarray, c: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    s = cdist_reference(q, c, metric)
+    key = -s if metric in ("dot", "cosine") else s
+    # Stable sort on key, ties by lower index.
+    idx = np.argsort(key, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(s, idx, 1)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("q,n,d,k", [(1, 1, 1, 1), (3, 10, 4, 10), (7, 300, 33, 5), (5, 5000, 16, 7), (9, 4100, 3, 50)])
+def test_topk_every_tier_integer_data(tier: str, dtype: type, metric: str, q: int, n: int, d: int, k: int, rng: np.random.Generator) -> None:
+    # Small integers: dot/sqeuclidean scores are exact, so ranks (with ties) must match.
+    queries = rng.integers(-3, 4, (q, d)).astype(dtype)
+    corpus = rng.integers(-3, 4, (n, d)).astype(dtype)
+    idx, scores = vector.topk(queries, corpus, k, metric)
+    assert idx.shape == scores.shape == (q, k)
+    assert idx.dtype == np.int64 and scores.dtype == dtype
+    ref_idx, ref_scores = topk_reference(queries, corpus, k, metric)
+    if metric in ("dot", "sqeuclidean"):
+        np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(scores, ref_scores, rtol=gamma(d + 4, dtype) * 8, atol=1e-6)
+    # Scores are exactly what cdist reports for the chosen rows.
+    full = vector.cdist(queries, corpus, metric)
+    np.testing.assert_array_equal(np.take_along_axis(full, idx, 1), scores)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    q=st.integers(1, 6),
+    n=st.integers(1, 60),
+    d=st.integers(0, 20),
+    metric=st.sampled_from(METRICS),
+    data=st.data(),
+)
+def test_topk_property_vs_numpy_argsort(q: int, n: int, d: int, metric: str, data: st.DataObject) -> None:
+    k = data.draw(st.integers(1, n))
+    queries = data.draw(hnp.arrays(np.float64, (q, d), elements=st.integers(-4, 4).map(float)))
+    corpus = data.draw(hnp.arrays(np.float64, (n, d), elements=st.integers(-4, 4).map(float)))
+    idx, scores = vector.topk(queries, corpus, k, metric)
+    full = vector.cdist(queries, corpus, metric)
+    key = -full if metric in ("dot", "cosine") else full
+    want = np.argsort(key, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_array_equal(scores, np.take_along_axis(full, want, 1))
+
+
+def test_topk_nan_ranks_last(dtype: type) -> None:
+    corpus = np.array([[1.0], [np.nan], [3.0], [2.0]], dtype)
+    idx, scores = vector.topk(np.ones((1, 1), dtype), corpus, 4)
+    np.testing.assert_array_equal(idx, [[2, 3, 0, 1]])
+    assert np.isnan(scores[0, 3])
+    idx, _ = vector.topk(np.ones((1, 1), dtype), corpus, 4, "euclidean")
+    np.testing.assert_array_equal(idx, [[0, 3, 2, 1]])
+
+
+def test_topk_zero_queries(dtype: type) -> None:
+    idx, scores = vector.topk(np.zeros((0, 3), dtype), np.zeros((5, 3), dtype), 2)
+    assert idx.shape == (0, 2) and scores.shape == (0, 2)
