@@ -27,7 +27,7 @@ impl Metric {
             _ => {
                 return Err(Error::invalid(
                     "metric",
-                    format!("unknown metric {name:?}; expected 'dot', 'cosine', 'sqeuclidean' or 'euclidean'"),
+                    format!("unknown metric '{name}'; expected 'dot', 'cosine', 'sqeuclidean' or 'euclidean'"),
                 ))
             }
         })
