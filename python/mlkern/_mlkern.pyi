@@ -1,16 +1,30 @@
 """Type stubs of the compiled extension (checked with ``python -m mypy.stubtest mlkern._mlkern``)."""
 
-from typing import Literal, TypeAlias, TypedDict
+from typing import Literal, TypeAlias, TypedDict, type_check_only
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+__all__ = [
+    "__version__",
+    "_set_tier",
+    "cdist",
+    "cosine",
+    "cpu_info",
+    "dot",
+    "get_num_threads",
+    "norm",
+    "set_num_threads",
+    "sqeuclidean",
+    "topk",
+]
 
 _Float: TypeAlias = np.float32 | np.float64
 _FloatArray: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Metric: TypeAlias = Literal["dot", "cosine", "sqeuclidean", "euclidean"]
 
+@type_check_only
 class CpuInfo(TypedDict):
     tier: str
     best_tier: str

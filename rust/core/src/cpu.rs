@@ -2,7 +2,7 @@
 //!
 //! The tier is detected once, at first use, and kept in one `AtomicU8`. The
 //! environment variable `MLKERN_SIMD=<tier>` caps it (read once, at the same
-//! time); a cap above what the CPU supports falls back to the best available tier
+//! time); a tier the CPU does not support falls back to the best available one
 //! and records a warning that the Python layer turns into a `RuntimeWarning`.
 //! [`set_active`] switches tiers in-process: tests use it to run every kernel under
 //! every tier the host supports. It refuses tiers the CPU lacks, which is what makes
@@ -36,7 +36,13 @@ static WARNINGS: OnceLock<Vec<String>> = OnceLock::new();
 
 impl Tier {
     /// Every tier, in the order `from_u8` expects.
-    pub const ALL: [Tier; 5] = [Tier::Scalar, Tier::X86_64V2, Tier::X86_64V3, Tier::X86_64V4, Tier::Neon];
+    pub const ALL: [Tier; 5] = [
+        Tier::Scalar,
+        Tier::X86_64V2,
+        Tier::X86_64V3,
+        Tier::X86_64V4,
+        Tier::Neon,
+    ];
 
     /// The canonical name (`"scalar"`, `"x86-64-v2"`, `"x86-64-v3"`, `"x86-64-v4"`, `"neon"`).
     pub fn name(self) -> &'static str {
@@ -90,7 +96,9 @@ pub fn available_tiers() -> &'static [Tier] {
 
 /// The best tier this CPU supports, ignoring `MLKERN_SIMD`.
 pub fn best_tier() -> Tier {
-    *available_tiers().last().expect("scalar is always available")
+    *available_tiers()
+        .last()
+        .expect("scalar is always available")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -109,7 +117,11 @@ fn detect_tiers() -> Vec<Tier> {
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vl")
         && is_x86_feature_detected!("avx512dq");
-    for (ok, t) in [(v2, Tier::X86_64V2), (v3, Tier::X86_64V3), (v4, Tier::X86_64V4)] {
+    for (ok, t) in [
+        (v2, Tier::X86_64V2),
+        (v3, Tier::X86_64V3),
+        (v4, Tier::X86_64V4),
+    ] {
         if ok {
             tiers.push(t);
         }
@@ -140,10 +152,31 @@ pub fn features() -> Vec<&'static str> {
             ($($f:tt),*) => { $( if is_x86_feature_detected!($f) { found.push($f); } )* };
         }
         probe!(
-            "sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "avx", "avx2", "fma", "f16c",
-            "bmi2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512vnni",
-            "avx512bf16", "avx512fp16", "avx512vpopcntdq", "avx512vbmi", "avx512vbmi2",
-            "avx512bitalg", "avx512ifma", "avxvnni"
+            "sse2",
+            "sse3",
+            "ssse3",
+            "sse4.1",
+            "sse4.2",
+            "popcnt",
+            "avx",
+            "avx2",
+            "fma",
+            "f16c",
+            "bmi2",
+            "avx512f",
+            "avx512bw",
+            "avx512vl",
+            "avx512dq",
+            "avx512cd",
+            "avx512vnni",
+            "avx512bf16",
+            "avx512fp16",
+            "avx512vpopcntdq",
+            "avx512vbmi",
+            "avx512vbmi2",
+            "avx512bitalg",
+            "avx512ifma",
+            "avxvnni"
         );
     }
     #[cfg(target_arch = "aarch64")]
@@ -166,17 +199,11 @@ fn initial_tier() -> (Tier, Vec<String>) {
         Ok(v) => match Tier::from_name(&v) {
             Ok(t) if t.is_supported() => t,
             Ok(t) => {
-                // Fall back to the best supported tier not above the requested one.
-                let fallback = available_tiers()
-                    .iter()
-                    .copied()
-                    .filter(|c| *c <= t && !(t != Tier::Neon && *c == Tier::Neon))
-                    .next_back()
-                    .unwrap_or(Tier::Scalar);
+                // A tier this CPU lacks (too high, or another architecture's).
                 warnings.push(format!(
-                    "MLKERN_SIMD={v} asks for tier {t}, which this CPU does not support; using {fallback}"
+                    "MLKERN_SIMD={v} asks for tier {t}, which this CPU does not support; using {best}"
                 ));
-                fallback
+                best
             }
             Err(e) => {
                 warnings.push(format!("MLKERN_SIMD ignored: {e}; using {best}"));
@@ -223,7 +250,11 @@ pub fn set_active(tier: Tier) -> Result<()> {
     if !tier.is_supported() {
         return Err(Error::Unsupported(format!(
             "SIMD tier {tier} is not supported by this CPU (available: {})",
-            available_tiers().iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+            available_tiers()
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     ACTIVE.store(tier as u8, Ordering::Relaxed);

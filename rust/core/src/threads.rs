@@ -33,7 +33,9 @@ fn default_threads() -> usize {
     {
         return n;
     }
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn build(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
@@ -42,7 +44,12 @@ fn build(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
         .thread_name(|i| format!("mlkern-{i}"))
         .build()
         .map(Arc::new)
-        .map_err(|e| Error::invalid("num_threads", format!("cannot start {threads} threads: {e}")))
+        .map_err(|e| {
+            Error::invalid(
+                "num_threads",
+                format!("cannot start {threads} threads: {e}"),
+            )
+        })
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Option<PoolSlot>> {
@@ -58,9 +65,16 @@ fn pool() -> Result<Arc<rayon::ThreadPool>> {
         Some(s) if s.pid == pid => return Ok(Arc::clone(&s.pool)),
         _ => {}
     }
-    let threads = slot.as_ref().map(|s| s.threads).unwrap_or_else(default_threads);
+    let threads = slot
+        .as_ref()
+        .map(|s| s.threads)
+        .unwrap_or_else(default_threads);
     let pool = build(threads)?;
-    if let Some(stale) = slot.replace(PoolSlot { pid, threads, pool: Arc::clone(&pool) }) {
+    if let Some(stale) = slot.replace(PoolSlot {
+        pid,
+        threads,
+        pool: Arc::clone(&pool),
+    }) {
         if stale.pid != pid {
             std::mem::forget(stale); // forked child: the stale pool's threads are gone
         }
@@ -71,11 +85,18 @@ fn pool() -> Result<Arc<rayon::ThreadPool>> {
 /// Sets the number of threads mlkern's kernels use (>= 1). Rebuilds the pool.
 pub fn set_num_threads(n: usize) -> Result<()> {
     if !(1..=MAX_THREADS).contains(&n) {
-        return Err(Error::invalid("n", format!("number of threads must be in 1..={MAX_THREADS}, got {n}")));
+        return Err(Error::invalid(
+            "n",
+            format!("number of threads must be in 1..={MAX_THREADS}, got {n}"),
+        ));
     }
     let pool = build(n)?;
     let pid = std::process::id();
-    let old = lock().replace(PoolSlot { pid, threads: n, pool });
+    let old = lock().replace(PoolSlot {
+        pid,
+        threads: n,
+        pool,
+    });
     if let Some(old) = old {
         if old.pid != pid {
             std::mem::forget(old);
@@ -88,7 +109,9 @@ pub fn set_num_threads(n: usize) -> Result<()> {
 /// The number of threads mlkern's kernels use.
 pub fn num_threads() -> usize {
     let slot = lock();
-    slot.as_ref().map(|s| s.threads).unwrap_or_else(default_threads)
+    slot.as_ref()
+        .map(|s| s.threads)
+        .unwrap_or_else(default_threads)
 }
 
 /// Runs `f` inside mlkern's pool (Rayon's parallel iterators in `f` use it).

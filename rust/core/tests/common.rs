@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 /// SplitMix64: small, deterministic, good enough for test data.
+#[derive(Debug)]
 pub struct Rng(pub u64);
 
 impl Rng {

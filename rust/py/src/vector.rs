@@ -9,7 +9,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::arrays::{new_array, numpy_scalar, pair, same_dtype, DType, FloatArray, NpyFloat, OutArray};
+use crate::arrays::{
+    new_array, numpy_scalar, pair, same_dtype, DType, FloatArray, NpyFloat, OutArray,
+};
 use crate::errors::to_pyerr;
 
 /// Elements of work from which the GIL is released.
@@ -52,7 +54,10 @@ fn pair_scalar<'py, T: NpyFloat>(
     numpy_scalar(py, r)
 }
 
-fn two_vectors<'py>(a: &Bound<'py, PyAny>, b: &Bound<'py, PyAny>) -> PyResult<(FloatArray<'py>, FloatArray<'py>, DType)> {
+fn two_vectors<'py>(
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+) -> PyResult<(FloatArray<'py>, FloatArray<'py>, DType)> {
     let a = FloatArray::extract(a, "a", 1)?;
     let b = FloatArray::extract(b, "b", 1)?;
     let dtype = same_dtype(&a, "a", &b, "b")?;
@@ -92,7 +97,12 @@ fn two_vectors<'py>(a: &Bound<'py, PyAny>, b: &Bound<'py, PyAny>) -> PyResult<(F
 /// The GIL is released for vectors of 8192 elements or more.
 #[pyfunction]
 #[pyo3(signature = (a, b, *, precise = false))]
-pub(crate) fn dot<'py>(py: Python<'py>, a: &Bound<'py, PyAny>, b: &Bound<'py, PyAny>, precise: bool) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn dot<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    precise: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let (a, b, dtype) = two_vectors(a, b)?;
     with_float!(dtype, T => {
         if precise {
@@ -126,7 +136,11 @@ pub(crate) fn norm<'py>(py: Python<'py>, a: &Bound<'py, PyAny>) -> PyResult<Boun
 /// whose squared norm underflows (``|a| < ~1e-19`` in float32) counts as zero, as in
 /// ``numpy.linalg.norm``. NaN in an input gives NaN. Returns a NumPy scalar.
 #[pyfunction]
-pub(crate) fn cosine<'py>(py: Python<'py>, a: &Bound<'py, PyAny>, b: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn cosine<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let (a, b, dtype) = two_vectors(a, b)?;
     with_float!(dtype, T => pair_scalar::<T>(py, &a, &b, vector::cosine::<T>))
 }
@@ -135,7 +149,11 @@ pub(crate) fn cosine<'py>(py: Python<'py>, a: &Bound<'py, PyAny>, b: &Bound<'py,
 /// accumulated from the differences directly (no cancellation from expanding the
 /// square). Returns a NumPy scalar of the input dtype.
 #[pyfunction]
-pub(crate) fn sqeuclidean<'py>(py: Python<'py>, a: &Bound<'py, PyAny>, b: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn sqeuclidean<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let (a, b, dtype) = two_vectors(a, b)?;
     with_float!(dtype, T => pair_scalar::<T>(py, &a, &b, vector::sqeuclidean::<T>))
 }
@@ -250,7 +268,9 @@ pub(crate) fn topk<'py>(
     let (qa, ca, dtype) = two_matrices(queries, "queries", corpus, "corpus")?;
     let (q, n, d) = (qa.shape[0], ca.shape[0], qa.shape[1]);
     if k < 1 {
-        return Err(PyValueError::new_err(format!("k must be a positive integer, got {k}")));
+        return Err(PyValueError::new_err(format!(
+            "k must be a positive integer, got {k}"
+        )));
     }
     let k = usize::try_from(k).unwrap_or(usize::MAX);
     if k > n {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole test suite: what README's second command runs and what CI (.ci/run) calls.
+#
+# Needs only Python >= 3.10 with pip and venv, and a Rust toolchain (cargo). It
+#   1. checks formatting and lints (cargo fmt, clippy -D warnings),
+#   2. runs the Rust tests of every crate and compiles the criterion benches,
+#   3. builds a manylinux2014 abi3 wheel with maturin + zig (no Docker),
+#   4. installs that wheel into a fresh virtual environment,
+#   5. checks the type stubs against the built module (mypy.stubtest, mypy --strict),
+#   6. runs pytest against the installed wheel (never the source tree).
+# Environment: MLKERN_TEST_VENV (default .venv-test), PYTHON (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${MLKERN_TEST_VENV:-$ROOT/.venv-test}
+PYTHON=${PYTHON:-python3}
+step() { printf '\n=== %s (%ss)\n' "$1" "$SECONDS"; }
+
+step "python environment: $VENV"
+"$PYTHON" -m venv --clear "$VENV"
+# shellcheck disable=SC1091
+source "$VENV/bin/activate"
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet "maturin>=1.9,<2" "ziglang>=0.13" \
+    "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" "scipy>=1.10" "threadpoolctl>=3" "mypy>=1.10"
+
+step "rust: fmt, clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --release --locked -- -D warnings
+
+step "rust: tests (every SIMD tier this CPU has) and benches compile"
+cargo test --workspace --release --locked
+cargo bench -p mlkern-core --no-run --locked
+
+step "wheel: manylinux2014 abi3 via zig"
+rm -rf "$ROOT/wheelhouse"
+maturin build --release --locked --zig --compatibility manylinux2014 --out "$ROOT/wheelhouse"
+python -m pip install --quiet --force-reinstall --no-deps "$ROOT"/wheelhouse/mlkern-*.whl
+
+step "the installed wheel is what we test"
+(cd / && python -c "import mlkern, sys; f = mlkern._mlkern.__file__; print(f); assert 'site-packages' in f, f; print(mlkern.cpu_info())")
+
+step "type stubs"
+(cd / && python -m mypy.stubtest mlkern._mlkern)
+python -m mypy --config-file "$ROOT/pyproject.toml"
+
+step "pytest"
+python -m pytest -p no:cacheprovider -q tests
+
+step "done"

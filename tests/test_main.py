@@ -1,0 +1,40 @@
+"""`python -m mlkern`: the CPU report and the benchmark CLI (tiny sizes via --smoke)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mlkern", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_info_reports_tier_and_features() -> None:
+    r = run("info")
+    assert r.returncode == 0, r.stderr
+    assert "SIMD tier:" in r.stdout and "available tiers:" in r.stdout and "CPU features:" in r.stdout
+
+
+def test_bench_json_to_stdout_has_every_workload() -> None:
+    r = run("bench", "--smoke", "--json", "-", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)  # the table went to stderr, JSON alone to stdout
+    assert "speed-up" in r.stderr
+    assert result["threads"] == 1 and result["cpu"]["tier"]
+    workloads = {row["workload"].split()[0] for row in result["rows"]}
+    assert workloads == {"dot", "cdist", "topk"}
+    peers = {row["peer"] for row in result["rows"]}
+    assert {"numpy.dot", "scipy cdist", "numpy GEMM+argpartition"} <= peers
+    for row in result["rows"]:
+        assert row["mlkern_s"] > 0 and row["peer_s"] > 0 and row["speedup"] > 0
+        assert row["threads"] == 1
+
+
+def test_bench_json_to_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bench.json"
+    r = run("bench", "--smoke", "--json", str(path))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(path.read_text())["rows"]
+    assert f"wrote {path}" in r.stdout
