@@ -75,7 +75,7 @@ class _Limits:
 
 
 def _row(cfg: Config, workload: str, dtype: Any, peer: str, ours: Callable[[], Any], theirs: Callable[[], Any], **kw: Any) -> Row:
-    t = time_pair(ours, theirs, cfg.pairs, cfg.min_repeat_s)
+    t = time_pair(ours, theirs, cfg.pairs, cfg.min_repeat_s, settle_s=0.1 if cfg.threads > 1 else 0.0)
     return Row(workload, np.dtype(dtype).name, cfg.threads, peer, t.ours_s, t.peer_s, t.speedup, t.pairs, **kw)
 
 

@@ -4,6 +4,11 @@ Follows shared/MEASURING.md: both sides are warmed up, each repeat loops a call
 until it lasts at least ``min_repeat_s`` (then divides), and ours/peer repeats
 alternate so that machine noise hits both alike. The reported speed-up is the median
 of the per-pair ratios ``peer_time / our_time``.
+
+With more than one thread, each repeat is followed by a pause (``settle_s``): thread
+pools keep spinning for a while after a call (OpenBLAS for about 2**28 cycles, ~70 ms
+here), and on a two-core machine the spinning threads of one side would otherwise
+steal the cores of the other side's next repeat.
 """
 
 from __future__ import annotations
@@ -43,8 +48,17 @@ def _repeat(f: Callable[[], Any], number: int) -> float:
     return (time.perf_counter() - t0) / number
 
 
-def time_pair(ours: Callable[[], Any], peer: Callable[[], Any], pairs: int, min_repeat_s: float) -> PairTiming:
-    """Times ``ours`` against ``peer`` in interleaved pairs (after warming both up)."""
+def _settled(f: Callable[[], Any], number: int, settle_s: float) -> float:
+    if settle_s > 0:
+        time.sleep(settle_s)
+    return _repeat(f, number)
+
+
+def time_pair(
+    ours: Callable[[], Any], peer: Callable[[], Any], pairs: int, min_repeat_s: float, settle_s: float = 0.0
+) -> PairTiming:
+    """Times ``ours`` against ``peer`` in interleaved pairs (after warming both up),
+    pausing ``settle_s`` after each repeat so neither side's idle threads disturb the other."""
     for f in (ours, peer, ours, peer):
         f()
     n_ours = calls_per_repeat(ours, min_repeat_s)
@@ -53,11 +67,11 @@ def time_pair(ours: Callable[[], Any], peer: Callable[[], Any], pairs: int, min_
     for i in range(pairs):
         # Alternate which side goes first, so neither always follows the other.
         if i % 2 == 0:
-            a = _repeat(ours, n_ours)
-            b = _repeat(peer, n_peer)
+            a = _settled(ours, n_ours, settle_s)
+            b = _settled(peer, n_peer, settle_s)
         else:
-            b = _repeat(peer, n_peer)
-            a = _repeat(ours, n_ours)
+            b = _settled(peer, n_peer, settle_s)
+            a = _settled(ours, n_ours, settle_s)
         t_ours.append(a)
         t_peer.append(b)
         ratios.append(b / a)
