@@ -3,12 +3,14 @@
 #
 # Needs only Python >= 3.10 with pip and venv, and a Rust toolchain (cargo). It
 #   1. checks formatting and lints (cargo fmt, clippy -D warnings),
-#   2. runs the Rust tests of every crate and compiles the criterion benches,
+#   2. runs the Rust tests of every crate and compiles the criterion benches, and
+#      runs the Rust tests for aarch64 under qemu (the NEON tier; see test-neon-qemu.sh),
 #   3. builds a manylinux2014 abi3 wheel with maturin + zig (no Docker),
 #   4. installs that wheel into a fresh virtual environment,
 #   5. checks the type stubs against the built module (mypy.stubtest, mypy --strict),
 #   6. runs pytest against the installed wheel (never the source tree).
-# Environment: MLKERN_TEST_VENV (default .venv-test), PYTHON (default python3).
+# Environment: MLKERN_TEST_VENV (default .venv-test), PYTHON (default python3),
+# MLKERN_NEON_QEMU (auto|1|0, see test-neon-qemu.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,6 +33,9 @@ cargo clippy --workspace --all-targets --release --locked -- -D warnings
 step "rust: tests (every SIMD tier this CPU has) and benches compile"
 cargo test --workspace --release --locked
 cargo bench -p mlkern-core --no-run --locked
+
+step "rust: NEON tier under qemu-aarch64"
+bash scripts/test-neon-qemu.sh
 
 step "wheel: manylinux2014 abi3 via zig"
 rm -rf "$ROOT/wheelhouse"

@@ -25,7 +25,8 @@ fn tiers() -> Vec<(Tier, &'static Kernels)> {
 
 #[test]
 fn this_machine_reaches_its_best_tier() {
-    // On the development and CI machines (AVX-512), the top tier must be x86-64-v4.
+    // On AVX-512 machines (development and CI), the top tier must be x86-64-v4.
+    #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512bw")
         && std::is_x86_feature_detected!("avx512vl")
@@ -33,6 +34,9 @@ fn this_machine_reaches_its_best_tier() {
     {
         assert_eq!(*available_tiers().last().unwrap(), Tier::X86_64V4);
     }
+    // Every aarch64 CPU has NEON, and it must be the top tier there.
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(*available_tiers().last().unwrap(), Tier::Neon);
     for t in Tier::ALL {
         assert_eq!(for_tier(t).is_some(), t.is_supported());
         if let Some(k) = for_tier(t) {
