@@ -39,55 +39,44 @@ fn merge_lanes<const L: usize>(s: [f64; L], c: [f64; L]) -> f64 {
     total + err
 }
 
-/// Dot2 on `L` interleaved lanes (f64).
+/// Compensated sum of `split(a_i, b_i) = (p_i, e_i)` (exact product `p_i + e_i`) on
+/// `L` interleaved lanes: TwoSum on the `p_i`, plain sums of every error term.
 #[inline(always)]
-pub(crate) fn dot2_f64<const L: usize>(a: &[f64], b: &[f64]) -> f64 {
+fn dot2_lanes<X: Copy, const L: usize>(a: &[X], b: &[X], split: impl Fn(X, X) -> (f64, f64)) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut s = [0.0f64; L];
     let mut c = [0.0f64; L];
+    let mut step = |l: usize, x: X, y: X| {
+        let (p, ep) = split(x, y);
+        let (t, es) = two_sum(s[l], p);
+        s[l] = t;
+        c[l] += ep + es;
+    };
     let mut ac = a.chunks_exact(L);
     let mut bc = b.chunks_exact(L);
     for (xa, xb) in (&mut ac).zip(&mut bc) {
         for l in 0..L {
-            let p = xa[l] * xb[l];
-            let ep = xa[l].mul_add(xb[l], -p);
-            let (t, es) = two_sum(s[l], p);
-            s[l] = t;
-            c[l] += ep + es;
+            step(l, xa[l], xb[l]);
         }
     }
     for (l, (&x, &y)) in ac.remainder().iter().zip(bc.remainder()).enumerate() {
-        let p = x * y;
-        let ep = x.mul_add(y, -p);
-        let (t, es) = two_sum(s[l], p);
-        s[l] = t;
-        c[l] += ep + es;
+        step(l, x, y);
     }
     merge_lanes(s, c)
+}
+
+/// Dot2 on `L` interleaved lanes (f64): TwoProduct by FMA.
+#[inline(always)]
+pub(crate) fn dot2_f64<const L: usize>(a: &[f64], b: &[f64]) -> f64 {
+    dot2_lanes::<f64, L>(a, b, |x, y| {
+        let p = x * y;
+        (p, x.mul_add(y, -p))
+    })
 }
 
 /// Sum2 of exact f64 products of f32 inputs on `L` interleaved lanes, rounded to f32.
 #[inline(always)]
 pub(crate) fn dot2_f32<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut s = [0.0f64; L];
-    let mut c = [0.0f64; L];
-    let mut ac = a.chunks_exact(L);
-    let mut bc = b.chunks_exact(L);
-    for (xa, xb) in (&mut ac).zip(&mut bc) {
-        for l in 0..L {
-            let p = xa[l] as f64 * xb[l] as f64; // exact
-            let (t, es) = two_sum(s[l], p);
-            s[l] = t;
-            c[l] += es;
-        }
-    }
-    for (l, (&x, &y)) in ac.remainder().iter().zip(bc.remainder()).enumerate() {
-        let (t, es) = two_sum(s[l], x as f64 * y as f64);
-        s[l] = t;
-        c[l] += es;
-    }
-    merge_lanes(s, c) as f32
+    dot2_lanes::<f32, L>(a, b, |x, y| (x as f64 * y as f64, 0.0)) as f32
 }
