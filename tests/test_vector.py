@@ -335,3 +335,23 @@ def test_topk_nan_ranks_last(dtype: type) -> None:
 def test_topk_zero_queries(dtype: type) -> None:
     idx, scores = vector.topk(np.zeros((0, 3), dtype), np.zeros((5, 3), dtype), 2)
     assert idx.shape == (0, 2) and scores.shape == (0, 2)
+
+
+def test_misaligned_and_fortran_inputs_are_copied_correctly(dtype: type, rng: np.random.Generator) -> None:
+    """Byte-misaligned buffers and F-ordered/transposed matrices take the documented copy path."""
+    n = 37
+    itemsize = np.dtype(dtype).itemsize
+    src = rng.standard_normal(n).astype(dtype)
+    raw = bytearray(n * itemsize + 1)
+    raw[1:] = src.tobytes()
+    misaligned = np.frombuffer(raw, dtype=dtype, offset=1)
+    assert not misaligned.flags.aligned
+    assert vector.dot(misaligned, src) == vector.dot(src, src)
+    a = rng.standard_normal((20, 9)).astype(dtype)
+    b = rng.standard_normal((9, 30)).astype(dtype).T  # (30, 9), F-ordered view
+    assert not b.flags.c_contiguous
+    np.testing.assert_array_equal(vector.cdist(a, b, "euclidean"), vector.cdist(a, np.ascontiguousarray(b), "euclidean"))
+    np.testing.assert_array_equal(vector.topk(np.asfortranarray(a), b, 3)[0], vector.topk(a, np.ascontiguousarray(b), 3)[0])
+    # Lists of lists work too (converted with numpy.asarray: float64).
+    got = vector.cdist([[1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], "dot")
+    np.testing.assert_array_equal(got, [[0.0, 1.0]])

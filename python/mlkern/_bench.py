@@ -74,8 +74,26 @@ class _Limits:
             self.ctx.__exit__(*exc)
 
 
-def _row(cfg: Config, workload: str, dtype: Any, peer: str, ours: Callable[[], Any], theirs: Callable[[], Any], **kw: Any) -> Row:
-    t = time_pair(ours, theirs, cfg.pairs, cfg.min_repeat_s, settle_s=0.1 if cfg.threads > 1 else 0.0)
+# Pause after each repeat when the peer runs a threaded BLAS: OpenBLAS's idle workers
+# keep spinning for ~0.1 s after a call and halve the speed of whatever runs next on a
+# two-core machine (measured: full speed again after 0.2 s). Single-threaded peers
+# (SciPy's cdist, simsimd, numkong) need no pause; mlkern's idle pool does not slow
+# NumPy down measurably.
+BLAS_SETTLE_S = 0.2
+
+
+def _row(
+    cfg: Config,
+    workload: str,
+    dtype: Any,
+    peer: str,
+    ours: Callable[[], Any],
+    theirs: Callable[[], Any],
+    threaded_peer: bool = False,
+    **kw: Any,
+) -> Row:
+    settle = BLAS_SETTLE_S if threaded_peer and cfg.threads > 1 and not cfg.smoke else 0.0
+    t = time_pair(ours, theirs, cfg.pairs, cfg.min_repeat_s, settle_s=settle)
     return Row(workload, np.dtype(dtype).name, cfg.threads, peer, t.ours_s, t.peer_s, t.speedup, t.pairs, **kw)
 
 
@@ -105,7 +123,8 @@ def bench_dot(cfg: Config) -> list[Row]:
                     continue  # single-threaded peers; compare the large sizes with NumPy
                 _close(vector.dot(a, b), ref, tol * max(1.0, np.sqrt(n) / abs(ref or 1)), "dot")
                 _close(float(np.asarray(f(a, b))), ref, tol * max(1.0, np.sqrt(n) / abs(ref or 1)), name)
-                row = _row(cfg, f"dot n={n}", dtype, name, lambda: vector.dot(a, b), lambda f=f: f(a, b))  # type: ignore[misc]
+                row = _row(cfg, f"dot n={n}", dtype, name, lambda: vector.dot(a, b), lambda f=f: f(a, b),  # type: ignore[misc]
+                           threaded_peer=name == "numpy.dot" and n >= 1 << 17)
                 gbs = 2 * a.nbytes / row.mlkern_s / 1e9
                 row.throughput = f"{gbs:.1f} GB/s" if n >= 1 << 20 else ""
                 rows.append(row)
@@ -139,7 +158,7 @@ def bench_cdist(cfg: Config) -> list[Row]:
         return r
 
     rows.append(gflops(_row(cfg, f"cdist cosine {shape}", np.float32, "numpy normalise+GEMM",
-                            lambda: vector.cdist(a, b, "cosine"), lambda: _numpy_cosine(a, b))))
+                            lambda: vector.cdist(a, b, "cosine"), lambda: _numpy_cosine(a, b), threaded_peer=True)))
     rows.append(gflops(_row(cfg, f"cdist cosine {shape}", np.float32, "scipy cdist",
                             lambda: vector.cdist(a, b, "cosine"), lambda: scipy_cdist(a, b, "cosine"),
                             notes="scipy returns 1 - similarity")))
@@ -220,7 +239,7 @@ def bench_topk(cfg: Config) -> list[Row]:
     if agree < 0.99:  # float32 rounding may swap near-ties, nothing more
         raise AssertionError(f"topk indices agree only {agree:.3f} with NumPy")
     row = _row(cfg, f"topk q={q} corpus={n}x{d} k={k}", np.float32, "numpy GEMM+argpartition",
-               lambda: vector.topk(queries, corpus, k), lambda: _numpy_topk(queries, corpus, k))
+               lambda: vector.topk(queries, corpus, k), lambda: _numpy_topk(queries, corpus, k), threaded_peer=True)
     row.throughput = f"{2.0 * q * n * d / row.mlkern_s / 1e9:.0f} GFLOP/s"
     if sys.platform.startswith("linux") and not cfg.smoke:
         ours_b = peak_extra_bytes("mlkern", q, n, d, k, cfg.threads)

@@ -5,10 +5,10 @@ until it lasts at least ``min_repeat_s`` (then divides), and ours/peer repeats
 alternate so that machine noise hits both alike. The reported speed-up is the median
 of the per-pair ratios ``peer_time / our_time``.
 
-With more than one thread, each repeat is followed by a pause (``settle_s``): thread
-pools keep spinning for a while after a call (OpenBLAS for about 2**28 cycles, ~70 ms
-here), and on a two-core machine the spinning threads of one side would otherwise
-steal the cores of the other side's next repeat.
+Against a threaded peer, each repeat is preceded by a pause (``settle_s``): thread
+pools keep spinning for a while after a call (OpenBLAS for ~0.1 s here), and on a
+two-core machine the spinning threads of one side would otherwise steal the cores of
+the other side's next repeat.
 """
 
 from __future__ import annotations

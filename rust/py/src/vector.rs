@@ -92,7 +92,7 @@ fn two_vectors<'py>(
 ///
 /// Notes
 /// -----
-/// Vectors of 2**18 elements or more are split into fixed chunks of 2**16 summed in
+/// Vectors of 2**18 elements or more are split into fixed 256 KiB chunks summed in
 /// order on mlkern's thread pool, so the result never depends on the thread count.
 /// The GIL is released for vectors of 8192 elements or more.
 #[pyfunction]

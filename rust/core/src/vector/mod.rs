@@ -2,8 +2,8 @@
 //!
 //! Each validates its arguments (returning [`Error`], never panicking), reads the
 //! active tier's kernels once, and runs them. Long dot products are split into
-//! fixed chunks of [`PAR_CHUNK`] elements summed in index order, so results depend on
-//! the length but never on the thread count.
+//! fixed chunks of [`PAR_CHUNK_BYTES`] per operand, summed in index order, so results
+//! depend on the length but never on the thread count.
 
 mod cdist;
 mod metric;
@@ -13,15 +13,14 @@ pub use cdist::cdist;
 pub use metric::Metric;
 pub use topk::topk;
 
-use rayon::prelude::*;
-
 use crate::dispatch::{kernels, HasKernels, PairFn};
 use crate::error::{Error, Result};
 use crate::threads;
 
-/// Elements per parallel chunk of a long reduction.
-pub const PAR_CHUNK: usize = 1 << 16;
-/// Length from which reductions are chunked and run on the pool.
+/// Bytes of each operand per parallel chunk of a long reduction (256 KiB: both
+/// operands of a chunk fit in half of one core's L2).
+pub const PAR_CHUNK_BYTES: usize = 1 << 18;
+/// Length (elements) from which reductions are chunked and run on the pool.
 pub const PAR_MIN_LEN: usize = 1 << 18;
 
 fn check_same_len(a: usize, b: usize) -> Result<()> {
@@ -38,11 +37,11 @@ fn reduce_pair<T: HasKernels>(a: &[T], b: &[T], f: PairFn<T>) -> T {
     if a.len() < PAR_MIN_LEN {
         return f(a, b);
     }
-    let parts: Vec<T> = threads::install(|| {
-        a.par_chunks(PAR_CHUNK)
-            .zip(b.par_chunks(PAR_CHUNK))
-            .map(|(x, y)| f(x, y))
-            .collect()
+    let chunk = PAR_CHUNK_BYTES / std::mem::size_of::<T>();
+    let len = a.len().min(b.len());
+    let parts = threads::map_indexed(len.div_ceil(chunk), |c| {
+        let r = c * chunk..((c + 1) * chunk).min(len);
+        f(&a[r.clone()], &b[r])
     });
     parts.into_iter().fold(T::ZERO, |s, p| s + p)
 }
