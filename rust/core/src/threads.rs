@@ -166,8 +166,12 @@ pub fn map_indexed<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
 mod tests {
     use super::*;
 
+    /// The pool is global: tests that resize it run one at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     #[test]
     fn set_and_get() {
+        let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         set_num_threads(3).unwrap();
         assert_eq!(num_threads(), 3);
         assert_eq!(install(rayon::current_num_threads), 3);
@@ -179,6 +183,7 @@ mod tests {
 
     #[test]
     fn map_indexed_keeps_order_with_any_thread_count() {
+        let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         for t in [1, 2, 3] {
             set_num_threads(t).unwrap();
             for n in [0usize, 1, 2, 7, 100] {
