@@ -14,6 +14,8 @@ use crate::kernels::tile::TILE;
 pub type TileFn<T> = fn([&[T]; TILE], [&[T]; TILE]) -> [[T; TILE]; TILE];
 /// Reduction of two slices to one value (over the shorter length).
 pub type PairFn<T> = fn(&[T], &[T]) -> T;
+/// Valid correlation `out[i] = Σ_j a[i + j] w[j]` (see `kernels/correlate.rs`).
+pub type CorrelateFn<T> = fn(&[T], &[T], &mut [T]);
 
 /// Kernels for one element type at one tier.
 #[derive(Debug)]
@@ -28,6 +30,10 @@ pub struct ElemKernels<T: 'static> {
     pub tile_dot: TileFn<T>,
     /// 4 × 4 tile of squared distances.
     pub tile_sqeuclidean: TileFn<T>,
+    /// Direct valid correlation. Writes the first `min(out.len(), a.len() + 1 - w.len())`
+    /// outputs (all of them when `a.len() >= out.len() + w.len() - 1`); an empty `w`
+    /// gives zeros.
+    pub correlate_valid: CorrelateFn<T>,
 }
 
 /// All kernels of one tier.
@@ -109,6 +115,26 @@ macro_rules! tier_table {
                 };
             }
 
+            macro_rules! correlate_with_features {
+                ($name:ident, $safe:ident, $t:ty) => {
+                    #[target_feature(enable = $features)]
+                    unsafe fn $name(a: &[$t], w: &[$t], out: &mut [$t]) {
+                        // SAFETY: features enabled here; lengths checked by the caller.
+                        unsafe { crate::kernels::correlate::correlate_valid::<$t, $isa>(a, w, out) }
+                    }
+                    fn $safe(a: &[$t], w: &[$t], out: &mut [$t]) {
+                        if w.is_empty() || a.len() < w.len() {
+                            out.fill(0.0);
+                            return;
+                        }
+                        let n = out.len().min(a.len() + 1 - w.len());
+                        // SAFETY: a.len() >= n + w.len() - 1 and w is non-empty; the
+                        // table is only handed out on CPUs with the tier's features.
+                        unsafe { $name(a, w, &mut out[..n]) }
+                    }
+                };
+            }
+
             with_features!(
                 dot_f32_k,
                 dot_f32,
@@ -159,6 +185,8 @@ macro_rules! tier_table {
                 f64,
                 reduce::SqDiffOp
             );
+            correlate_with_features!(correlate_valid_f32_k, correlate_valid_f32, f32);
+            correlate_with_features!(correlate_valid_f64_k, correlate_valid_f64, f64);
 
             pub(super) static TABLE: Kernels = Kernels {
                 tier: $tier,
@@ -168,6 +196,7 @@ macro_rules! tier_table {
                     dot_precise: dot_precise_f32,
                     tile_dot: tile_dot_f32,
                     tile_sqeuclidean: tile_sqeuclidean_f32,
+                    correlate_valid: correlate_valid_f32,
                 },
                 f64: ElemKernels {
                     dot: dot_f64,
@@ -175,6 +204,7 @@ macro_rules! tier_table {
                     dot_precise: dot_precise_f64,
                     tile_dot: tile_dot_f64,
                     tile_sqeuclidean: tile_sqeuclidean_f64,
+                    correlate_valid: correlate_valid_f64,
                 },
             };
         }

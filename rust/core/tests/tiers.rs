@@ -249,3 +249,41 @@ fn nan_and_inf_propagate_in_every_tier() {
         }
     }
 }
+
+#[test]
+fn correlate_valid_matches_exact_every_tier() {
+    let mut rng = Rng(5);
+    for (tier, k) in tiers() {
+        for &m in &[1usize, 2, 3, 7, 16, 17, 33, 64] {
+            for n in (0..=70).chain([127, 128, 129, 300]) {
+                for off in [0usize, 1, 3] {
+                    let a64 = rng.vec_f64(n + m - 1 + off);
+                    let w64 = rng.vec_f64(m);
+                    let a32: Vec<f32> = a64.iter().map(|&x| x as f32).collect();
+                    let w32: Vec<f32> = w64.iter().map(|&x| x as f32).collect();
+                    let mut o64 = vec![f64::NAN; n];
+                    let mut o32 = vec![f32::NAN; n];
+                    (k.f64.correlate_valid)(&a64[off..], &w64, &mut o64);
+                    (k.f32.correlate_valid)(&a32[off..], &w32, &mut o32);
+                    for i in 0..n {
+                        let win = &a64[off + i..off + i + m];
+                        let e = exact_dot(win, &w64);
+                        let b = gamma(m, U64) * abs_dot(win, &w64) + 2.0 * U64 * e.abs();
+                        assert!((o64[i] - e).abs() <= b, "{tier} f64 m={m} n={n} off={off} i={i}");
+                        let (w32a, win32) = (widen(&w32), widen(&a32[off + i..off + i + m]));
+                        let e = exact_dot(&win32, &w32a);
+                        let b = gamma(m, U32) * abs_dot(&win32, &w32a) + 2.0 * U32 * e.abs();
+                        assert!((o32[i] as f64 - e).abs() <= b, "{tier} f32 m={m} n={n} off={off} i={i}");
+                    }
+                }
+            }
+        }
+        // Too-short input or empty taps never read out of bounds.
+        let mut out = vec![1.0f64; 5];
+        (k.f64.correlate_valid)(&[1.0, 2.0], &[1.0, 1.0, 1.0], &mut out);
+        assert_eq!(out, vec![0.0; 5]);
+        let mut out = vec![9.0f64; 5];
+        (k.f64.correlate_valid)(&[1.0, 2.0, 3.0], &[1.0, 1.0], &mut out);
+        assert_eq!(&out[..2], &[3.0, 5.0]);
+    }
+}

@@ -3,5 +3,6 @@
 //! its error bound; `tests/tiers.rs` checks every tier against those bounds.
 
 pub(crate) mod compensated;
+pub(crate) mod correlate;
 pub(crate) mod reduce;
 pub(crate) mod tile;

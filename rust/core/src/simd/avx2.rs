@@ -18,6 +18,16 @@ impl Simd<f32> for Avx2 {
         unsafe { _mm256_setzero_ps() }
     }
     #[inline(always)]
+    unsafe fn splat(x: f32) -> __m256 {
+        // SAFETY: the ISA is available (module contract).
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f32, v: __m256) {
+        // SAFETY: the caller guarantees LANES writable elements at `ptr`.
+        unsafe { _mm256_storeu_ps(ptr, v) }
+    }
+    #[inline(always)]
     unsafe fn load(ptr: *const f32) -> __m256 {
         // SAFETY: the caller guarantees 8 readable f32 at `ptr` and AVX support.
         unsafe { _mm256_loadu_ps(ptr) }
@@ -55,6 +65,16 @@ impl Simd<f64> for Avx2 {
     unsafe fn zero() -> __m256d {
         // SAFETY: AVX is available (module contract).
         unsafe { _mm256_setzero_pd() }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> __m256d {
+        // SAFETY: the ISA is available (module contract).
+        unsafe { _mm256_set1_pd(x) }
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f64, v: __m256d) {
+        // SAFETY: the caller guarantees LANES writable elements at `ptr`.
+        unsafe { _mm256_storeu_pd(ptr, v) }
     }
     #[inline(always)]
     unsafe fn load(ptr: *const f64) -> __m256d {

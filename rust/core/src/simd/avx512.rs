@@ -19,6 +19,21 @@ impl Simd<f32> for Avx512 {
         unsafe { _mm512_setzero_ps() }
     }
     #[inline(always)]
+    unsafe fn splat(x: f32) -> __m512 {
+        // SAFETY: the ISA is available (module contract).
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f32, v: __m512) {
+        // SAFETY: the caller guarantees LANES writable elements at `ptr`.
+        unsafe { _mm512_storeu_ps(ptr, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(ptr: *mut f32, n: usize, v: __m512) {
+        // SAFETY: masked-off lanes are not written; n < 16.
+        unsafe { _mm512_mask_storeu_ps(ptr, ((1u32 << n) - 1) as __mmask16, v) }
+    }
+    #[inline(always)]
     unsafe fn load(ptr: *const f32) -> __m512 {
         // SAFETY: the caller guarantees 16 readable f32 at `ptr`.
         unsafe { _mm512_loadu_ps(ptr) }
@@ -62,6 +77,21 @@ impl Simd<f64> for Avx512 {
     unsafe fn zero() -> __m512d {
         // SAFETY: AVX-512F is available (module contract).
         unsafe { _mm512_setzero_pd() }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> __m512d {
+        // SAFETY: the ISA is available (module contract).
+        unsafe { _mm512_set1_pd(x) }
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f64, v: __m512d) {
+        // SAFETY: the caller guarantees LANES writable elements at `ptr`.
+        unsafe { _mm512_storeu_pd(ptr, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(ptr: *mut f64, n: usize, v: __m512d) {
+        // SAFETY: masked-off lanes are not written; n < 8.
+        unsafe { _mm512_mask_storeu_pd(ptr, ((1u32 << n) - 1) as __mmask8, v) }
     }
     #[inline(always)]
     unsafe fn load(ptr: *const f64) -> __m512d {

@@ -32,6 +32,8 @@ pub(crate) trait Simd<T: Float>: Copy {
     type V: Copy;
 
     unsafe fn zero() -> Self::V;
+    /// Every lane set to `x`.
+    unsafe fn splat(x: T) -> Self::V;
     /// Loads `LANES` elements from `ptr` (no alignment needed).
     unsafe fn load(ptr: *const T) -> Self::V;
     /// Loads `n < LANES` elements from `ptr`, zero in the other lanes; reads nothing past `ptr + n`.
@@ -42,6 +44,19 @@ pub(crate) trait Simd<T: Float>: Copy {
         unsafe {
             std::ptr::copy_nonoverlapping(ptr, buf.as_mut_ptr(), n);
             Self::load(buf.as_ptr())
+        }
+    }
+    /// Stores `LANES` elements at `ptr` (no alignment needed).
+    unsafe fn store(ptr: *mut T, v: Self::V);
+    /// Stores the first `n < LANES` lanes at `ptr`; writes nothing past `ptr + n`.
+    #[inline(always)]
+    unsafe fn store_partial(ptr: *mut T, n: usize, v: Self::V) {
+        let mut buf = [T::ZERO; 16];
+        // SAFETY: `buf` holds 16 >= LANES elements; the caller guarantees `ptr` is
+        // valid for `n` writes.
+        unsafe {
+            Self::store(buf.as_mut_ptr(), v);
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), ptr, n);
         }
     }
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;

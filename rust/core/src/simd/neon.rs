@@ -19,6 +19,16 @@ impl Simd<f32> for Neon {
         unsafe { vdupq_n_f32(0.0) }
     }
     #[inline(always)]
+    unsafe fn splat(x: f32) -> float32x4_t {
+        // SAFETY: the ISA is available (module contract).
+        unsafe { vdupq_n_f32(x) }
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f32, v: float32x4_t) {
+        // SAFETY: the caller guarantees LANES writable elements at `ptr`.
+        unsafe { vst1q_f32(ptr, v) }
+    }
+    #[inline(always)]
     unsafe fn load(ptr: *const f32) -> float32x4_t {
         // SAFETY: the caller guarantees 4 readable f32 at `ptr`.
         unsafe { vld1q_f32(ptr) }
@@ -53,6 +63,16 @@ impl Simd<f64> for Neon {
     unsafe fn zero() -> float64x2_t {
         // SAFETY: NEON is available (module contract).
         unsafe { vdupq_n_f64(0.0) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> float64x2_t {
+        // SAFETY: the ISA is available (module contract).
+        unsafe { vdupq_n_f64(x) }
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f64, v: float64x2_t) {
+        // SAFETY: the caller guarantees LANES writable elements at `ptr`.
+        unsafe { vst1q_f64(ptr, v) }
     }
     #[inline(always)]
     unsafe fn load(ptr: *const f64) -> float64x2_t {

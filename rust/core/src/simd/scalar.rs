@@ -17,6 +17,19 @@ impl<T: Float> Simd<T> for Scalar {
         T::ZERO
     }
     #[inline(always)]
+    unsafe fn splat(x: T) -> T {
+        x
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut T, v: T) {
+        // SAFETY: the caller guarantees `ptr` is valid for one write.
+        unsafe { ptr.write_unaligned(v) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(_ptr: *mut T, _n: usize, _v: T) {
+        // n < LANES = 1: nothing to write.
+    }
+    #[inline(always)]
     unsafe fn load(ptr: *const T) -> T {
         // SAFETY: the caller guarantees `ptr` is valid for one read.
         unsafe { ptr.read_unaligned() }

@@ -17,6 +17,16 @@ impl Simd<f32> for Sse {
         unsafe { _mm_setzero_ps() }
     }
     #[inline(always)]
+    unsafe fn splat(x: f32) -> __m128 {
+        // SAFETY: the ISA is available (module contract).
+        unsafe { _mm_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f32, v: __m128) {
+        // SAFETY: the caller guarantees LANES writable elements at `ptr`.
+        unsafe { _mm_storeu_ps(ptr, v) }
+    }
+    #[inline(always)]
     unsafe fn load(ptr: *const f32) -> __m128 {
         // SAFETY: the caller guarantees 4 readable f32 at `ptr`.
         unsafe { _mm_loadu_ps(ptr) }
@@ -56,6 +66,16 @@ impl Simd<f64> for Sse {
     unsafe fn zero() -> __m128d {
         // SAFETY: SSE2 is baseline on x86-64.
         unsafe { _mm_setzero_pd() }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> __m128d {
+        // SAFETY: the ISA is available (module contract).
+        unsafe { _mm_set1_pd(x) }
+    }
+    #[inline(always)]
+    unsafe fn store(ptr: *mut f64, v: __m128d) {
+        // SAFETY: the caller guarantees LANES writable elements at `ptr`.
+        unsafe { _mm_storeu_pd(ptr, v) }
     }
     #[inline(always)]
     unsafe fn load(ptr: *const f64) -> __m128d {
