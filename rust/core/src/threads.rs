@@ -131,7 +131,20 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// microseconds, scale). Results are returned in index order whichever thread
 /// computed them.
 pub fn map_indexed<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    let helpers = num_threads().saturating_sub(1).min(n.saturating_sub(1));
+    map_indexed_capped(n, usize::MAX, f)
+}
+
+/// [`map_indexed`] with at most `max_threads` threads taking part (the caller
+/// included); `max_threads <= 1` runs everything on the calling thread.
+pub fn map_indexed_capped<R: Send>(
+    n: usize,
+    max_threads: usize,
+    f: impl Fn(usize) -> R + Sync,
+) -> Vec<R> {
+    let helpers = num_threads()
+        .min(max_threads)
+        .saturating_sub(1)
+        .min(n.saturating_sub(1));
     let pool = match pool() {
         Ok(p) if helpers > 0 => p,
         _ => return (0..n).map(f).collect(),
@@ -160,6 +173,22 @@ pub fn map_indexed<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
                 .expect("the scope ends only after every index was computed")
         })
         .collect()
+}
+
+/// Calls `f(chunk_index, chunk)` for consecutive `chunk_len`-element chunks of
+/// `data` (the last may be shorter), on at most `max_threads` threads including the
+/// caller. Chunks are disjoint, so `f` may write its chunk freely.
+pub fn for_each_chunk_mut<T: Send>(
+    data: &mut [T],
+    chunk_len: usize,
+    max_threads: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let chunks: Vec<Mutex<&mut [T]>> = data.chunks_mut(chunk_len.max(1)).map(Mutex::new).collect();
+    map_indexed_capped(chunks.len(), max_threads, |i| {
+        let mut guard = chunks[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(i, &mut guard)
+    });
 }
 
 #[cfg(test)]

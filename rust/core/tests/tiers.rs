@@ -269,11 +269,17 @@ fn correlate_valid_matches_exact_every_tier() {
                         let win = &a64[off + i..off + i + m];
                         let e = exact_dot(win, &w64);
                         let b = gamma(m, U64) * abs_dot(win, &w64) + 2.0 * U64 * e.abs();
-                        assert!((o64[i] - e).abs() <= b, "{tier} f64 m={m} n={n} off={off} i={i}");
+                        assert!(
+                            (o64[i] - e).abs() <= b,
+                            "{tier} f64 m={m} n={n} off={off} i={i}"
+                        );
                         let (w32a, win32) = (widen(&w32), widen(&a32[off + i..off + i + m]));
                         let e = exact_dot(&win32, &w32a);
                         let b = gamma(m, U32) * abs_dot(&win32, &w32a) + 2.0 * U32 * e.abs();
-                        assert!((o32[i] as f64 - e).abs() <= b, "{tier} f32 m={m} n={n} off={off} i={i}");
+                        assert!(
+                            (o32[i] as f64 - e).abs() <= b,
+                            "{tier} f32 m={m} n={n} off={off} i={i}"
+                        );
                     }
                 }
             }

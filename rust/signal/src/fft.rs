@@ -1,0 +1,342 @@
+//! Batched FFTs over the rows of a row-major buffer.
+//!
+//! Engines: RealFFT (real ↔ half-complex) and RustFFT (complex), which choose their
+//! own SIMD code at run time. Plans are cached per length in the planners, kept
+//! behind one mutex per element type, so repeated calls cost a hash lookup. Rows
+//! are split into chunks run on mlkern's pool (the caller takes part); each chunk
+//! allocates its scratch once.
+//!
+//! Conventions follow `scipy.fft`: `n` truncates or zero-pads each row; `norm`
+//! "backward" scales the inverse by 1/n, "ortho" both by 1/sqrt(n), "forward" the
+//! forward by 1/n. Accuracy is RustFFT's: relative error O(u log n) in the 2-norm.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use mlkern_core::{threads, Error, Float, Result};
+use num_complex::Complex;
+use realfft::RealFftPlanner;
+use rustfft::{FftNum, FftPlanner};
+
+/// SciPy's `norm` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Norm {
+    Backward,
+    Ortho,
+    Forward,
+}
+
+impl Norm {
+    /// Parses `None`/`"backward"`, `"ortho"`, `"forward"`.
+    pub fn from_name(name: Option<&str>) -> Result<Norm> {
+        match name {
+            None | Some("backward") => Ok(Norm::Backward),
+            Some("ortho") => Ok(Norm::Ortho),
+            Some("forward") => Ok(Norm::Forward),
+            Some(other) => Err(Error::InvalidArgument {
+                name: "norm",
+                detail: format!(
+                    "invalid norm value {other:?}; should be 'backward', 'ortho' or 'forward'"
+                ),
+            }),
+        }
+    }
+
+    fn scale(self, n: usize, inverse: bool) -> f64 {
+        match (self, inverse) {
+            (Norm::Ortho, _) => 1.0 / (n as f64).sqrt(),
+            (Norm::Backward, true) | (Norm::Forward, false) => 1.0 / n as f64,
+            _ => 1.0,
+        }
+    }
+}
+
+/// The planners of one element type.
+pub struct Planners<T: FftNum> {
+    real: Mutex<RealFftPlanner<T>>,
+    complex: Mutex<FftPlanner<T>>,
+}
+
+impl<T: FftNum> Planners<T> {
+    fn new() -> Self {
+        Planners {
+            real: Mutex::new(RealFftPlanner::new()),
+            complex: Mutex::new(FftPlanner::new()),
+        }
+    }
+    fn real(&self) -> MutexGuard<'_, RealFftPlanner<T>> {
+        self.real.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn complex(&self) -> MutexGuard<'_, FftPlanner<T>> {
+        self.complex.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T: FftNum> std::fmt::Debug for Planners<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Planners")
+    }
+}
+
+/// Element types with FFT engines (f32, f64).
+pub trait FftFloat: FftNum + Float + mlkern_core::dispatch::HasKernels {
+    fn planners() -> &'static Planners<Self>;
+}
+
+impl FftFloat for f32 {
+    fn planners() -> &'static Planners<f32> {
+        static P: OnceLock<Planners<f32>> = OnceLock::new();
+        P.get_or_init(Planners::new)
+    }
+}
+
+impl FftFloat for f64 {
+    fn planners() -> &'static Planners<f64> {
+        static P: OnceLock<Planners<f64>> = OnceLock::new();
+        P.get_or_init(Planners::new)
+    }
+}
+
+/// Forward real plan of length `n` (cached).
+pub fn real_forward<T: FftFloat>(n: usize) -> Arc<dyn realfft::RealToComplex<T>> {
+    T::planners().real().plan_fft_forward(n)
+}
+
+/// Inverse real plan of length `n` (cached).
+pub fn real_inverse<T: FftFloat>(n: usize) -> Arc<dyn realfft::ComplexToReal<T>> {
+    T::planners().real().plan_fft_inverse(n)
+}
+
+fn check_len(name: &'static str, got: usize, rows: usize, cols: usize) -> Result<()> {
+    match rows.checked_mul(cols) {
+        Some(want) if want == got => Ok(()),
+        _ => Err(Error::ShapeMismatch {
+            what: name,
+            detail: format!("{got} elements are not {rows} rows of {cols}"),
+        }),
+    }
+}
+
+fn check_n(n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::InvalidArgument {
+            name: "n",
+            detail: "invalid number of data points (0) specified".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Rows per parallel chunk: a few chunks per thread, none tiny.
+fn rows_per_chunk(rows: usize, row_work: usize, max_threads: usize) -> usize {
+    let threads = threads::num_threads().min(max_threads).max(1);
+    if rows.saturating_mul(row_work) < (1 << 15) || threads == 1 {
+        return rows.max(1);
+    }
+    rows.div_ceil(4 * threads).max(1)
+}
+
+#[inline]
+fn scale_in_place<T: FftFloat>(v: &mut [Complex<T>], s: f64) {
+    if s != 1.0 {
+        let s = <T as Float>::from_f64(s);
+        for c in v {
+            *c = Complex::new(c.re * s, c.im * s);
+        }
+    }
+}
+
+/// `out[r] = rfft(x[r] truncated/zero-padded to n)`, rows of `n / 2 + 1` values.
+pub fn rfft_rows<T: FftFloat>(
+    x: &[T],
+    rows: usize,
+    n_in: usize,
+    n: usize,
+    norm: Norm,
+    max_threads: usize,
+    out: &mut [Complex<T>],
+) -> Result<()> {
+    check_n(n)?;
+    check_len("x", x.len(), rows, n_in)?;
+    let m = n / 2 + 1;
+    check_len("out", out.len(), rows, m)?;
+    if rows == 0 {
+        return Ok(());
+    }
+    let plan = real_forward::<T>(n);
+    let scale = norm.scale(n, false);
+    let per = rows_per_chunk(rows, n, max_threads);
+    threads::for_each_chunk_mut(out, per * m, max_threads, |c, chunk| {
+        let mut buf = plan.make_input_vec();
+        let mut scratch = plan.make_scratch_vec();
+        for (k, dst) in chunk.chunks_mut(m).enumerate() {
+            let r = c * per + k;
+            let src = &x[r * n_in..(r + 1) * n_in];
+            let keep = n.min(n_in);
+            buf[..keep].copy_from_slice(&src[..keep]);
+            buf[keep..].fill(T::ZERO);
+            // Lengths match the plan by construction, so this cannot fail.
+            let _ = plan.process_with_scratch(&mut buf, dst, &mut scratch);
+            scale_in_place(dst, scale);
+        }
+    });
+    Ok(())
+}
+
+/// `out[r] = irfft(x[r], n)`: the first `min(m_in, n / 2 + 1)` values of each row
+/// are used (the rest zero); the imaginary parts of the DC and, for even `n`,
+/// Nyquist terms are ignored, as in `scipy.fft.irfft`.
+pub fn irfft_rows<T: FftFloat>(
+    x: &[Complex<T>],
+    rows: usize,
+    m_in: usize,
+    n: usize,
+    norm: Norm,
+    max_threads: usize,
+    out: &mut [T],
+) -> Result<()> {
+    check_n(n)?;
+    check_len("x", x.len(), rows, m_in)?;
+    check_len("out", out.len(), rows, n)?;
+    if rows == 0 {
+        return Ok(());
+    }
+    let plan = real_inverse::<T>(n);
+    let m = n / 2 + 1;
+    let scale = <T as Float>::from_f64(norm.scale(n, true));
+    let per = rows_per_chunk(rows, n, max_threads);
+    threads::for_each_chunk_mut(out, per * n, max_threads, |c, chunk| {
+        let mut buf = plan.make_input_vec();
+        let mut scratch = plan.make_scratch_vec();
+        for (k, dst) in chunk.chunks_mut(n).enumerate() {
+            let r = c * per + k;
+            let src = &x[r * m_in..(r + 1) * m_in];
+            let keep = m.min(m_in);
+            buf[..keep].copy_from_slice(&src[..keep]);
+            buf[keep..].fill(Complex::new(T::ZERO, T::ZERO));
+            buf[0].im = T::ZERO;
+            if n % 2 == 0 {
+                buf[m - 1].im = T::ZERO;
+            }
+            let _ = plan.process_with_scratch(&mut buf, dst, &mut scratch);
+            if scale != T::ONE {
+                for v in dst.iter_mut() {
+                    *v = *v * scale;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `out[r] = fft(x[r], n)` (or `ifft` when `inverse`), rows of `n` complex values.
+pub fn fft_rows<T: FftFloat>(
+    x: &[Complex<T>],
+    rows: usize,
+    n_in: usize,
+    n: usize,
+    inverse: bool,
+    norm: Norm,
+    max_threads: usize,
+    out: &mut [Complex<T>],
+) -> Result<()> {
+    check_n(n)?;
+    check_len("x", x.len(), rows, n_in)?;
+    check_len("out", out.len(), rows, n)?;
+    if rows == 0 {
+        return Ok(());
+    }
+    let plan = {
+        let mut p = T::planners().complex();
+        if inverse {
+            p.plan_fft_inverse(n)
+        } else {
+            p.plan_fft_forward(n)
+        }
+    };
+    let scale = norm.scale(n, inverse);
+    let per = rows_per_chunk(rows, n, max_threads);
+    threads::for_each_chunk_mut(out, per * n, max_threads, |c, chunk| {
+        let mut scratch = vec![Complex::new(T::ZERO, T::ZERO); plan.get_inplace_scratch_len()];
+        for (k, dst) in chunk.chunks_mut(n).enumerate() {
+            let r = c * per + k;
+            let src = &x[r * n_in..(r + 1) * n_in];
+            let keep = n.min(n_in);
+            dst[..keep].copy_from_slice(&src[..keep]);
+            dst[keep..].fill(Complex::new(T::ZERO, T::ZERO));
+            plan.process_with_scratch(dst, &mut scratch);
+            scale_in_place(dst, scale);
+        }
+    });
+    Ok(())
+}
+
+/// The smallest `2^a 3^b 5^c >= n` (a fast FFT length).
+pub fn next_fast_len(n: usize) -> usize {
+    if n <= 6 {
+        return n.max(1);
+    }
+    let mut best = n.next_power_of_two();
+    let mut p5 = 1usize;
+    while p5 < best {
+        let mut p35 = p5;
+        while p35 < best {
+            // Smallest power-of-two multiple of p35 that reaches n.
+            let mut q = p35;
+            while q < n {
+                q *= 2;
+            }
+            best = best.min(q);
+            p35 *= 3;
+        }
+        p5 *= 5;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_lengths() {
+        assert_eq!(next_fast_len(1), 1);
+        assert_eq!(next_fast_len(7), 8);
+        assert_eq!(next_fast_len(1000), 1000);
+        assert_eq!(next_fast_len(1001), 1024);
+        assert_eq!(next_fast_len(1_064_959), 1_080_000); // 2^6 3^3 5^4
+        for n in 1..2000 {
+            let f = next_fast_len(n);
+            let mut r = f;
+            for p in [2, 3, 5] {
+                while r % p == 0 {
+                    r /= p;
+                }
+            }
+            assert!(f >= n && r == 1, "{n} -> {f}");
+            // Minimal: nothing between n and f is 5-smooth.
+            let smooth = |mut x: usize| {
+                for p in [2, 3, 5] {
+                    while x % p == 0 {
+                        x /= p;
+                    }
+                }
+                x == 1
+            };
+            assert!((n..f).all(|x| !smooth(x)), "{n} -> {f} is not minimal");
+        }
+    }
+
+    #[test]
+    fn rfft_of_impulse_and_roundtrip() {
+        let x = [1.0f64, 0.0, 0.0, 0.0, 0.0];
+        let mut out = vec![Complex::new(0.0, 0.0); 3];
+        rfft_rows(&x, 1, 5, 5, Norm::Backward, 1, &mut out).unwrap();
+        assert!(out
+            .iter()
+            .all(|c| (c.re - 1.0).abs() < 1e-15 && c.im.abs() < 1e-15));
+        let mut back = vec![0.0; 5];
+        irfft_rows(&out, 1, 3, 5, Norm::Backward, 1, &mut back).unwrap();
+        assert!(back.iter().zip(&x).all(|(a, b)| (a - b).abs() < 1e-15));
+        assert!(rfft_rows(&x, 1, 5, 0, Norm::Backward, 1, &mut out).is_err());
+    }
+}
