@@ -12,12 +12,13 @@ get_num_threads()
 Submodules
 ----------
 mlkern.vector         dot, norm, cosine, sqeuclidean, cdist, topk
+mlkern.signal         rfft/irfft/fft/ifft, convolve/correlate, describe, rolling, welch, spectral_features
 
 ``python -m mlkern`` prints the CPU report and benchmarks mlkern against NumPy and
 SciPy in the same run.
 """
 
-from mlkern import vector
+from mlkern import signal, vector
 from mlkern._mlkern import __version__, cpu_info, get_num_threads, set_num_threads
 
-__all__ = ["__version__", "cpu_info", "get_num_threads", "set_num_threads", "vector"]
+__all__ = ["__version__", "cpu_info", "get_num_threads", "set_num_threads", "signal", "vector"]

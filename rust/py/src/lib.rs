@@ -2,11 +2,13 @@
 //!
 //! Layout: `arrays.rs` (borrowing NumPy buffers, `out=` checks, results),
 //! `errors.rs` (core errors → Python exceptions), `cpu.rs` (cpu_info, threads),
-//! and one file per Python submodule (`vector.rs` for `mlkern.vector`).
+//! and one file per Python submodule (`vector.rs` for `mlkern.vector`, `signal.rs`
+//! for `mlkern.signal`).
 
 mod arrays;
 mod cpu;
 mod errors;
+mod signal;
 mod vector;
 
 use std::ffi::CString;
@@ -28,6 +30,15 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vector::sqeuclidean, m)?)?;
     m.add_function(wrap_pyfunction!(vector::cdist, m)?)?;
     m.add_function(wrap_pyfunction!(vector::topk, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_rfft_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_irfft_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_fft_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_convolve_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_choose_convolve_method, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_describe_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_rolling_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_welch_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(signal::_spectral_features_rows, m)?)?;
     // Detect the CPU tier now (first use) and surface MLKERN_SIMD problems.
     for w in mlkern_core::cpu::startup_warnings() {
         let msg = CString::new(w.as_str()).unwrap_or_default();
