@@ -8,7 +8,16 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "__version__",
+    "_choose_convolve_method",
+    "_convolve_rows",
+    "_describe_rows",
+    "_fft_rows",
+    "_irfft_rows",
+    "_rfft_rows",
+    "_rolling_rows",
     "_set_tier",
+    "_spectral_features_rows",
+    "_welch_rows",
     "cdist",
     "cosine",
     "cpu_info",
@@ -54,3 +63,19 @@ def topk(
     k: int,
     metric: _Metric = "dot",
 ) -> tuple[npt.NDArray[np.int64], _FloatArray]: ...
+
+# mlkern.signal's row kernels (called by python/mlkern/signal.py; complex data is
+# passed as float rows of twice the width). workers = 0 means the whole pool.
+def _rfft_rows(x: _FloatArray, n: int, norm: str | None, workers: int) -> _FloatArray: ...
+def _irfft_rows(x: _FloatArray, n: int, norm: str | None, workers: int) -> _FloatArray: ...
+def _fft_rows(x: _FloatArray, n: int, inverse: bool, norm: str | None, workers: int) -> _FloatArray: ...
+def _convolve_rows(
+    a: _FloatArray, v: _FloatArray, mode: str, method: str, correlate: bool, workers: int
+) -> tuple[_FloatArray, str]: ...
+def _choose_convolve_method(rows: int, n: int, m: int, mode: str, is_f32: bool) -> str: ...
+def _describe_rows(x: _FloatArray, ddof: int, bias: bool, workers: int) -> _FloatArray: ...
+def _rolling_rows(x: _FloatArray, window: int, stat: str, workers: int) -> _FloatArray: ...
+def _welch_rows(x: _FloatArray, fs: float, nperseg: int, noverlap: int, workers: int) -> _FloatArray: ...
+def _spectral_features_rows(
+    x: _FloatArray, fs: float, bands: list[tuple[float, float]], workers: int
+) -> npt.NDArray[np.float64]: ...

@@ -43,9 +43,15 @@ __all__ = [
     "welch",
 ]
 
-_REAL = {np.dtype(np.float32), np.dtype(np.float64)}
-_COMPLEX_OF = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
-_REAL_OF = {np.dtype(np.complex64): np.dtype(np.float32), np.dtype(np.complex128): np.dtype(np.float64)}
+_REAL: set[np.dtype[Any]] = {np.dtype(np.float32), np.dtype(np.float64)}
+_COMPLEX_OF: dict[np.dtype[Any], np.dtype[Any]] = {
+    np.dtype(np.float32): np.dtype(np.complex64),
+    np.dtype(np.float64): np.dtype(np.complex128),
+}
+_REAL_OF: dict[np.dtype[Any], np.dtype[Any]] = {
+    np.dtype(np.complex64): np.dtype(np.float32),
+    np.dtype(np.complex128): np.dtype(np.float64),
+}
 
 
 def _workers(workers: int | None) -> int:
@@ -85,7 +91,8 @@ def _complex(x: npt.ArrayLike, name: str) -> np.ndarray:
         return arr
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be complex64 or complex128, got dtype {arr.dtype}")
-    return _real(arr, name).astype(_COMPLEX_OF.get(_real(arr, name).dtype, np.dtype(np.complex128)))
+    real = _real(arr, name)
+    return real.astype(_COMPLEX_OF[real.dtype])
 
 
 def _rows(arr: np.ndarray, axis: int, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -97,7 +104,8 @@ def _rows(arr: np.ndarray, axis: int, name: str) -> tuple[np.ndarray, tuple[int,
     except np.exceptions.AxisError as e:
         raise ValueError(f"axis {axis} is out of bounds for {name} of dimension {arr.ndim}") from e
     lead = moved.shape[:-1]
-    return np.ascontiguousarray(moved.reshape(-1, moved.shape[-1])), lead
+    rows = int(np.prod(lead, dtype=np.int64))
+    return np.ascontiguousarray(moved.reshape(rows, moved.shape[-1])), lead
 
 
 def _unrows(out: np.ndarray, lead: tuple[int, ...], axis: int) -> np.ndarray:

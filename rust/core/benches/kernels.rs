@@ -11,11 +11,7 @@ use mlkern_core::dispatch::for_tier;
 use mlkern_core::vector::{self, Metric};
 
 fn data_f32(n: usize, seed: u32) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
-        })
-        .collect()
+    (0..n).map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0).collect()
 }
 
 fn data_f64(n: usize, seed: u32) -> Vec<f64> {
@@ -84,20 +80,7 @@ fn drivers(c: &mut Criterion) {
     let queries = data_f32(16 * 128, 6);
     let (mut idx, mut sc) = (vec![0i64; 16 * 10], vec![0.0f32; 16 * 10]);
     g.bench_function("topk_dot_f32_q16_n20000_d128_k10", |bch| {
-        bch.iter(|| {
-            vector::topk(
-                &queries,
-                16,
-                &corpus,
-                20_000,
-                128,
-                10,
-                Metric::Dot,
-                &mut idx,
-                &mut sc,
-            )
-            .unwrap()
-        })
+        bch.iter(|| vector::topk(&queries, 16, &corpus, 20_000, 128, 10, Metric::Dot, &mut idx, &mut sc).unwrap())
     });
     g.finish();
 }

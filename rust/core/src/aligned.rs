@@ -49,17 +49,13 @@ impl<T: Zeroable> AlignedVec<T> {
     /// allocator refuses.
     pub fn zeroed(len: usize) -> Result<Self> {
         if len == 0 || std::mem::size_of::<T>() == 0 {
-            return Ok(AlignedVec {
-                ptr: NonNull::dangling(),
-                len,
-            });
+            return Ok(AlignedVec { ptr: NonNull::dangling(), len });
         }
         let layout = Self::layout(len)?;
         // SAFETY: layout has non-zero size (len > 0, size_of::<T>() > 0).
         let raw = unsafe { alloc::alloc_zeroed(layout) } as *mut T;
-        let ptr = NonNull::new(raw).ok_or_else(|| {
-            Error::invalid("size", format!("cannot allocate {} bytes", layout.size()))
-        })?;
+        let ptr = NonNull::new(raw)
+            .ok_or_else(|| Error::invalid("size", format!("cannot allocate {} bytes", layout.size())))?;
         Ok(AlignedVec { ptr, len })
     }
 
@@ -71,15 +67,11 @@ impl<T: Zeroable> AlignedVec<T> {
     }
 
     fn layout(len: usize) -> Result<Layout> {
-        let bytes = len.checked_mul(std::mem::size_of::<T>()).ok_or_else(|| {
-            Error::invalid("size", format!("{len} elements overflow the address space"))
-        })?;
-        Layout::from_size_align(bytes, ALIGN.max(std::mem::align_of::<T>())).map_err(|_| {
-            Error::invalid(
-                "size",
-                format!("{bytes} bytes exceed the largest allocation"),
-            )
-        })
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T>())
+            .ok_or_else(|| Error::invalid("size", format!("{len} elements overflow the address space")))?;
+        Layout::from_size_align(bytes, ALIGN.max(std::mem::align_of::<T>()))
+            .map_err(|_| Error::invalid("size", format!("{bytes} bytes exceed the largest allocation")))
     }
 }
 

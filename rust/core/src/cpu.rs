@@ -36,13 +36,7 @@ static WARNINGS: OnceLock<Vec<String>> = OnceLock::new();
 
 impl Tier {
     /// Every tier, in the order `from_u8` expects.
-    pub const ALL: [Tier; 5] = [
-        Tier::Scalar,
-        Tier::X86_64V2,
-        Tier::X86_64V3,
-        Tier::X86_64V4,
-        Tier::Neon,
-    ];
+    pub const ALL: [Tier; 5] = [Tier::Scalar, Tier::X86_64V2, Tier::X86_64V3, Tier::X86_64V4, Tier::Neon];
 
     /// The canonical name (`"scalar"`, `"x86-64-v2"`, `"x86-64-v3"`, `"x86-64-v4"`, `"neon"`).
     pub fn name(self) -> &'static str {
@@ -96,9 +90,7 @@ pub fn available_tiers() -> &'static [Tier] {
 
 /// The best tier this CPU supports, ignoring `MLKERN_SIMD`.
 pub fn best_tier() -> Tier {
-    *available_tiers()
-        .last()
-        .expect("scalar is always available")
+    *available_tiers().last().expect("scalar is always available")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -108,20 +100,14 @@ fn detect_tiers() -> Vec<Tier> {
         && is_x86_feature_detected!("ssse3")
         && is_x86_feature_detected!("sse4.1")
         && is_x86_feature_detected!("popcnt");
-    let v3 = v2
-        && is_x86_feature_detected!("avx")
-        && is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma");
+    let v3 =
+        v2 && is_x86_feature_detected!("avx") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
     let v4 = v3
         && is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vl")
         && is_x86_feature_detected!("avx512dq");
-    for (ok, t) in [
-        (v2, Tier::X86_64V2),
-        (v3, Tier::X86_64V3),
-        (v4, Tier::X86_64V4),
-    ] {
+    for (ok, t) in [(v2, Tier::X86_64V2), (v3, Tier::X86_64V3), (v4, Tier::X86_64V4)] {
         if ok {
             tiers.push(t);
         }
@@ -200,9 +186,8 @@ fn initial_tier() -> (Tier, Vec<String>) {
             Ok(t) if t.is_supported() => t,
             Ok(t) => {
                 // A tier this CPU lacks (too high, or another architecture's).
-                warnings.push(format!(
-                    "MLKERN_SIMD={v} asks for tier {t}, which this CPU does not support; using {best}"
-                ));
+                warnings
+                    .push(format!("MLKERN_SIMD={v} asks for tier {t}, which this CPU does not support; using {best}"));
                 best
             }
             Err(e) => {
@@ -250,11 +235,7 @@ pub fn set_active(tier: Tier) -> Result<()> {
     if !tier.is_supported() {
         return Err(Error::Unsupported(format!(
             "SIMD tier {tier} is not supported by this CPU (available: {})",
-            available_tiers()
-                .iter()
-                .map(|t| t.name())
-                .collect::<Vec<_>>()
-                .join(", ")
+            available_tiers().iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
         )));
     }
     ACTIVE.store(tier as u8, Ordering::Relaxed);

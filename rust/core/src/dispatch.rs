@@ -98,11 +98,7 @@ macro_rules! tier_table {
             macro_rules! tile_with_features {
                 ($name:ident, $safe:ident, $t:ty, $op:ty) => {
                     #[target_feature(enable = $features)]
-                    unsafe fn $name(
-                        a: [*const $t; TILE],
-                        b: [*const $t; TILE],
-                        d: usize,
-                    ) -> [[$t; TILE]; TILE] {
+                    unsafe fn $name(a: [*const $t; TILE], b: [*const $t; TILE], d: usize) -> [[$t; TILE]; TILE] {
                         // SAFETY: features enabled here; pointers valid for `d` (caller).
                         unsafe { tile::tile_4x4::<$t, $isa, $op>(a, b, d) }
                     }
@@ -135,56 +131,16 @@ macro_rules! tier_table {
                 };
             }
 
-            with_features!(
-                dot_f32_k,
-                dot_f32,
-                f32,
-                reduce::pair_reduce::<f32, $isa, reduce::DotOp>
-            );
-            with_features!(
-                dot_f64_k,
-                dot_f64,
-                f64,
-                reduce::pair_reduce::<f64, $isa, reduce::DotOp>
-            );
-            with_features!(
-                sqeuclidean_f32_k,
-                sqeuclidean_f32,
-                f32,
-                reduce::pair_reduce::<f32, $isa, reduce::SqDiffOp>
-            );
-            with_features!(
-                sqeuclidean_f64_k,
-                sqeuclidean_f64,
-                f64,
-                reduce::pair_reduce::<f64, $isa, reduce::SqDiffOp>
-            );
-            with_features!(
-                dot_precise_f32_k,
-                dot_precise_f32,
-                f32,
-                compensated::dot2_f32::<$lanes_f64>
-            );
-            with_features!(
-                dot_precise_f64_k,
-                dot_precise_f64,
-                f64,
-                compensated::dot2_f64::<$lanes_f64>
-            );
+            with_features!(dot_f32_k, dot_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::DotOp>);
+            with_features!(dot_f64_k, dot_f64, f64, reduce::pair_reduce::<f64, $isa, reduce::DotOp>);
+            with_features!(sqeuclidean_f32_k, sqeuclidean_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::SqDiffOp>);
+            with_features!(sqeuclidean_f64_k, sqeuclidean_f64, f64, reduce::pair_reduce::<f64, $isa, reduce::SqDiffOp>);
+            with_features!(dot_precise_f32_k, dot_precise_f32, f32, compensated::dot2_f32::<$lanes_f64>);
+            with_features!(dot_precise_f64_k, dot_precise_f64, f64, compensated::dot2_f64::<$lanes_f64>);
             tile_with_features!(tile_dot_f32_k, tile_dot_f32, f32, reduce::DotOp);
             tile_with_features!(tile_dot_f64_k, tile_dot_f64, f64, reduce::DotOp);
-            tile_with_features!(
-                tile_sqeuclidean_f32_k,
-                tile_sqeuclidean_f32,
-                f32,
-                reduce::SqDiffOp
-            );
-            tile_with_features!(
-                tile_sqeuclidean_f64_k,
-                tile_sqeuclidean_f64,
-                f64,
-                reduce::SqDiffOp
-            );
+            tile_with_features!(tile_sqeuclidean_f32_k, tile_sqeuclidean_f32, f32, reduce::SqDiffOp);
+            tile_with_features!(tile_sqeuclidean_f64_k, tile_sqeuclidean_f64, f64, reduce::SqDiffOp);
             correlate_with_features!(correlate_valid_f32_k, correlate_valid_f32, f32);
             correlate_with_features!(correlate_valid_f64_k, correlate_valid_f64, f64);
 
@@ -218,21 +174,9 @@ tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, "sse2");
 tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, "neon");
 
 #[cfg(target_arch = "x86_64")]
-tier_table!(
-    x86_64_v2,
-    Tier::X86_64V2,
-    crate::simd::sse::Sse,
-    2,
-    "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt"
-);
+tier_table!(x86_64_v2, Tier::X86_64V2, crate::simd::sse::Sse, 2, "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt");
 #[cfg(target_arch = "x86_64")]
-tier_table!(
-    x86_64_v3,
-    Tier::X86_64V3,
-    crate::simd::avx2::Avx2,
-    4,
-    "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma"
-);
+tier_table!(x86_64_v3, Tier::X86_64V3, crate::simd::avx2::Avx2, 4, "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma");
 #[cfg(target_arch = "x86_64")]
 tier_table!(
     x86_64_v4,

@@ -21,17 +21,11 @@ pub enum Error {
 impl Error {
     #[cold]
     pub(crate) fn shape(what: &'static str, detail: impl Into<String>) -> Self {
-        Error::ShapeMismatch {
-            what,
-            detail: detail.into(),
-        }
+        Error::ShapeMismatch { what, detail: detail.into() }
     }
 
     #[cold]
     pub(crate) fn invalid(name: &'static str, detail: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            name,
-            detail: detail.into(),
-        }
+        Error::InvalidArgument { name, detail: detail.into() }
     }
 }

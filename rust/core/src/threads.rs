@@ -34,9 +34,7 @@ fn default_threads() -> usize {
     {
         return n;
     }
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 fn build(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
@@ -45,12 +43,7 @@ fn build(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
         .thread_name(|i| format!("mlkern-{i}"))
         .build()
         .map(Arc::new)
-        .map_err(|e| {
-            Error::invalid(
-                "num_threads",
-                format!("cannot start {threads} threads: {e}"),
-            )
-        })
+        .map_err(|e| Error::invalid("num_threads", format!("cannot start {threads} threads: {e}")))
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Option<PoolSlot>> {
@@ -66,16 +59,9 @@ fn pool() -> Result<Arc<rayon::ThreadPool>> {
         Some(s) if s.pid == pid => return Ok(Arc::clone(&s.pool)),
         _ => {}
     }
-    let threads = slot
-        .as_ref()
-        .map(|s| s.threads)
-        .unwrap_or_else(default_threads);
+    let threads = slot.as_ref().map(|s| s.threads).unwrap_or_else(default_threads);
     let pool = build(threads)?;
-    if let Some(stale) = slot.replace(PoolSlot {
-        pid,
-        threads,
-        pool: Arc::clone(&pool),
-    }) {
+    if let Some(stale) = slot.replace(PoolSlot { pid, threads, pool: Arc::clone(&pool) }) {
         if stale.pid != pid {
             std::mem::forget(stale); // forked child: the stale pool's threads are gone
         }
@@ -86,18 +72,11 @@ fn pool() -> Result<Arc<rayon::ThreadPool>> {
 /// Sets the number of threads mlkern's kernels use (>= 1). Rebuilds the pool.
 pub fn set_num_threads(n: usize) -> Result<()> {
     if !(1..=MAX_THREADS).contains(&n) {
-        return Err(Error::invalid(
-            "n",
-            format!("number of threads must be in 1..={MAX_THREADS}, got {n}"),
-        ));
+        return Err(Error::invalid("n", format!("number of threads must be in 1..={MAX_THREADS}, got {n}")));
     }
     let pool = build(n)?;
     let pid = std::process::id();
-    let old = lock().replace(PoolSlot {
-        pid,
-        threads: n,
-        pool,
-    });
+    let old = lock().replace(PoolSlot { pid, threads: n, pool });
     if let Some(old) = old {
         if old.pid != pid {
             std::mem::forget(old);
@@ -110,9 +89,7 @@ pub fn set_num_threads(n: usize) -> Result<()> {
 /// The number of threads mlkern's kernels use.
 pub fn num_threads() -> usize {
     let slot = lock();
-    slot.as_ref()
-        .map(|s| s.threads)
-        .unwrap_or_else(default_threads)
+    slot.as_ref().map(|s| s.threads).unwrap_or_else(default_threads)
 }
 
 /// Runs `f` inside mlkern's pool (Rayon's parallel iterators in `f` use it).
@@ -136,15 +113,8 @@ pub fn map_indexed<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
 
 /// [`map_indexed`] with at most `max_threads` threads taking part (the caller
 /// included); `max_threads <= 1` runs everything on the calling thread.
-pub fn map_indexed_capped<R: Send>(
-    n: usize,
-    max_threads: usize,
-    f: impl Fn(usize) -> R + Sync,
-) -> Vec<R> {
-    let helpers = num_threads()
-        .min(max_threads)
-        .saturating_sub(1)
-        .min(n.saturating_sub(1));
+pub fn map_indexed_capped<R: Send>(n: usize, max_threads: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let helpers = num_threads().min(max_threads).saturating_sub(1).min(n.saturating_sub(1));
     let pool = match pool() {
         Ok(p) if helpers > 0 => p,
         _ => return (0..n).map(f).collect(),
@@ -216,10 +186,7 @@ mod tests {
         for t in [1, 2, 3] {
             set_num_threads(t).unwrap();
             for n in [0usize, 1, 2, 7, 100] {
-                assert_eq!(
-                    map_indexed(n, |i| i * i),
-                    (0..n).map(|i| i * i).collect::<Vec<_>>()
-                );
+                assert_eq!(map_indexed(n, |i| i * i), (0..n).map(|i| i * i).collect::<Vec<_>>());
             }
         }
     }

@@ -37,11 +37,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn count<R>(f: impl FnOnce() -> R) -> (usize, usize, R) {
     let (a0, b0) = (ALLOCS.load(Ordering::SeqCst), BYTES.load(Ordering::SeqCst));
     let r = f();
-    (
-        ALLOCS.load(Ordering::SeqCst) - a0,
-        BYTES.load(Ordering::SeqCst) - b0,
-        r,
-    )
+    (ALLOCS.load(Ordering::SeqCst) - a0, BYTES.load(Ordering::SeqCst) - b0, r)
 }
 
 #[test]
@@ -71,12 +67,7 @@ fn cdist_and_topk_allocate_only_small_scratch() {
     let a: Vec<f32> = (0..m * d).map(|i| (i % 13) as f32).collect();
     let b: Vec<f32> = (0..n * d).map(|i| (i % 11) as f32).collect();
     let mut out = vec![0.0f32; m * n];
-    for metric in [
-        Metric::Dot,
-        Metric::Cosine,
-        Metric::SqEuclidean,
-        Metric::Euclidean,
-    ] {
+    for metric in [Metric::Dot, Metric::Cosine, Metric::SqEuclidean, Metric::Euclidean] {
         vector::cdist(&a, m, &b, n, d, metric, &mut out).unwrap();
         let (_, bytes, _) = count(|| vector::cdist(&a, m, &b, n, d, metric, &mut out).unwrap());
         // Norms (m + n values) plus the pool's bookkeeping: far below the m * n output.
@@ -86,14 +77,10 @@ fn cdist_and_topk_allocate_only_small_scratch() {
     let (mut idx, mut sc) = (vec![0i64; q * k], vec![0.0f32; q * k]);
     for metric in [Metric::Dot, Metric::Cosine] {
         vector::topk(&a[..q * d], q, &b, n, d, k, metric, &mut idx, &mut sc).unwrap();
-        let (_, bytes, _) =
-            count(|| vector::topk(&a[..q * d], q, &b, n, d, k, metric, &mut idx, &mut sc).unwrap());
+        let (_, bytes, _) = count(|| vector::topk(&a[..q * d], q, &b, n, d, k, metric, &mut idx, &mut sc).unwrap());
         // Heaps of q * k entries per corpus chunk (n / 2048 chunks), never q * n scores.
         let chunks = n.div_ceil(2048);
-        assert!(
-            bytes < chunks * q * k * 64 + 64 * 1024,
-            "{metric:?}: {bytes} bytes"
-        );
+        assert!(bytes < chunks * q * k * 64 + 64 * 1024, "{metric:?}: {bytes} bytes");
         assert!(bytes < q * n * 4, "{metric:?}: {bytes} bytes is O(q * n)");
     }
 }

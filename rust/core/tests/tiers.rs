@@ -15,10 +15,7 @@ const U64: f64 = f64::EPSILON / 2.0;
 const OFFSETS: [(usize, usize); 5] = [(0, 0), (1, 3), (3, 1), (2, 2), (1, 0)];
 
 fn tiers() -> Vec<(Tier, &'static Kernels)> {
-    let t: Vec<_> = available_tiers()
-        .iter()
-        .map(|&t| (t, for_tier(t).expect("available tier has a table")))
-        .collect();
+    let t: Vec<_> = available_tiers().iter().map(|&t| (t, for_tier(t).expect("available tier has a table"))).collect();
     assert!(!t.is_empty());
     t
 }
@@ -79,13 +76,8 @@ fn dot_and_sqeuclidean_f32_all_lengths_and_offsets() {
                     "{tier} sqeuclidean f32 n={n} off=({oa},{ob}): {got} vs {sq_exact}"
                 );
                 let got = (k.f32.dot_precise)(sa, sb) as f64;
-                let pbound = U32 * exact.abs()
-                    + 4.0 * U64 * exact.abs()
-                    + gamma(n, U64).powi(2) * abs_dot(&a64, &b64);
-                assert!(
-                    (got - exact).abs() <= pbound,
-                    "{tier} dot_precise f32 n={n}: {got} vs {exact}"
-                );
+                let pbound = U32 * exact.abs() + 4.0 * U64 * exact.abs() + gamma(n, U64).powi(2) * abs_dot(&a64, &b64);
+                assert!((got - exact).abs() <= pbound, "{tier} dot_precise f32 n={n}: {got} vs {exact}");
             }
         }
     }
@@ -109,21 +101,12 @@ fn dot_and_sqeuclidean_f64_all_lengths_and_offsets() {
                 let (pa, pb) = (placed(&a, oa), placed(&b, ob));
                 let (sa, sb) = (&pa[oa..oa + n], &pb[ob..ob + n]);
                 let got = (k.f64.dot)(sa, sb);
-                assert!(
-                    (got - exact).abs() <= bound,
-                    "{tier} dot f64 n={n} off=({oa},{ob}): {got} vs {exact}"
-                );
+                assert!((got - exact).abs() <= bound, "{tier} dot f64 n={n} off=({oa},{ob}): {got} vs {exact}");
                 let got = (k.f64.sqeuclidean)(sa, sb);
-                assert!(
-                    (got - sq_ref).abs() <= sq_bound,
-                    "{tier} sqeuclidean f64 n={n}: {got} vs {sq_ref}"
-                );
+                assert!((got - sq_ref).abs() <= sq_bound, "{tier} sqeuclidean f64 n={n}: {got} vs {sq_ref}");
                 let got = (k.f64.dot_precise)(sa, sb);
                 let pbound = 2.0 * U64 * exact.abs() + gamma(n, U64).powi(2) * abs_dot(&a, &b);
-                assert!(
-                    (got - exact).abs() <= pbound,
-                    "{tier} dot_precise f64 n={n}: {got} vs {exact}"
-                );
+                assert!((got - exact).abs() <= pbound, "{tier} dot_precise f64 n={n}: {got} vs {exact}");
             }
         }
     }
@@ -170,10 +153,7 @@ fn dot_precise_on_ill_conditioned_vectors() {
             }
         }
         // The data really is ill-conditioned: the plain kernel misses the same bound often.
-        assert!(
-            plain_violations > 60,
-            "{tier}: plain dot violated the bound only {plain_violations} times"
-        );
+        assert!(plain_violations > 60, "{tier}: plain dot violated the bound only {plain_violations} times");
     }
 }
 
@@ -188,23 +168,14 @@ fn tiles_match_exact_pairwise() {
             let b32: [&[f32]; 4] = std::array::from_fn(|i| rows32[i + 4].as_slice());
             let a64: [&[f64]; 4] = std::array::from_fn(|i| rows64[i].as_slice());
             let b64: [&[f64]; 4] = std::array::from_fn(|i| rows64[i + 4].as_slice());
-            let (t32, s32) = (
-                (k.f32.tile_dot)(a32, b32),
-                (k.f32.tile_sqeuclidean)(a32, b32),
-            );
-            let (t64, s64) = (
-                (k.f64.tile_dot)(a64, b64),
-                (k.f64.tile_sqeuclidean)(a64, b64),
-            );
+            let (t32, s32) = ((k.f32.tile_dot)(a32, b32), (k.f32.tile_sqeuclidean)(a32, b32));
+            let (t64, s64) = ((k.f64.tile_dot)(a64, b64), (k.f64.tile_sqeuclidean)(a64, b64));
             for r in 0..4 {
                 for c in 0..4 {
                     let (x, y) = (widen(a32[r]), widen(b32[c]));
                     let e = exact_dot(&x, &y);
                     let bound = gamma(d, U32) * abs_dot(&x, &y) + 2.0 * U32 * e.abs();
-                    assert!(
-                        (t32[r][c] as f64 - e).abs() <= bound,
-                        "{tier} tile_dot f32 d={d} ({r},{c})"
-                    );
+                    assert!((t32[r][c] as f64 - e).abs() <= bound, "{tier} tile_dot f32 d={d} ({r},{c})");
                     let diff: Vec<f64> = x.iter().zip(&y).map(|(p, q)| p - q).collect();
                     let se = exact_dot(&diff, &diff);
                     assert!(
@@ -213,10 +184,7 @@ fn tiles_match_exact_pairwise() {
                     );
                     let e = exact_dot(a64[r], b64[c]);
                     let bound = gamma(d, U64) * abs_dot(a64[r], b64[c]) + 2.0 * U64 * e.abs();
-                    assert!(
-                        (t64[r][c] - e).abs() <= bound,
-                        "{tier} tile_dot f64 d={d} ({r},{c})"
-                    );
+                    assert!((t64[r][c] - e).abs() <= bound, "{tier} tile_dot f64 d={d} ({r},{c})");
                     let diff: Vec<f64> = a64[r].iter().zip(b64[c]).map(|(p, q)| p - q).collect();
                     let se = exact_dot(&diff, &diff);
                     assert!(
@@ -269,17 +237,11 @@ fn correlate_valid_matches_exact_every_tier() {
                         let win = &a64[off + i..off + i + m];
                         let e = exact_dot(win, &w64);
                         let b = gamma(m, U64) * abs_dot(win, &w64) + 2.0 * U64 * e.abs();
-                        assert!(
-                            (o64[i] - e).abs() <= b,
-                            "{tier} f64 m={m} n={n} off={off} i={i}"
-                        );
+                        assert!((o64[i] - e).abs() <= b, "{tier} f64 m={m} n={n} off={off} i={i}");
                         let (w32a, win32) = (widen(&w32), widen(&a32[off + i..off + i + m]));
                         let e = exact_dot(&win32, &w32a);
                         let b = gamma(m, U32) * abs_dot(&win32, &w32a) + 2.0 * U32 * e.abs();
-                        assert!(
-                            (o32[i] as f64 - e).abs() <= b,
-                            "{tier} f32 m={m} n={n} off={off} i={i}"
-                        );
+                        assert!((o32[i] as f64 - e).abs() <= b, "{tier} f32 m={m} n={n} off={off} i={i}");
                     }
                 }
             }

@@ -47,27 +47,15 @@ fn reference(metric: Metric, x: &[f64], y: &[f64]) -> f64 {
     }
 }
 
-const METRICS: [Metric; 4] = [
-    Metric::Dot,
-    Metric::Cosine,
-    Metric::SqEuclidean,
-    Metric::Euclidean,
-];
+const METRICS: [Metric; 4] = [Metric::Dot, Metric::Cosine, Metric::SqEuclidean, Metric::Euclidean];
 
 #[test]
 fn cdist_matches_pairwise_reference_every_tier_and_shape() {
     let mut rng = Rng(10);
     each_tier(|tier| {
-        for (m, n, d) in [
-            (0, 3, 4),
-            (3, 0, 4),
-            (1, 1, 0),
-            (1, 1, 1),
-            (5, 7, 3),
-            (9, 13, 17),
-            (33, 70, 65),
-            (70, 5, 128),
-        ] {
+        for (m, n, d) in
+            [(0, 3, 4), (3, 0, 4), (1, 1, 0), (1, 1, 1), (5, 7, 3), (9, 13, 17), (33, 70, 65), (70, 5, 128)]
+        {
             let a = rng.vec_f32(m * d);
             let mut b = rng.vec_f32(n * d);
             if n > 2 && d > 0 {
@@ -100,15 +88,9 @@ fn cdist_matches_pairwise_reference_every_tier_and_shape() {
 
 fn brute_topk(metric: Metric, q: &[f64], c: &[f64], d: usize, k: usize) -> Vec<usize> {
     let n = c.len() / d.max(1);
-    let mut scored: Vec<(f64, usize)> = (0..n)
-        .map(|j| (reference(metric, q, &c[j * d..(j + 1) * d]), j))
-        .collect();
+    let mut scored: Vec<(f64, usize)> = (0..n).map(|j| (reference(metric, q, &c[j * d..(j + 1) * d]), j)).collect();
     scored.sort_by(|x, y| {
-        let (kx, ky) = if metric.higher_is_closer() {
-            (-x.0, -y.0)
-        } else {
-            (x.0, y.0)
-        };
+        let (kx, ky) = if metric.higher_is_closer() { (-x.0, -y.0) } else { (x.0, y.0) };
         kx.partial_cmp(&ky).unwrap().then(x.1.cmp(&y.1))
     });
     scored.into_iter().take(k).map(|s| s.1).collect()
@@ -118,13 +100,7 @@ fn brute_topk(metric: Metric, q: &[f64], c: &[f64], d: usize, k: usize) -> Vec<u
 fn topk_matches_brute_force_every_tier() {
     let mut rng = Rng(11);
     each_tier(|tier| {
-        for (q, n, d, k) in [
-            (1, 1, 1, 1),
-            (3, 10, 5, 10),
-            (7, 300, 33, 5),
-            (5, 5000, 16, 7),
-            (2, 4100, 3, 50),
-        ] {
+        for (q, n, d, k) in [(1, 1, 1, 1), (3, 10, 5, 10), (7, 300, 33, 5), (5, 5000, 16, 7), (2, 4100, 3, 50)] {
             // Integer-valued data: every score is exact, so brute force ranks identically
             // (including ties, broken by index).
             let queries: Vec<f64> = (0..q * d).map(|_| (rng.below(7) as f64) - 3.0).collect();
@@ -135,20 +111,11 @@ fn topk_matches_brute_force_every_tier() {
                 vector::topk(&queries, q, &corpus, n, d, k, metric, &mut idx, &mut scores).unwrap();
                 for i in 0..q {
                     let want = brute_topk(metric, &queries[i * d..(i + 1) * d], &corpus, d, k);
-                    let got: Vec<usize> = idx[i * k..(i + 1) * k]
-                        .iter()
-                        .map(|&x| x as usize)
-                        .collect();
-                    assert_eq!(
-                        got, want,
-                        "{tier} {metric:?} q={q} n={n} d={d} k={k} query {i}"
-                    );
+                    let got: Vec<usize> = idx[i * k..(i + 1) * k].iter().map(|&x| x as usize).collect();
+                    assert_eq!(got, want, "{tier} {metric:?} q={q} n={n} d={d} k={k} query {i}");
                     for s in 0..k {
-                        let r = reference(
-                            metric,
-                            &queries[i * d..(i + 1) * d],
-                            &corpus[want[s] * d..(want[s] + 1) * d],
-                        );
+                        let r =
+                            reference(metric, &queries[i * d..(i + 1) * d], &corpus[want[s] * d..(want[s] + 1) * d]);
                         assert!((scores[i * k + s] - r).abs() <= 1e-9 * r.abs().max(1.0));
                     }
                 }
@@ -168,18 +135,7 @@ fn topk_cosine_agrees_with_cdist() {
         vector::cdist(&queries, q, &corpus, n, d, Metric::Cosine, &mut full).unwrap();
         let mut idx = vec![0i64; q * k];
         let mut scores = vec![0.0f32; q * k];
-        vector::topk(
-            &queries,
-            q,
-            &corpus,
-            n,
-            d,
-            k,
-            Metric::Cosine,
-            &mut idx,
-            &mut scores,
-        )
-        .unwrap();
+        vector::topk(&queries, q, &corpus, n, d, k, Metric::Cosine, &mut idx, &mut scores).unwrap();
         for i in 0..q {
             let row = &full[i * n..(i + 1) * n];
             let kth = scores[i * k + k - 1];
@@ -215,24 +171,8 @@ fn results_do_not_depend_on_thread_count() {
         vector::cdist(&x, m, &y, nn, d, Metric::Euclidean, &mut out).unwrap();
         let mut idx = vec![0i64; 4 * 20];
         let mut sc = vec![0.0f32; 4 * 20];
-        vector::topk(
-            &corpus[..4 * 8],
-            4,
-            &corpus,
-            9000,
-            8,
-            20,
-            Metric::Cosine,
-            &mut idx,
-            &mut sc,
-        )
-        .unwrap();
-        runs.push((
-            dot.to_bits(),
-            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            idx,
-            sc,
-        ));
+        vector::topk(&corpus[..4 * 8], 4, &corpus, 9000, 8, 20, Metric::Cosine, &mut idx, &mut sc).unwrap();
+        runs.push((dot.to_bits(), out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), idx, sc));
     }
     assert!(runs.windows(2).all(|w| w[0] == w[1]));
     // And the long dot is right.
@@ -249,39 +189,12 @@ fn inconsistent_shapes_are_errors() {
     assert!(vector::cdist(&[0.0f32; 6], 2, &[0.0; 6], 2, 3, Metric::Dot, &mut out[..3]).is_err());
     assert!(vector::cdist(&[0.0f32; 5], 2, &[0.0; 6], 2, 3, Metric::Dot, &mut out).is_err());
     let (mut i, mut s) = (vec![0i64; 2], vec![0.0f32; 2]);
-    let e = vector::topk(
-        &[0.0f32; 3],
-        1,
-        &[0.0; 3],
-        1,
-        3,
-        2,
-        Metric::Dot,
-        &mut i,
-        &mut s,
-    )
-    .unwrap_err();
+    let e = vector::topk(&[0.0f32; 3], 1, &[0.0; 3], 1, 3, 2, Metric::Dot, &mut i, &mut s).unwrap_err();
     assert!(e.to_string().contains("exceeds"), "{e}");
-    assert!(vector::topk(
-        &[0.0f32; 3],
-        1,
-        &[0.0; 3],
-        1,
-        3,
-        0,
-        Metric::Dot,
-        &mut i,
-        &mut s
-    )
-    .is_err());
+    assert!(vector::topk(&[0.0f32; 3], 1, &[0.0; 3], 1, 3, 0, Metric::Dot, &mut i, &mut s).is_err());
     assert!(Metric::from_name("manhattan").is_err());
     // Zero vectors: cosine 0; NaN input: NaN.
     assert_eq!(vector::cosine(&[0.0f32; 4], &[1.0; 4]).unwrap(), 0.0);
-    assert!(vector::cosine(&[f64::NAN, 1.0], &[1.0, 1.0])
-        .unwrap()
-        .is_nan());
-    assert_eq!(
-        vector::dot_precise(&[f64::INFINITY, 1.0], &[1.0, 1.0]).unwrap(),
-        f64::INFINITY
-    );
+    assert!(vector::cosine(&[f64::NAN, 1.0], &[1.0, 1.0]).unwrap().is_nan());
+    assert_eq!(vector::dot_precise(&[f64::INFINITY, 1.0], &[1.0, 1.0]).unwrap(), f64::INFINITY);
 }

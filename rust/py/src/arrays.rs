@@ -37,9 +37,7 @@ impl DType {
 }
 
 /// Rust element types matching a [`DType`].
-pub(crate) trait NpyFloat:
-    Element + mlkern_core::dispatch::HasKernels + mlkern_core::aligned::Zeroable
-{
+pub(crate) trait NpyFloat: Element + mlkern_core::dispatch::HasKernels + mlkern_core::aligned::Zeroable {
     const DTYPE: DType;
 }
 impl NpyFloat for f32 {
@@ -120,11 +118,7 @@ impl Header {
     /// C-contiguous, aligned and in native byte order: readable in place.
     fn borrowable(&self) -> bool {
         const NEEDED: i32 = npyffi::NPY_ARRAY_C_CONTIGUOUS | npyffi::NPY_ARRAY_ALIGNED;
-        let swapped = if cfg!(target_endian = "little") {
-            b'>'
-        } else {
-            b'<'
-        };
+        let swapped = if cfg!(target_endian = "little") { b'>' } else { b'<' };
         self.flags & NEEDED == NEEDED && self.byteorder != swapped
     }
 }
@@ -134,14 +128,7 @@ pub(crate) fn shape_text(shape: &[usize]) -> String {
     match shape {
         [] => "()".into(),
         [n] => format!("({n},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     }
 }
 
@@ -150,17 +137,11 @@ fn numpy_attr<'py>(
     cell: &'static PyOnceLock<Py<PyAny>>,
     name: &str,
 ) -> PyResult<&'py Bound<'py, PyAny>> {
-    cell.get_or_try_init(py, || {
-        Ok::<_, PyErr>(py.import("numpy")?.getattr(name)?.unbind())
-    })
-    .map(|f| f.bind(py))
+    cell.get_or_try_init(py, || Ok::<_, PyErr>(py.import("numpy")?.getattr(name)?.unbind())).map(|f| f.bind(py))
 }
 
 fn dtype_text(obj: &Bound<'_, PyAny>) -> String {
-    obj.getattr("dtype")
-        .and_then(|d| d.str())
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| "unknown".into())
+    obj.getattr("dtype").and_then(|d| d.str()).map(|s| s.to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
 #[cold]
@@ -202,13 +183,7 @@ impl<'py> FloatArray<'py> {
             *s = d as usize;
         }
         let len = h.dims().iter().map(|&d| d as usize).product();
-        FloatArray {
-            _owner: owner,
-            data: h.data,
-            dtype,
-            shape,
-            len,
-        }
+        FloatArray { _owner: owner, data: h.data, dtype, shape, len }
     }
 
     /// Lists, strided or byte-swapped arrays: checked, then copied contiguous once.
@@ -250,11 +225,7 @@ impl<'py> FloatArray<'py> {
     /// The elements, row-major. `T` must match `self.dtype` (checked).
     #[inline]
     pub(crate) fn slice<T: NpyFloat>(&self) -> &[T] {
-        assert_eq!(
-            self.dtype,
-            T::DTYPE,
-            "internal error: dtype dispatch mismatch"
-        );
+        assert_eq!(self.dtype, T::DTYPE, "internal error: dtype dispatch mismatch");
         if self.len == 0 {
             return &[];
         }
@@ -279,12 +250,7 @@ impl<'py> FloatArray<'py> {
 }
 
 /// Both operands must share a dtype (mlkern never silently promotes).
-pub(crate) fn same_dtype(
-    a: &FloatArray<'_>,
-    an: &str,
-    b: &FloatArray<'_>,
-    bn: &str,
-) -> PyResult<DType> {
+pub(crate) fn same_dtype(a: &FloatArray<'_>, an: &str, b: &FloatArray<'_>, bn: &str) -> PyResult<DType> {
     if a.dtype != b.dtype {
         return Err(PyTypeError::new_err(format!(
             "{an} and {bn} must have the same dtype, got {} and {}; cast one with .astype()",
@@ -314,10 +280,7 @@ pub(crate) fn numpy_scalar<T: NpyFloat>(py: Python<'_>, v: T) -> PyResult<Bound<
 
 /// A new zero-filled C-contiguous array (NumPy uses calloc, so large results cost no
 /// extra pass) and a mutable view of its elements.
-pub(crate) fn new_array<'py, T: Element>(
-    py: Python<'py>,
-    shape: [usize; 2],
-) -> (Bound<'py, PyAny>, &'py mut [T]) {
+pub(crate) fn new_array<'py, T: Element>(py: Python<'py>, shape: [usize; 2]) -> (Bound<'py, PyAny>, &'py mut [T]) {
     use numpy::prelude::*;
     let arr = numpy::PyArray2::<T>::zeros(py, shape, false);
     let len = shape[0] * shape[1];
@@ -351,10 +314,7 @@ impl<'py> OutArray<'py> {
         if !is_ndarray(obj) {
             return Err(PyTypeError::new_err(format!(
                 "out must be a numpy.ndarray, got {}",
-                obj.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
+                obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
             )));
         }
         // SAFETY: checked just above.
@@ -375,19 +335,13 @@ impl<'py> OutArray<'py> {
             )));
         }
         if !h.borrowable() {
-            return Err(PyValueError::new_err(
-                "out must be C-contiguous, aligned and in native byte order",
-            ));
+            return Err(PyValueError::new_err("out must be C-contiguous, aligned and in native byte order"));
         }
         if h.flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
             return Err(PyValueError::new_err("out is read-only"));
         }
         let len: usize = dims.iter().product();
-        let out = OutArray {
-            owner: obj.clone(),
-            data: h.data as *mut u8,
-            len,
-        };
+        let out = OutArray { owner: obj.clone(), data: h.data as *mut u8, len };
         let size = match dtype {
             DType::F32 => 4,
             DType::F64 => 8,
@@ -416,10 +370,6 @@ impl<'py> OutArray<'py> {
 }
 
 /// Builds a tuple `(x, y)`.
-pub(crate) fn pair<'py>(
-    py: Python<'py>,
-    x: Bound<'py, PyAny>,
-    y: Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyTuple>> {
+pub(crate) fn pair<'py>(py: Python<'py>, x: Bound<'py, PyAny>, y: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     PyTuple::new(py, [x, y])
 }

@@ -43,9 +43,7 @@ pub(crate) fn cpu_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 #[pyfunction]
 pub(crate) fn set_num_threads(py: Python<'_>, n: i64) -> PyResult<()> {
     if n < 1 {
-        return Err(PyValueError::new_err(format!(
-            "n must be a positive integer, got {n}"
-        )));
+        return Err(PyValueError::new_err(format!("n must be a positive integer, got {n}")));
     }
     let n = usize::try_from(n).unwrap_or(usize::MAX);
     py.detach(|| threads::set_num_threads(n)).map_err(to_pyerr)

@@ -154,7 +154,13 @@ pub(crate) fn _convolve_rows<'py>(
 
 /// _choose_convolve_method(rows, n, m, mode, is_f32) -> the method `auto` would use
 #[pyfunction]
-pub(crate) fn _choose_convolve_method(rows: usize, n: usize, m: usize, mode: &str, is_f32: bool) -> PyResult<&'static str> {
+pub(crate) fn _choose_convolve_method(
+    rows: usize,
+    n: usize,
+    m: usize,
+    mode: &str,
+    is_f32: bool,
+) -> PyResult<&'static str> {
     let mode = Mode::from_name(mode).map_err(to_pyerr)?;
     let (_, len) = convolve::output_range(n, m, mode).map_err(to_pyerr)?;
     let threads = mlkern_core::threads::num_threads();
@@ -254,4 +260,3 @@ pub(crate) fn _spectral_features_rows<'py>(
     }
     Ok(arr)
 }
-

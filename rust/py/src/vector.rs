@@ -9,9 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::arrays::{
-    new_array, numpy_scalar, pair, same_dtype, DType, FloatArray, NpyFloat, OutArray,
-};
+use crate::arrays::{new_array, numpy_scalar, pair, same_dtype, DType, FloatArray, NpyFloat, OutArray};
 use crate::errors::to_pyerr;
 
 /// Elements of work from which the GIL is released.
@@ -268,9 +266,7 @@ pub(crate) fn topk<'py>(
     let (qa, ca, dtype) = two_matrices(queries, "queries", corpus, "corpus")?;
     let (q, n, d) = (qa.shape[0], ca.shape[0], qa.shape[1]);
     if k < 1 {
-        return Err(PyValueError::new_err(format!(
-            "k must be a positive integer, got {k}"
-        )));
+        return Err(PyValueError::new_err(format!("k must be a positive integer, got {k}")));
     }
     let k = usize::try_from(k).unwrap_or(usize::MAX);
     if k > n {

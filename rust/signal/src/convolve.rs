@@ -67,9 +67,7 @@ impl Method {
             "overlap_add" | "oa" => Ok(Method::OverlapAdd),
             _ => Err(Error::InvalidArgument {
                 name: "method",
-                detail: format!(
-                    "unknown method '{name}'; expected 'auto', 'direct', 'fft' or 'overlap_add'"
-                ),
+                detail: format!("unknown method '{name}'; expected 'auto', 'direct', 'fft' or 'overlap_add'"),
             }),
         }
     }
@@ -87,16 +85,10 @@ impl Method {
 /// `(start in the full result, length)` of the requested mode.
 pub fn output_range(n: usize, m: usize, mode: Mode) -> Result<(usize, usize)> {
     if n == 0 {
-        return Err(Error::InvalidArgument {
-            name: "a",
-            detail: "the signal must not be empty".into(),
-        });
+        return Err(Error::InvalidArgument { name: "a", detail: "the signal must not be empty".into() });
     }
     if m == 0 {
-        return Err(Error::InvalidArgument {
-            name: "v",
-            detail: "the kernel must not be empty".into(),
-        });
+        return Err(Error::InvalidArgument { name: "v", detail: "the kernel must not be empty".into() });
     }
     Ok(match mode {
         Mode::Full => (0, n + m - 1),
@@ -105,7 +97,9 @@ pub fn output_range(n: usize, m: usize, mode: Mode) -> Result<(usize, usize)> {
             if m > n {
                 return Err(Error::InvalidArgument {
                     name: "v",
-                    detail: format!("in 'valid' mode the kernel ({m} taps) must not be longer than the signal ({n} samples)"),
+                    detail: format!(
+                        "in 'valid' mode the kernel ({m} taps) must not be longer than the signal ({n} samples)"
+                    ),
                 });
             }
             (m - 1, n - m + 1)
@@ -130,22 +124,10 @@ pub struct CostModel {
     pub fft_fixed: f64,
 }
 
-pub const COST: CostModel = CostModel {
-    direct_per_mac: 0.021,
-    fft_per_nlogn: 0.55,
-    fft_fixed: 20_000.0,
-};
+pub const COST: CostModel = CostModel { direct_per_mac: 0.021, fft_per_nlogn: 0.55, fft_fixed: 20_000.0 };
 
 /// Estimated time of one method for `rows` rows, using `threads` threads.
-pub fn estimate_ns(
-    method: Method,
-    rows: usize,
-    n: usize,
-    m: usize,
-    len: usize,
-    f32: bool,
-    threads: usize,
-) -> f64 {
+pub fn estimate_ns(method: Method, rows: usize, n: usize, m: usize, len: usize, f32: bool, threads: usize) -> f64 {
     let (rows, t) = (rows as f64, threads.max(1) as f64);
     let nlogn = |x: usize| x as f64 * (x as f64).log2().max(1.0);
     let dscale = if f32 { 0.5 } else { 1.0 };
@@ -161,8 +143,7 @@ pub fn estimate_ns(
         Method::OverlapAdd => {
             let nf = overlap_add_fft_len(m);
             let blocks = n.div_ceil(nf - m + 1) as f64;
-            COST.fft_fixed
-                + nlogn(nf) * COST.fft_per_nlogn * fscale * (1.0 + 2.0 * rows * blocks / t)
+            COST.fft_fixed + nlogn(nf) * COST.fft_per_nlogn * fscale * (1.0 + 2.0 * rows * blocks / t)
         }
         Method::Auto => f64::INFINITY,
     }
@@ -173,8 +154,7 @@ pub fn choose(rows: usize, n: usize, m: usize, len: usize, f32: bool, threads: u
     [Method::Direct, Method::OverlapAdd, Method::Fft]
         .into_iter()
         .min_by(|x, y| {
-            estimate_ns(*x, rows, n, m, len, f32, threads)
-                .total_cmp(&estimate_ns(*y, rows, n, m, len, f32, threads))
+            estimate_ns(*x, rows, n, m, len, f32, threads).total_cmp(&estimate_ns(*y, rows, n, m, len, f32, threads))
         })
         .unwrap_or(Method::Direct)
 }
@@ -215,9 +195,7 @@ pub fn convolve_rows<T: FftFloat>(
     }
     let ctx = Ctx::<T>::new(v, n, start, len, method);
     if rows >= 2 * threads || threads == 1 {
-        threads::for_each_chunk_mut(out, len, threads, |r, o| {
-            ctx.row(&a[r * n..(r + 1) * n], o, 1)
-        });
+        threads::for_each_chunk_mut(out, len, threads, |r, o| ctx.row(&a[r * n..(r + 1) * n], o, 1));
     } else {
         for (r, o) in out.chunks_mut(len).enumerate() {
             ctx.row(&a[r * n..(r + 1) * n], o, threads);
@@ -272,9 +250,7 @@ impl<T: FftFloat> Ctx<T> {
             let mut spec = plan.make_output_vec();
             let _ = plan.process(&mut buf, &mut spec);
             let s = <T as mlkern_core::Float>::from_f64(1.0 / nfft as f64);
-            spec.iter()
-                .map(|c| Complex::new(c.re * s, c.im * s))
-                .collect()
+            spec.iter().map(|c| Complex::new(c.re * s, c.im * s)).collect()
         } else {
             Vec::new()
         };
@@ -313,11 +289,7 @@ impl<T: FftFloat> Ctx<T> {
         let int_lo = lo.max(m - 1);
         let int_hi = hi.min(n);
         if int_lo < int_hi {
-            (self.corr)(
-                &a[int_lo + 1 - m..int_hi],
-                &self.w,
-                &mut out[int_lo - lo..int_hi - lo],
-            );
+            (self.corr)(&a[int_lo + 1 - m..int_hi], &self.w, &mut out[int_lo - lo..int_hi - lo]);
         }
         let left_end = int_lo.min(hi).max(lo);
         self.padded_range(a, lo, left_end, &mut out[..left_end - lo]);
@@ -334,15 +306,8 @@ impl<T: FftFloat> Ctx<T> {
         }
         let m = self.m;
         // Padded signal p[i] = a[i - (m - 1)] (zero outside); outputs need p[k0 .. k1 + m - 1].
-        let tmp: Vec<T> = (k0..k1 + m - 1)
-            .map(|i| {
-                if i + 1 >= m && i + 1 - m < self.n {
-                    a[i + 1 - m]
-                } else {
-                    T::ZERO
-                }
-            })
-            .collect();
+        let tmp: Vec<T> =
+            (k0..k1 + m - 1).map(|i| if i + 1 >= m && i + 1 - m < self.n { a[i + 1 - m] } else { T::ZERO }).collect();
         (self.corr)(&tmp, &self.w, out);
     }
 
@@ -424,20 +389,10 @@ mod tests {
     fn every_method_and_mode_matches_naive() {
         let mut s = 7u64;
         let mut rnd = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
-        for &(n, m) in &[
-            (1, 1),
-            (5, 3),
-            (3, 5),
-            (100, 7),
-            (1000, 64),
-            (3000, 700),
-            (5000, 1),
-        ] {
+        for &(n, m) in &[(1, 1), (5, 3), (3, 5), (100, 7), (1000, 64), (3000, 700), (5000, 1)] {
             let a: Vec<f64> = (0..2 * n).map(|_| rnd()).collect();
             let v: Vec<f64> = (0..m).map(|_| rnd()).collect();
             for mode in [Mode::Full, Mode::Same, Mode::Valid] {
@@ -445,12 +400,7 @@ mod tests {
                     assert!(mode == Mode::Valid && m > n);
                     continue;
                 };
-                for method in [
-                    Method::Direct,
-                    Method::Fft,
-                    Method::OverlapAdd,
-                    Method::Auto,
-                ] {
+                for method in [Method::Direct, Method::Fft, Method::OverlapAdd, Method::Auto] {
                     for t in [1usize, 2] {
                         let mut out = vec![f64::NAN; 2 * len];
                         convolve_rows(&a, 2, n, &v, mode, method, t, &mut out).unwrap();

@@ -65,13 +65,7 @@ impl Moments {
             }
         }
         let sum = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
-        Moments {
-            n,
-            mean,
-            m2: sum(m2),
-            m3: sum(m3),
-            m4: sum(m4),
-        }
+        Moments { n, mean, m2: sum(m2), m3: sum(m3), m4: sum(m4) }
     }
 
     /// Pébay's pairwise merge.
@@ -86,22 +80,13 @@ impl Moments {
         let d2 = d * d;
         let mean = self.mean + d_n * nb;
         let m2 = self.m2 + b.m2 + d2 * na * nb / n;
-        let m3 = self.m3
-            + b.m3
-            + d2 * d * na * nb * (na - nb) / (n * n)
-            + 3.0 * d_n * (na * b.m2 - nb * self.m2);
+        let m3 = self.m3 + b.m3 + d2 * d * na * nb * (na - nb) / (n * n) + 3.0 * d_n * (na * b.m2 - nb * self.m2);
         let m4 = self.m4
             + b.m4
             + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n * n * n)
             + 6.0 * d_n * d_n * (na * na * b.m2 + nb * nb * self.m2)
             + 4.0 * d_n * (na * b.m3 - nb * self.m3);
-        Moments {
-            n,
-            mean,
-            m2,
-            m3,
-            m4,
-        }
+        Moments { n, mean, m2, m3, m4 }
     }
 }
 
@@ -122,54 +107,23 @@ pub fn describe_row<T: Float>(x: &[T], ddof: usize, bias: bool) -> Describe {
     let n = acc.n;
     if nan {
         let q = f64::NAN;
-        return Describe {
-            nobs: x.len(),
-            min: q,
-            max: q,
-            mean: q,
-            variance: q,
-            skewness: q,
-            kurtosis: q,
-        };
+        return Describe { nobs: x.len(), min: q, max: q, mean: q, variance: q, skewness: q, kurtosis: q };
     }
-    let variance = if (x.len() as f64) > ddof as f64 {
-        acc.m2 / (n - ddof as f64)
-    } else {
-        f64::NAN
-    };
+    // Literally M2 / (n - ddof), as NumPy/SciPy (0/0 = NaN when ddof = n).
+    let variance = acc.m2 / (n - ddof as f64);
     let (m2, m3, m4) = (acc.m2 / n, acc.m3 / n, acc.m4 / n);
-    let resolution = if std::mem::size_of::<T>() == 4 {
-        1e-6
-    } else {
-        1e-15
-    };
+    let resolution = if std::mem::size_of::<T>() == 4 { 1e-6 } else { 1e-15 };
     let constant = m2 <= (resolution * acc.mean) * (resolution * acc.mean);
-    let (mut skew, mut kurt) = if constant {
-        (f64::NAN, f64::NAN)
-    } else {
-        (m3 / m2.powf(1.5), m4 / (m2 * m2) - 3.0)
-    };
+    let (mut skew, mut kurt) = if constant { (f64::NAN, f64::NAN) } else { (m3 / m2.powf(1.5), m4 / (m2 * m2) - 3.0) };
     if !bias && !constant {
-        skew = if n > 2.0 {
-            skew * (n * (n - 1.0)).sqrt() / (n - 2.0)
-        } else {
-            f64::NAN
-        };
+        skew = if n > 2.0 { skew * (n * (n - 1.0)).sqrt() / (n - 2.0) } else { f64::NAN };
         kurt = if n > 3.0 {
             ((n * n - 1.0) * m4 / (m2 * m2) - 3.0 * (n - 1.0) * (n - 1.0)) / ((n - 2.0) * (n - 3.0))
         } else {
             f64::NAN
         };
     }
-    Describe {
-        nobs: x.len(),
-        min: lo,
-        max: hi,
-        mean: acc.mean,
-        variance,
-        skewness: skew,
-        kurtosis: kurt,
-    }
+    Describe { nobs: x.len(), min: lo, max: hi, mean: acc.mean, variance, skewness: skew, kurtosis: kurt }
 }
 
 /// [`describe_row`] for each of `rows` rows of `n` values, in parallel.
@@ -182,10 +136,7 @@ pub fn describe_rows<T: Float>(
     max_threads: usize,
 ) -> Result<Vec<Describe>> {
     if n == 0 {
-        return Err(Error::InvalidArgument {
-            name: "x",
-            detail: "the input must not be empty".into(),
-        });
+        return Err(Error::InvalidArgument { name: "x", detail: "the input must not be empty".into() });
     }
     if rows.checked_mul(n) != Some(x.len()) {
         return Err(Error::ShapeMismatch {
@@ -193,11 +144,7 @@ pub fn describe_rows<T: Float>(
             detail: format!("{} elements are not {rows} rows of {n}", x.len()),
         });
     }
-    let per = if rows * n < (1 << 16) {
-        rows.max(1)
-    } else {
-        rows.div_ceil(8 * threads::num_threads()).max(1)
-    };
+    let per = if rows * n < (1 << 16) { rows.max(1) } else { rows.div_ceil(8 * threads::num_threads()).max(1) };
     let chunks = rows.div_ceil(per);
     let parts = threads::map_indexed_capped(chunks, max_threads, |c| {
         (c * per..((c + 1) * per).min(rows))
@@ -213,9 +160,7 @@ mod tests {
 
     #[test]
     fn merge_equals_direct_two_pass() {
-        let x: Vec<f64> = (0..1000)
-            .map(|i| ((i * 37) % 101) as f64 * 0.1 + 1e6)
-            .collect();
+        let x: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64 * 0.1 + 1e6).collect();
         let d = describe_row(&x, 1, true);
         let n = x.len() as f64;
         let mean = x.iter().sum::<f64>() / n;

@@ -34,9 +34,7 @@ impl Norm {
             Some("forward") => Ok(Norm::Forward),
             Some(other) => Err(Error::InvalidArgument {
                 name: "norm",
-                detail: format!(
-                    "invalid norm value {other:?}; should be 'backward', 'ortho' or 'forward'"
-                ),
+                detail: format!("invalid norm value {other:?}; should be 'backward', 'ortho' or 'forward'"),
             }),
         }
     }
@@ -58,10 +56,7 @@ pub struct Planners<T: FftNum> {
 
 impl<T: FftNum> Planners<T> {
     fn new() -> Self {
-        Planners {
-            real: Mutex::new(RealFftPlanner::new()),
-            complex: Mutex::new(FftPlanner::new()),
-        }
+        Planners { real: Mutex::new(RealFftPlanner::new()), complex: Mutex::new(FftPlanner::new()) }
     }
     fn real(&self) -> MutexGuard<'_, RealFftPlanner<T>> {
         self.real.lock().unwrap_or_else(|p| p.into_inner())
@@ -109,19 +104,13 @@ pub fn real_inverse<T: FftFloat>(n: usize) -> Arc<dyn realfft::ComplexToReal<T>>
 fn check_len(name: &'static str, got: usize, rows: usize, cols: usize) -> Result<()> {
     match rows.checked_mul(cols) {
         Some(want) if want == got => Ok(()),
-        _ => Err(Error::ShapeMismatch {
-            what: name,
-            detail: format!("{got} elements are not {rows} rows of {cols}"),
-        }),
+        _ => Err(Error::ShapeMismatch { what: name, detail: format!("{got} elements are not {rows} rows of {cols}") }),
     }
 }
 
 fn check_n(n: usize) -> Result<()> {
     if n == 0 {
-        return Err(Error::InvalidArgument {
-            name: "n",
-            detail: "invalid number of data points (0) specified".into(),
-        });
+        return Err(Error::InvalidArgument { name: "n", detail: "invalid number of data points (0) specified".into() });
     }
     Ok(())
 }
@@ -331,9 +320,7 @@ mod tests {
         let x = [1.0f64, 0.0, 0.0, 0.0, 0.0];
         let mut out = vec![Complex::new(0.0, 0.0); 3];
         rfft_rows(&x, 1, 5, 5, Norm::Backward, 1, &mut out).unwrap();
-        assert!(out
-            .iter()
-            .all(|c| (c.re - 1.0).abs() < 1e-15 && c.im.abs() < 1e-15));
+        assert!(out.iter().all(|c| (c.re - 1.0).abs() < 1e-15 && c.im.abs() < 1e-15));
         let mut back = vec![0.0; 5];
         irfft_rows(&out, 1, 3, 5, Norm::Backward, 1, &mut back).unwrap();
         assert!(back.iter().zip(&x).all(|(a, b)| (a - b).abs() < 1e-15));

@@ -69,11 +69,7 @@ impl KbnSum {
     #[inline(always)]
     fn add(&mut self, v: f64) {
         let t = self.s + v;
-        self.c += if self.s.abs() >= v.abs() {
-            (self.s - t) + v
-        } else {
-            (v - t) + self.s
-        };
+        self.c += if self.s.abs() >= v.abs() { (self.s - t) + v } else { (v - t) + self.s };
         self.s = t;
     }
     #[inline(always)]
@@ -159,9 +155,7 @@ impl Sums {
                     (true, true) => f64::NAN,
                     (true, false) => f64::INFINITY,
                     (false, true) => f64::NEG_INFINITY,
-                    (false, false) => {
-                        self.s1.get() + self.shift * (w - self.pos_inf - self.neg_inf) as f64
-                    }
+                    (false, false) => self.s1.get() + self.shift * (w - self.pos_inf - self.neg_inf) as f64,
                 };
                 if stat == Stat::Sum {
                     s
@@ -224,11 +218,7 @@ fn rolling_segment<T: Float>(x: &[T], w: usize, stat: Stat, p0: usize, out: &mut
                     dq.pop_front();
                 }
                 if i >= p0 {
-                    out[i - p0] = if i + 1 < w || nans > 0 {
-                        nan
-                    } else {
-                        dq.front().map_or(nan, |&j| x[j])
-                    };
+                    out[i - p0] = if i + 1 < w || nans > 0 { nan } else { dq.front().map_or(nan, |&j| x[j]) };
                 }
             }
         }
@@ -239,17 +229,9 @@ fn rolling_segment<T: Float>(x: &[T], w: usize, stat: Stat, p0: usize, out: &mut
             let near = &x[p0.saturating_sub(w)..(p0 + w).min(x.len())];
             let mut st = Sums::exact(&x[p0.saturating_sub(w)..p0], near, centred);
             for i in p0..p0 + out.len() {
-                let old = if i >= w {
-                    Some(x[i - w].to_f64())
-                } else {
-                    None
-                };
+                let old = if i >= w { Some(x[i - w].to_f64()) } else { None };
                 st.roll(x[i].to_f64(), old, cubes);
-                out[i - p0] = if i + 1 < w {
-                    nan
-                } else {
-                    <T as Float>::from_f64(st.value(stat, w))
-                };
+                out[i - p0] = if i + 1 < w { nan } else { <T as Float>::from_f64(st.value(stat, w)) };
             }
         }
     }
@@ -266,10 +248,7 @@ pub fn rolling_rows<T: Float>(
     out: &mut [T],
 ) -> Result<()> {
     if window == 0 {
-        return Err(Error::InvalidArgument {
-            name: "window",
-            detail: "window must be at least 1".into(),
-        });
+        return Err(Error::InvalidArgument { name: "window", detail: "window must be at least 1".into() });
     }
     if window > n {
         return Err(Error::InvalidArgument {
@@ -287,11 +266,8 @@ pub fn rolling_rows<T: Float>(
     let segs_per_row = n.div_ceil(seg);
     // One work item per (row, segment); items never straddle rows.
     let items = rows * segs_per_row;
-    let slots: Vec<std::sync::Mutex<&mut [T]>> = out
-        .chunks_mut(n)
-        .flat_map(|row| row.chunks_mut(seg))
-        .map(std::sync::Mutex::new)
-        .collect();
+    let slots: Vec<std::sync::Mutex<&mut [T]>> =
+        out.chunks_mut(n).flat_map(|row| row.chunks_mut(seg)).map(std::sync::Mutex::new).collect();
     threads::map_indexed_capped(items, max_threads, |it| {
         let (r, s) = (it / segs_per_row, it % segs_per_row);
         let mut o = slots[it].lock().unwrap_or_else(|p| p.into_inner());
@@ -329,36 +305,20 @@ mod tests {
 
     #[test]
     fn matches_naive_across_segments_and_threads() {
-        let x: Vec<f64> = (0..200_000)
-            .map(|i| ((i * 7919) % 1000) as f64 * 0.01 + 1e4)
-            .collect();
-        for stat in [
-            Stat::Mean,
-            Stat::Std,
-            Stat::Var,
-            Stat::Min,
-            Stat::Max,
-            Stat::Sum,
-            Stat::Skew,
-        ] {
+        let x: Vec<f64> = (0..200_000).map(|i| ((i * 7919) % 1000) as f64 * 0.01 + 1e4).collect();
+        for stat in [Stat::Mean, Stat::Std, Stat::Var, Stat::Min, Stat::Max, Stat::Sum, Stat::Skew] {
             for w in [1usize, 3, 100] {
                 let want = naive(&x[..5000], w, stat);
                 let mut a = vec![0.0; x.len()];
                 let mut b = vec![0.0; x.len()];
                 rolling_rows(&x, 1, x.len(), w, stat, 1, &mut a).unwrap();
                 rolling_rows(&x, 1, x.len(), w, stat, 4, &mut b).unwrap();
-                assert!(
-                    a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
-                    "{stat:?} thread-dependent"
-                );
+                assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "{stat:?} thread-dependent");
                 for i in 0..5000 {
                     let (g, e) = (a[i], want[i]);
                     assert!(g.is_nan() == e.is_nan(), "{stat:?} w={w} i={i}: {g} vs {e}");
                     if !e.is_nan() {
-                        assert!(
-                            (g - e).abs() <= 1e-9 * e.abs().max(1.0),
-                            "{stat:?} w={w} i={i}: {g} vs {e}"
-                        );
+                        assert!((g - e).abs() <= 1e-9 * e.abs().max(1.0), "{stat:?} w={w} i={i}: {g} vs {e}");
                     }
                 }
             }

@@ -39,11 +39,13 @@ fn check_fs(fs: f64) -> Result<()> {
     Ok(())
 }
 
-/// Periodic Hann window (`scipy.signal.get_window("hann", n)`).
+/// Periodic Hann window (`scipy.signal.get_window("hann", n)`; a length-1 window is
+/// `[1.0]`, as SciPy's length guard returns).
 pub fn hann_periodic(n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|k| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * k as f64 / n as f64).cos())
-        .collect()
+    if n <= 1 {
+        return vec![1.0; n];
+    }
+    (0..n).map(|k| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * k as f64 / n as f64).cos()).collect()
 }
 
 /// Welch PSD of each row: `out` is `rows × (nperseg / 2 + 1)`. `nperseg` must be in
@@ -146,10 +148,7 @@ pub fn spectral_features_rows<T: FftFloat>(
 ) -> Result<Vec<Features>> {
     check_fs(fs)?;
     if n == 0 {
-        return Err(Error::InvalidArgument {
-            name: "x",
-            detail: "the input must not be empty".into(),
-        });
+        return Err(Error::InvalidArgument { name: "x", detail: "the input must not be empty".into() });
     }
     if rows.checked_mul(n) != Some(x.len()) {
         return Err(Error::ShapeMismatch {
@@ -196,12 +195,7 @@ fn features_of(p: &[f64], df: f64, bands: &[(f64, f64)]) -> Features {
     let band_powers = bands
         .iter()
         .map(|&(lo, hi)| {
-            p.iter()
-                .enumerate()
-                .filter(|(k, _)| freq(*k) >= lo && freq(*k) < hi)
-                .map(|(_, v)| v)
-                .sum::<f64>()
-                * df
+            p.iter().enumerate().filter(|(k, _)| freq(*k) >= lo && freq(*k) < hi).map(|(_, v)| v).sum::<f64>() * df
         })
         .collect();
     let (mut dom, mut dom_p) = (0usize, f64::NEG_INFINITY);
@@ -228,24 +222,9 @@ fn features_of(p: &[f64], df: f64, bands: &[(f64, f64)]) -> Features {
     }
     let (centroid, spread, entropy, rolloff) = if sum > 0.0 {
         let c = p.iter().enumerate().map(|(k, v)| freq(k) * v).sum::<f64>() / sum;
-        let s = (p
-            .iter()
-            .enumerate()
-            .map(|(k, v)| (freq(k) - c) * (freq(k) - c) * v)
-            .sum::<f64>()
-            / sum)
-            .sqrt();
-        let h = -p
-            .iter()
-            .map(|v| v / sum)
-            .filter(|&q| q > 0.0)
-            .map(|q| q * q.ln())
-            .sum::<f64>();
-        let e = if p.len() > 1 {
-            h / (p.len() as f64).ln()
-        } else {
-            0.0
-        };
+        let s = (p.iter().enumerate().map(|(k, v)| (freq(k) - c) * (freq(k) - c) * v).sum::<f64>() / sum).sqrt();
+        let h = -p.iter().map(|v| v / sum).filter(|&q| q > 0.0).map(|q| q * q.ln()).sum::<f64>();
+        let e = if p.len() > 1 { h / (p.len() as f64).ln() } else { 0.0 };
         let target = 0.85 * sum;
         let mut cum = 0.0;
         let mut roll = freq(p.len() - 1);
@@ -279,9 +258,7 @@ mod tests {
     #[test]
     fn pure_tone_features() {
         let (n, fs) = (1000usize, 100.0);
-        let x: Vec<f64> = (0..n)
-            .map(|i| (2.0 * std::f64::consts::PI * 10.0 * i as f64 / fs).sin())
-            .collect();
+        let x: Vec<f64> = (0..n).map(|i| (2.0 * std::f64::consts::PI * 10.0 * i as f64 / fs).sin()).collect();
         let f = &spectral_features_rows(&x, 1, n, fs, &[(5.0, 15.0), (20.0, 30.0)], 1).unwrap()[0];
         assert!((f.dominant_frequency - 10.0).abs() < 1e-9);
         assert!((f.total_power - 0.5).abs() < 1e-9); // mean(sin²) = 1/2
@@ -296,9 +273,7 @@ mod tests {
         let mut s = 1u64;
         let x: Vec<f64> = (0..1 << 16)
             .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
             })
             .collect();

@@ -42,11 +42,7 @@ fn merge_lanes<const L: usize>(s: [f64; L], c: [f64; L]) -> f64 {
 /// Compensated sum of `split(a_i, b_i) = (p_i, e_i)` (exact product `p_i + e_i`) on
 /// `L` interleaved lanes: TwoSum on the `p_i`, plain sums of every error term.
 #[inline(always)]
-fn dot2_lanes<X: Copy, const L: usize>(
-    a: &[X],
-    b: &[X],
-    split: impl Fn(X, X) -> (f64, f64),
-) -> f64 {
+fn dot2_lanes<X: Copy, const L: usize>(a: &[X], b: &[X], split: impl Fn(X, X) -> (f64, f64)) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut s = [0.0f64; L];

@@ -36,18 +36,8 @@ pub(crate) unsafe fn tile_4x4<T: Float, S: Simd<T>, Op: PairOp>(
         let mut acc = [[z; TILE]; TILE];
         let mut i = 0;
         while i + l <= d {
-            let xa = [
-                S::load(a[0].add(i)),
-                S::load(a[1].add(i)),
-                S::load(a[2].add(i)),
-                S::load(a[3].add(i)),
-            ];
-            let xb = [
-                S::load(b[0].add(i)),
-                S::load(b[1].add(i)),
-                S::load(b[2].add(i)),
-                S::load(b[3].add(i)),
-            ];
+            let xa = [S::load(a[0].add(i)), S::load(a[1].add(i)), S::load(a[2].add(i)), S::load(a[3].add(i))];
+            let xb = [S::load(b[0].add(i)), S::load(b[1].add(i)), S::load(b[2].add(i)), S::load(b[3].add(i))];
             for r in 0..TILE {
                 for c in 0..TILE {
                     acc[r][c] = Op::step::<T, S>(xa[r], xb[c], acc[r][c]);

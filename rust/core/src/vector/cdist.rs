@@ -33,11 +33,7 @@ fn row<T>(m: &[T], d: usize, i: usize, rows: usize) -> &[T] {
 }
 
 /// Inverse Euclidean norms of each row (0 for zero rows).
-pub(crate) fn inverse_row_norms<T: HasKernels + Zeroable>(
-    m: &[T],
-    rows: usize,
-    d: usize,
-) -> Result<AlignedVec<T>> {
+pub(crate) fn inverse_row_norms<T: HasKernels + Zeroable>(m: &[T], rows: usize, d: usize) -> Result<AlignedVec<T>> {
     let dot = kernels::<T>().dot;
     let mut inv = AlignedVec::zeroed(rows)?;
     for (i, v) in inv.iter_mut().enumerate() {
@@ -68,32 +64,17 @@ pub fn cdist<T: HasKernels + Zeroable>(
     }
     let tile = metric.tile(kernels::<T>());
     let (inv_a, inv_b) = if metric == Metric::Cosine {
-        (
-            Some(inverse_row_norms(a, m, d)?),
-            Some(inverse_row_norms(b, n, d)?),
-        )
+        (Some(inverse_row_norms(a, m, d)?), Some(inverse_row_norms(b, n, d)?))
     } else {
         (None, None)
     };
-    let ctx = Ctx {
-        a,
-        m,
-        b,
-        n,
-        d,
-        metric,
-        tile,
-        inv_a: inv_a.as_deref(),
-        inv_b: inv_b.as_deref(),
-    };
+    let ctx = Ctx { a, m, b, n, d, metric, tile, inv_a: inv_a.as_deref(), inv_b: inv_b.as_deref() };
     let work = m.saturating_mul(n).saturating_mul(d.max(1));
     if work < PAR_MIN_WORK {
         ctx.band(0, out);
     } else {
         threads::install(|| {
-            out.par_chunks_mut(BAND_ROWS * n)
-                .enumerate()
-                .for_each(|(t, band)| ctx.band(t * BAND_ROWS, band));
+            out.par_chunks_mut(BAND_ROWS * n).enumerate().for_each(|(t, band)| ctx.band(t * BAND_ROWS, band));
         });
     }
     Ok(())

@@ -25,10 +25,7 @@ pub const PAR_MIN_LEN: usize = 1 << 18;
 
 fn check_same_len(a: usize, b: usize) -> Result<()> {
     if a != b {
-        return Err(Error::shape(
-            "a and b",
-            format!("lengths differ: {a} and {b}"),
-        ));
+        return Err(Error::shape("a and b", format!("lengths differ: {a} and {b}")));
     }
     Ok(())
 }
@@ -60,11 +57,7 @@ pub fn dot_precise<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
     check_same_len(a.len(), b.len())?;
     let k = kernels::<T>();
     let r = (k.dot_precise)(a, b);
-    Ok(if r.is_nan() {
-        reduce_pair(a, b, k.dot)
-    } else {
-        r
-    })
+    Ok(if r.is_nan() { reduce_pair(a, b, k.dot) } else { r })
 }
 
 /// `Σ (a_i - b_i)^2`.
@@ -87,11 +80,7 @@ pub fn cosine<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
     let ab = reduce_pair(a, b, k.dot);
     let na = reduce_pair(a, a, k.dot).sqrt();
     let nb = reduce_pair(b, b, k.dot).sqrt();
-    Ok(metric::cosine_from_parts(
-        ab,
-        inverse_norm(na),
-        inverse_norm(nb),
-    ))
+    Ok(metric::cosine_from_parts(ab, inverse_norm(na), inverse_norm(nb)))
 }
 
 /// `1 / norm`, or 0 for a zero norm (so the cosine of a zero vector is 0).
@@ -108,9 +97,6 @@ pub(crate) fn inverse_norm<T: HasKernels>(norm: T) -> T {
 pub(crate) fn check_matrix(name: &'static str, len: usize, rows: usize, cols: usize) -> Result<()> {
     match rows.checked_mul(cols) {
         Some(want) if want == len => Ok(()),
-        _ => Err(Error::shape(
-            name,
-            format!("buffer of {len} elements is not a ({rows}, {cols}) matrix"),
-        )),
+        _ => Err(Error::shape(name, format!("buffer of {len} elements is not a ({rows}, {cols}) matrix"))),
     }
 }

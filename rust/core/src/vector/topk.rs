@@ -48,11 +48,7 @@ pub(crate) struct TopK<T> {
 
 impl<T: HasKernels> TopK<T> {
     pub(crate) fn new(k: usize) -> Self {
-        TopK {
-            k,
-            keys: Vec::new(),
-            idx: Vec::new(),
-        }
+        TopK { k, keys: Vec::new(), idx: Vec::new() }
     }
 
     /// `a` is worse than `b` (belongs nearer the root).
@@ -148,31 +144,15 @@ pub fn topk<T: HasKernels + Zeroable>(
         return Err(Error::invalid("k", "k must be at least 1, got 0"));
     }
     if k > n {
-        return Err(Error::invalid(
-            "k",
-            format!("k = {k} exceeds the {n} rows of corpus"),
-        ));
+        return Err(Error::invalid("k", format!("k = {k} exceeds the {n} rows of corpus")));
     }
     check_matrix("indices out", out_idx.len(), q, k)?;
     check_matrix("scores out", out_scores.len(), q, k)?;
     if q == 0 {
         return Ok(());
     }
-    let inv_q = if metric == Metric::Cosine {
-        Some(inverse_row_norms(queries, q, d)?)
-    } else {
-        None
-    };
-    let ctx = Search {
-        queries,
-        q,
-        corpus,
-        d,
-        k,
-        metric,
-        tile: metric.tile(kernels::<T>()),
-        inv_q: inv_q.as_deref(),
-    };
+    let inv_q = if metric == Metric::Cosine { Some(inverse_row_norms(queries, q, d)?) } else { None };
+    let ctx = Search { queries, q, corpus, d, k, metric, tile: metric.tile(kernels::<T>()), inv_q: inv_q.as_deref() };
     let chunks = n.div_ceil(CHUNK_ROWS);
     let heaps = if chunks == 1 || q.saturating_mul(n).saturating_mul(d.max(1)) < (1 << 18) {
         ctx.search(0, n)
@@ -242,9 +222,7 @@ impl<T: HasKernels> Search<'_, T> {
                 &self.corpus[s..s + d]
             });
             let inv_c: [T; TILE] = match self.metric {
-                Metric::Cosine => {
-                    std::array::from_fn(|c| super::inverse_norm(dot(rc[c], rc[c]).sqrt()))
-                }
+                Metric::Cosine => std::array::from_fn(|c| super::inverse_norm(dot(rc[c], rc[c]).sqrt())),
                 _ => [T::ONE; TILE],
             };
             for i in (0..q).step_by(TILE) {
@@ -274,10 +252,7 @@ mod tests {
     #[test]
     fn heap_keeps_best_with_index_ties() {
         let mut h = TopK::<f64>::new(3);
-        for (i, s) in [1.0, 5.0, f64::NAN, 5.0, 2.0, 5.0, -1.0]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, s) in [1.0, 5.0, f64::NAN, 5.0, 2.0, 5.0, -1.0].into_iter().enumerate() {
             h.push(s, i);
         }
         let got: Vec<usize> = h.into_sorted().into_iter().map(|(_, i)| i).collect();
