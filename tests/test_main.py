@@ -24,12 +24,18 @@ def test_bench_json_to_stdout_has_every_workload() -> None:
     assert "speed-up" in r.stderr
     assert result["threads"] == 1 and result["cpu"]["tier"]
     workloads = {row["workload"].split()[0] for row in result["rows"]}
-    assert workloads == {"dot", "cdist", "topk"}
+    assert workloads == {"dot", "cdist", "topk", "rfft", "convolve", "describe", "rolling", "welch"}
     peers = {row["peer"] for row in result["rows"]}
-    assert {"numpy.dot", "scipy cdist", "numpy GEMM+argpartition"} <= peers
+    assert {"numpy.dot", "scipy cdist", "numpy GEMM+argpartition", "scipy.stats.describe", "scipy.signal.welch"} <= peers
     for row in result["rows"]:
         assert row["mlkern_s"] > 0 and row["peer_s"] > 0 and row["speedup"] > 0
         assert row["threads"] == 1
+
+
+def test_calibrate_convolve_prints_constants() -> None:
+    r = run("calibrate-convolve")
+    assert r.returncode == 0, r.stderr
+    assert "CostModel { direct_per_mac:" in r.stdout and "auto within 15 % of the fastest" in r.stdout
 
 
 def test_bench_json_to_file(tmp_path) -> None:  # type: ignore[no-untyped-def]

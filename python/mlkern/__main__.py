@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlkern", description=__doc__.split("\n\n")[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="print the CPU report")
+    sub.add_parser("calibrate-convolve", help="measure convolution methods and fit the cost model of method='auto'")
     bench = sub.add_parser("bench", help="benchmark mlkern against NumPy/SciPy (default)")
     for p in (parser, bench):
         p.add_argument("--quick", action="store_true", help="fewer sizes and repeats (about 30 s)")
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     table_out = sys.stderr if args.json == "-" else sys.stdout
     print_info(table_out)
     if args.command == "info":
+        return 0
+    if args.command == "calibrate-convolve":
+        from mlkern import _calibrate
+
+        _calibrate.calibrate()
         return 0
 
     from mlkern import _bench

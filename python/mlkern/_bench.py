@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from functools import partial
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -249,6 +250,62 @@ def bench_topk(cfg: Config) -> list[Row]:
     return [row]
 
 
+def bench_signal(cfg: Config) -> list[Row]:
+    """The workloads of the signal issue, each peer called as a user would call it."""
+    import scipy.fft as sfft
+    import scipy.signal as ss
+    import scipy.stats as sst
+
+    from mlkern import signal as ms
+
+    rows: list[Row] = []
+    rng = np.random.default_rng(3)
+    nrows, width = (50, 512) if cfg.smoke else (1000, 4096)
+    base = rng.standard_normal((nrows, width))
+    for dtype in (np.float64, np.float32):
+        x = base.astype(dtype)
+        _close(np.abs(ms.rfft(x)), np.abs(sfft.rfft(x)), 1e-3, "rfft")
+        for w in (1, 2):
+            rows.append(_row(cfg, f"rfft {nrows}x{width} workers={w}", dtype, f"scipy.fft.rfft workers={w}",
+                             partial(ms.rfft, x, workers=w), partial(sfft.rfft, x, workers=w)))
+    n = 20_000 if cfg.smoke else 1_000_000
+    a = rng.standard_normal(n)
+    for taps in (64, 1024, 16384):
+        v = rng.standard_normal(taps)
+        ref = ss.oaconvolve(a, v)
+        _close(ms.convolve(a, v), ref, 1e-9, "convolve")
+        chosen = ms.choose_convolve_method(a, v)
+        peers: dict[str, Callable[[], Any]] = {
+            "scipy.signal.fftconvolve": partial(ss.fftconvolve, a, v),
+            "scipy.signal.oaconvolve": partial(ss.oaconvolve, a, v),
+        }
+        if taps <= 1024:
+            peers["numpy.convolve"] = partial(np.convolve, a, v)
+        for peer, f in peers.items():
+            rows.append(_row(cfg, f"convolve n={n} taps={taps}", np.float64, peer, partial(ms.convolve, a, v), f,
+                             notes=f"auto chose {chosen}"))
+        if taps == 64:
+            rows.append(_row(cfg, f"convolve direct n={n} taps=64", np.float64, "numpy.convolve",
+                             partial(ms.convolve, a, v, method="direct"), partial(np.convolve, a, v)))
+    _close(ms.describe(base).variance, sst.describe(base, axis=1).variance, 1e-9, "describe")
+    rows.append(_row(cfg, f"describe {nrows}x{width}", np.float64, "scipy.stats.describe",
+                     lambda: ms.describe(base), lambda: sst.describe(base, axis=1)))
+    if _have("pandas"):
+        import pandas as pd
+
+        series = 1e3 + rng.standard_normal(200_000 if cfg.smoke else 10_000_000)
+        ps = pd.Series(series)
+        got, ref = ms.rolling(series, 100, "std"), ps.rolling(100).std().to_numpy()
+        _close(got[99:], ref[99:], 1e-9, "rolling std")
+        rows.append(_row(cfg, f"rolling std n={len(series)} window=100", np.float64, "pandas rolling().std()",
+                         lambda: ms.rolling(series, 100, "std"), lambda: ps.rolling(100).std()))
+    sig = rng.standard_normal(50_000 if cfg.smoke else 1_000_000)
+    _close(ms.welch(sig, nperseg=256)[1], ss.welch(sig, nperseg=256)[1], 1e-9, "welch")
+    rows.append(_row(cfg, f"welch n={len(sig)} nperseg=256", np.float64, "scipy.signal.welch",
+                     lambda: ms.welch(sig, nperseg=256), lambda: ss.welch(sig, nperseg=256)))
+    return rows
+
+
 def import_overhead_s(repeats: int = 7) -> float:
     """Median time ``import mlkern`` adds after ``import numpy``, in fresh processes."""
     code = "import numpy, time; t = time.perf_counter(); import mlkern; print(time.perf_counter() - t)"
@@ -284,7 +341,7 @@ def run(cfg: Config, out: Callable[[str], None] = print) -> dict[str, Any]:
     mlkern.set_num_threads(cfg.threads)
     rows: list[Row] = []
     with _Limits(cfg.threads):
-        for section in (bench_dot, bench_cdist, bench_topk):
+        for section in (bench_dot, bench_cdist, bench_topk, bench_signal):
             new = section(cfg)
             rows.extend(new)
             for r in new:

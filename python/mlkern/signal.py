@@ -20,10 +20,12 @@ Conventions
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
+
+if TYPE_CHECKING:  # numpy.typing costs milliseconds to import; annotations only
+    import numpy.typing as npt
 
 import mlkern
 from mlkern import _mlkern

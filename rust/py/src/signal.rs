@@ -54,7 +54,7 @@ fn as_complex_mut<T: NpyFloat>(v: &mut [T]) -> &mut [Complex<T>] {
 }
 
 fn even_width(x: &FloatArray<'_>) -> PyResult<usize> {
-    if x.shape[1] % 2 != 0 {
+    if !x.shape[1].is_multiple_of(2) {
         return Err(PyValueError::new_err("internal: complex rows must have an even float width"));
     }
     Ok(x.shape[1] / 2)

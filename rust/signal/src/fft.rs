@@ -203,7 +203,7 @@ pub fn irfft_rows<T: FftFloat>(
             buf[..keep].copy_from_slice(&src[..keep]);
             buf[keep..].fill(Complex::new(T::ZERO, T::ZERO));
             buf[0].im = T::ZERO;
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 buf[m - 1].im = T::ZERO;
             }
             let _ = plan.process_with_scratch(&mut buf, dst, &mut scratch);
@@ -297,7 +297,7 @@ mod tests {
             let f = next_fast_len(n);
             let mut r = f;
             for p in [2, 3, 5] {
-                while r % p == 0 {
+                while r.is_multiple_of(p) {
                     r /= p;
                 }
             }
@@ -305,7 +305,7 @@ mod tests {
             // Minimal: nothing between n and f is 5-smooth.
             let smooth = |mut x: usize| {
                 for p in [2, 3, 5] {
-                    while x % p == 0 {
+                    while x.is_multiple_of(p) {
                         x /= p;
                     }
                 }

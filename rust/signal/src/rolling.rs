@@ -6,7 +6,7 @@
 //!
 //! Sums (`sum`, `mean`, `var`, `std`, `skew`): running power sums of `x - c` (`c` a
 //! shift near the data, so the variance formula does not cancel) updated with one
-//! Kahan–Babuška–Neumaier compensated add of `new - old` per step: O(1) per sample
+//! compensated (TwoSum) add of `new - old` per step: O(1) per sample
 //! and no drift. As a guarantee on top, each segment of [`segment_len`] samples
 //! starts from an exact recomputation of its first window, which is also what makes
 //! segments independent: they run in parallel and the result does not depend on
@@ -58,7 +58,10 @@ pub fn segment_len(window: usize) -> usize {
     (16 * window).max(1 << 14)
 }
 
-/// A compensated (Neumaier) running sum.
+/// A compensated running sum: Knuth's branch-free TwoSum recovers each addition's
+/// rounding error exactly, and the errors are summed separately (the same accuracy
+/// as Kahan–Babuška–Neumaier, without its data-dependent branch, which mispredicts
+/// on noisy data).
 #[derive(Debug, Clone, Copy, Default)]
 struct KbnSum {
     s: f64,
@@ -69,7 +72,8 @@ impl KbnSum {
     #[inline(always)]
     fn add(&mut self, v: f64) {
         let t = self.s + v;
-        self.c += if self.s.abs() >= v.abs() { (self.s - t) + v } else { (v - t) + self.s };
+        let z = t - self.s;
+        self.c += (self.s - (t - z)) + (v - z);
         self.s = t;
     }
     #[inline(always)]
@@ -143,52 +147,98 @@ impl Sums {
         }
     }
 
-    fn value(&self, stat: Stat, w: usize) -> f64 {
+    /// The statistic of the current (full) window; `k` holds the window's constants.
+    #[inline(always)]
+    fn value<const STAT: u8>(&self, k: &WindowConsts) -> f64 {
         if self.nan > 0 {
             return f64::NAN;
         }
-        let nf = w as f64;
         let infinite = self.pos_inf + self.neg_inf > 0;
-        match stat {
-            Stat::Sum | Stat::Mean => {
-                let s = match (self.pos_inf > 0, self.neg_inf > 0) {
-                    (true, true) => f64::NAN,
-                    (true, false) => f64::INFINITY,
-                    (false, true) => f64::NEG_INFINITY,
-                    (false, false) => self.s1.get() + self.shift * (w - self.pos_inf - self.neg_inf) as f64,
+        match STAT {
+            SUM | MEAN => {
+                let s = if infinite {
+                    match (self.pos_inf > 0, self.neg_inf > 0) {
+                        (true, true) => f64::NAN,
+                        (true, false) => f64::INFINITY,
+                        _ => f64::NEG_INFINITY,
+                    }
+                } else {
+                    self.s1.get() + self.shift * k.n
                 };
-                if stat == Stat::Sum {
+                if STAT == SUM {
                     s
                 } else {
-                    s / nf
+                    s * k.inv_n
                 }
             }
-            Stat::Var | Stat::Std => {
-                if infinite || w < 2 {
+            VAR | STD => {
+                if infinite || k.n < 2.0 {
                     return f64::NAN;
                 }
-                let (s1, s2) = (self.s1.get(), self.s2.get());
-                let var = ((s2 - s1 * s1 / nf) / (nf - 1.0)).max(0.0);
-                if stat == Stat::Std {
+                let s1 = self.s1.get();
+                let var = ((self.s2.get() - s1 * s1 * k.inv_n) * k.inv_nm1).max(0.0);
+                if STAT == STD {
                     var.sqrt()
                 } else {
                     var
                 }
             }
-            Stat::Skew => {
-                if infinite || w < 3 {
+            _ => {
+                // SKEW
+                if infinite || k.n < 3.0 {
                     return f64::NAN;
                 }
-                let a = self.s1.get() / nf;
-                let b = self.s2.get() / nf - a * a;
+                let a = self.s1.get() * k.inv_n;
+                let b = self.s2.get() * k.inv_n - a * a;
                 if b <= 1e-14 {
                     return f64::NAN;
                 }
-                let c = self.s3.get() / nf - a * a * a - 3.0 * a * b;
-                (nf * (nf - 1.0)).sqrt() * c / ((nf - 2.0) * b * b.sqrt())
+                let c = self.s3.get() * k.inv_n - a * a * a - 3.0 * a * b;
+                k.skew_factor * c / (b * b.sqrt())
             }
-            Stat::Min | Stat::Max => f64::NAN,
         }
+    }
+}
+
+const SUM: u8 = 0;
+const MEAN: u8 = 1;
+const VAR: u8 = 2;
+const STD: u8 = 3;
+const SKEW: u8 = 4;
+
+/// Per-window constants, computed once per call (no divisions per sample).
+#[derive(Debug, Clone, Copy)]
+struct WindowConsts {
+    n: f64,
+    inv_n: f64,
+    inv_nm1: f64,
+    /// sqrt(n (n - 1)) / (n - 2), pandas' skew adjustment.
+    skew_factor: f64,
+}
+
+impl WindowConsts {
+    fn new(w: usize) -> Self {
+        let n = w as f64;
+        WindowConsts { n, inv_n: 1.0 / n, inv_nm1: 1.0 / (n - 1.0), skew_factor: (n * (n - 1.0)).sqrt() / (n - 2.0) }
+    }
+}
+
+/// The sum-based statistics over positions `p0 .. p0 + out.len()`, monomorphised per
+/// statistic so the loop carries no dispatch.
+fn rolling_sums<T: Float, const STAT: u8>(x: &[T], w: usize, p0: usize, out: &mut [T]) {
+    let nan = <T as Float>::from_f64(f64::NAN);
+    let centred = matches!(STAT, VAR | STD | SKEW);
+    let cubes = STAT == SKEW;
+    let k = WindowConsts::new(w);
+    // State of the window ending just before p0, computed exactly.
+    let near = &x[p0.saturating_sub(w)..(p0 + w).min(x.len())];
+    let mut st = Sums::exact(&x[p0.saturating_sub(w)..p0], near, centred);
+    let seg = &x[p0..p0 + out.len()];
+    for (j, (o, &v)) in out.iter_mut().zip(seg).enumerate() {
+        let i = p0 + j;
+        let old = if i >= w { Some(x[i - w].to_f64()) } else { None };
+        st.roll(v.to_f64(), old, cubes);
+        *o = if i + 1 < w { nan } else { <T as Float>::from_f64(st.value::<STAT>(&k)) };
     }
 }
 
@@ -222,18 +272,11 @@ fn rolling_segment<T: Float>(x: &[T], w: usize, stat: Stat, p0: usize, out: &mut
                 }
             }
         }
-        _ => {
-            let centred = matches!(stat, Stat::Var | Stat::Std | Stat::Skew);
-            let cubes = stat == Stat::Skew;
-            // State of the window ending just before p0, computed exactly.
-            let near = &x[p0.saturating_sub(w)..(p0 + w).min(x.len())];
-            let mut st = Sums::exact(&x[p0.saturating_sub(w)..p0], near, centred);
-            for i in p0..p0 + out.len() {
-                let old = if i >= w { Some(x[i - w].to_f64()) } else { None };
-                st.roll(x[i].to_f64(), old, cubes);
-                out[i - p0] = if i + 1 < w { nan } else { <T as Float>::from_f64(st.value(stat, w)) };
-            }
-        }
+        Stat::Sum => rolling_sums::<T, SUM>(x, w, p0, out),
+        Stat::Mean => rolling_sums::<T, MEAN>(x, w, p0, out),
+        Stat::Var => rolling_sums::<T, VAR>(x, w, p0, out),
+        Stat::Std => rolling_sums::<T, STD>(x, w, p0, out),
+        Stat::Skew => rolling_sums::<T, SKEW>(x, w, p0, out),
     }
 }
 

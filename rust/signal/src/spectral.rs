@@ -115,7 +115,7 @@ pub fn welch_rows<T: FftFloat>(
                 *t += v;
             }
         }
-        let last_doubled = if nperseg % 2 == 0 { bins - 1 } else { bins };
+        let last_doubled = if nperseg.is_multiple_of(2) { bins - 1 } else { bins };
         for (k, (o, t)) in orow.iter_mut().zip(&total).enumerate() {
             let double = if k >= 1 && k < last_doubled { 2.0 } else { 1.0 };
             *o = <T as Float>::from_f64(t * scale * double);
@@ -178,7 +178,7 @@ pub fn spectral_features_rows<T: FftFloat>(
                 buf.copy_from_slice(&x[r * n..(r + 1) * n]);
                 let _ = plan.process_with_scratch(&mut buf, &mut spec, &mut scratch);
                 for (k, (pk, s)) in p.iter_mut().zip(&spec).enumerate() {
-                    let double = k != 0 && !(n % 2 == 0 && k == bins - 1);
+                    let double = k != 0 && !(n.is_multiple_of(2) && k == bins - 1);
                     let mag = s.re.to_f64() * s.re.to_f64() + s.im.to_f64() * s.im.to_f64();
                     *pk = mag / (fs * n as f64) * if double { 2.0 } else { 1.0 };
                 }
