@@ -32,7 +32,7 @@ cargo clippy --workspace --all-targets --release --locked -- -D warnings
 
 step "rust: tests (every SIMD tier this CPU has) and benches compile"
 cargo test --workspace --release --locked
-cargo bench -p mlkern-core --no-run --locked
+cargo bench -p mlkern-core -p mlkern-signal --no-run --locked
 
 step "rust: NEON tier under qemu-aarch64"
 bash scripts/test-neon-qemu.sh
