@@ -36,10 +36,21 @@ fn reduce_pair<T: HasKernels>(a: &[T], b: &[T], f: PairFn<T>) -> T {
     }
     let chunk = PAR_CHUNK_BYTES / std::mem::size_of::<T>();
     let len = a.len().min(b.len());
-    let parts = threads::map_indexed(len.div_ceil(chunk), |c| {
-        let r = c * chunk..((c + 1) * chunk).min(len);
-        f(&a[r.clone()], &b[r])
+    let chunks = len.div_ceil(chunk);
+    // Each participant streams one contiguous run of chunks (long sequential streams
+    // suit the hardware prefetchers and DRAM pages, as OpenBLAS's split does). The
+    // per-chunk partials do not depend on who computes them and are summed in chunk
+    // order, so the result does not depend on the thread count.
+    let groups = threads::num_threads().clamp(1, chunks.max(1));
+    let per_group = threads::map_indexed(groups, |g| {
+        (g * chunks / groups..(g + 1) * chunks / groups)
+            .map(|c| {
+                let r = c * chunk..((c + 1) * chunk).min(len);
+                f(&a[r.clone()], &b[r])
+            })
+            .collect::<Vec<T>>()
     });
+    let parts = per_group.into_iter().flatten();
     parts.into_iter().fold(T::ZERO, |s, p| s + p)
 }
 
