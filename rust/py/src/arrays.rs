@@ -373,3 +373,21 @@ impl<'py> OutArray<'py> {
 pub(crate) fn pair<'py>(py: Python<'py>, x: Bound<'py, PyAny>, y: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     PyTuple::new(py, [x, y])
 }
+
+/// Evaluates `$body` with the type alias `$t` bound to the Rust element type of
+/// `$dtype` (`f32` or `f64`): one generic code path for both dtypes.
+macro_rules! with_float {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            DType::F64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_float;

@@ -15,23 +15,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::arrays::{new_array, pair, DType, FloatArray, NpyFloat};
+use crate::arrays::{new_array, pair, with_float, DType, FloatArray, NpyFloat};
 use crate::errors::to_pyerr;
-
-macro_rules! with_float {
-    ($dtype:expr, $t:ident => $body:expr) => {
-        match $dtype {
-            DType::F32 => {
-                type $t = f32;
-                $body
-            }
-            DType::F64 => {
-                type $t = f64;
-                $body
-            }
-        }
-    };
-}
 
 fn max_threads(workers: usize) -> usize {
     if workers == 0 {

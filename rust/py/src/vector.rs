@@ -9,7 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::arrays::{new_array, numpy_scalar, pair, same_dtype, DType, FloatArray, NpyFloat, OutArray};
+use crate::arrays::{new_array, numpy_scalar, pair, same_dtype, with_float, DType, FloatArray, NpyFloat, OutArray};
 use crate::errors::to_pyerr;
 
 /// Elements of work from which the GIL is released.
@@ -23,22 +23,6 @@ fn run<R: Send>(py: Python<'_>, work: usize, f: impl FnOnce() -> R + Send) -> R 
     } else {
         f()
     }
-}
-
-/// Calls `$body` with `T` bound to the Rust type of `$dtype`.
-macro_rules! with_float {
-    ($dtype:expr, $t:ident => $body:expr) => {
-        match $dtype {
-            DType::F32 => {
-                type $t = f32;
-                $body
-            }
-            DType::F64 => {
-                type $t = f64;
-                $body
-            }
-        }
-    };
 }
 
 fn pair_scalar<'py, T: NpyFloat>(
