@@ -100,3 +100,13 @@ def test_spectral_bad_inputs() -> None:
     nan[5] = np.nan
     assert np.isnan(ms.welch(nan, nperseg=16)[1]).all()
     assert np.isnan(ms.spectral_features(nan, 1.0)["centroid"])
+
+
+def test_huge_lengths_raise_memory_error_not_panic() -> None:
+    # The output cannot be allocated: a Python MemoryError, never a Rust panic.
+    with pytest.raises(MemoryError):
+        ms.rfft(np.ones(4), n=2**40)
+    with pytest.raises(MemoryError, match="too large to allocate"):
+        ms.fft(np.ones(4), n=2**62)
+    with pytest.raises(MemoryError):
+        ms.irfft(np.ones(4, complex), n=2**44)

@@ -15,7 +15,7 @@ use std::ffi::c_void;
 
 use numpy::npyffi::{self, NPY_TYPES, PY_ARRAY_API};
 use numpy::{Element, PyArrayDescr};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
@@ -279,20 +279,36 @@ pub(crate) fn numpy_scalar<T: NpyFloat>(py: Python<'_>, v: T) -> PyResult<Bound<
 }
 
 /// A new zero-filled C-contiguous array (NumPy uses calloc, so large results cost no
-/// extra pass) and a mutable view of its elements.
-pub(crate) fn new_array<'py, T: Element>(py: Python<'py>, shape: [usize; 2]) -> (Bound<'py, PyAny>, &'py mut [T]) {
-    use numpy::prelude::*;
-    let arr = numpy::PyArray2::<T>::zeros(py, shape, false);
-    let len = shape[0] * shape[1];
-    let data = arr.data();
+/// extra pass) and a mutable view of its elements. Raises `MemoryError` (never panics)
+/// when the shape is too large or NumPy cannot allocate it.
+pub(crate) fn new_array<'py, T: Element>(
+    py: Python<'py>,
+    shape: [usize; 2],
+) -> PyResult<(Bound<'py, PyAny>, &'py mut [T])> {
+    use numpy::PyArrayDescrMethods;
+    let len = shape[0]
+        .checked_mul(shape[1])
+        .filter(|&n| n <= isize::MAX as usize / std::mem::size_of::<T>().max(1))
+        .ok_or_else(|| {
+            PyMemoryError::new_err(format!("a result of shape {} is too large to allocate", shape_text(&shape)))
+        })?;
+    let mut dims = [shape[0] as npyffi::npy_intp, shape[1] as npyffi::npy_intp];
+    let descr = T::get_dtype(py).into_dtype_ptr();
+    // SAFETY: `dims` holds two valid dimensions (their product fits in isize, checked
+    // above); PyArray_Zeros steals the reference to `descr` and returns a new array or
+    // NULL with MemoryError set, which from_owned_ptr_or_err turns into a PyErr.
+    let arr =
+        unsafe { Bound::from_owned_ptr_or_err(py, PY_ARRAY_API.PyArray_Zeros(py, 2, dims.as_mut_ptr(), descr, 0))? };
+    // SAFETY: `arr` is the ndarray just created.
+    let data = unsafe { header(&arr) }.data as *mut T;
     let view: &'py mut [T] = if len == 0 {
         &mut []
     } else {
-        // SAFETY: a fresh array of `len` initialised elements that no one else can see
-        // yet; the returned Bound keeps it alive for 'py.
+        // SAFETY: a fresh, zero-filled, aligned array of `len` elements of T that no one
+        // else can see yet; the returned Bound keeps it alive for 'py.
         unsafe { std::slice::from_raw_parts_mut(data, len) }
     };
-    (arr.into_any(), view)
+    Ok((arr, view))
 }
 
 /// A caller-provided `out=` array checked to be writable in place with the result.

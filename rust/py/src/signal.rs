@@ -60,7 +60,7 @@ pub(crate) fn _rfft_rows<'py>(
     let (rows, n_in) = (x.shape[0], x.shape[1]);
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
-        let (arr, dst) = new_array::<T>(py, [rows, 2 * (n / 2 + 1)]);
+        let (arr, dst) = new_array::<T>(py, [rows, 2 * (n / 2 + 1)])?;
         py.detach(|| fft::rfft_rows(src, rows, n_in, n, norm, max_threads(workers), as_complex_mut(dst))).map_err(to_pyerr)?;
         Ok(arr)
     })
@@ -81,7 +81,7 @@ pub(crate) fn _irfft_rows<'py>(
     let (rows, m_in) = (x.shape[0], even_width(&x)?);
     with_float!(x.dtype, T => {
         let src = as_complex(x.slice::<T>());
-        let (arr, dst) = new_array::<T>(py, [rows, n]);
+        let (arr, dst) = new_array::<T>(py, [rows, n])?;
         py.detach(|| fft::irfft_rows(src, rows, m_in, n, norm, max_threads(workers), dst)).map_err(to_pyerr)?;
         Ok(arr)
     })
@@ -103,7 +103,7 @@ pub(crate) fn _fft_rows<'py>(
     let (rows, n_in) = (x.shape[0], even_width(&x)?);
     with_float!(x.dtype, T => {
         let src = as_complex(x.slice::<T>());
-        let (arr, dst) = new_array::<T>(py, [rows, 2 * n]);
+        let (arr, dst) = new_array::<T>(py, [rows, 2 * n])?;
         py.detach(|| fft::fft_rows(src, rows, n_in, n, inverse, norm, max_threads(workers), as_complex_mut(dst)))
             .map_err(to_pyerr)?;
         Ok(arr)
@@ -130,7 +130,7 @@ pub(crate) fn _convolve_rows<'py>(
     let (_, len) = convolve::output_range(n, v.shape[0], mode).map_err(to_pyerr)?;
     with_float!(a.dtype, T => {
         let (src, kern) = (a.slice::<T>(), v.slice::<T>());
-        let (arr, dst) = new_array::<T>(py, [rows, len]);
+        let (arr, dst) = new_array::<T>(py, [rows, len])?;
         let f = if correlate { convolve::correlate_rows::<T> } else { convolve::convolve_rows::<T> };
         let used = py.detach(|| f(src, rows, n, kern, mode, method, max_threads(workers), dst)).map_err(to_pyerr)?;
         pair(py, arr, pyo3::types::PyString::new(py, used.name()).into_any())
@@ -167,7 +167,7 @@ pub(crate) fn _describe_rows<'py>(
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
         let stats = py.detach(|| describe::describe_rows(src, rows, n, ddof, bias, max_threads(workers))).map_err(to_pyerr)?;
-        let (arr, dst) = new_array::<T>(py, [rows, 6]);
+        let (arr, dst) = new_array::<T>(py, [rows, 6])?;
         for (d, s) in dst.chunks_mut(6).zip(&stats) {
             let vals = [s.min, s.max, s.mean, s.variance, s.skewness, s.kurtosis];
             for (o, v) in d.iter_mut().zip(vals) {
@@ -193,7 +193,7 @@ pub(crate) fn _rolling_rows<'py>(
     let (rows, n) = (x.shape[0], x.shape[1]);
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
-        let (arr, dst) = new_array::<T>(py, [rows, n]);
+        let (arr, dst) = new_array::<T>(py, [rows, n])?;
         py.detach(|| rolling::rolling_rows(src, rows, n, window, stat, max_threads(workers), dst)).map_err(to_pyerr)?;
         Ok(arr)
     })
@@ -214,7 +214,7 @@ pub(crate) fn _welch_rows<'py>(
     let (rows, n) = (x.shape[0], x.shape[1]);
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
-        let (arr, dst) = new_array::<T>(py, [rows, nperseg / 2 + 1]);
+        let (arr, dst) = new_array::<T>(py, [rows, nperseg / 2 + 1])?;
         py.detach(|| spectral::welch_rows(src, rows, n, fs, nperseg, noverlap, max_threads(workers), dst)).map_err(to_pyerr)?;
         Ok(arr)
     })
@@ -237,7 +237,7 @@ pub(crate) fn _spectral_features_rows<'py>(
         py.detach(|| spectral::spectral_features_rows(src, rows, n, fs, &bands, max_threads(workers))).map_err(to_pyerr)?
     });
     let width = 7 + bands.len();
-    let (arr, dst) = new_array::<f64>(py, [rows, width]);
+    let (arr, dst) = new_array::<f64>(py, [rows, width])?;
     for (d, f) in dst.chunks_mut(width).zip(&feats) {
         let head = [f.total_power, f.centroid, f.spread, f.entropy, f.rolloff, f.dominant_frequency, f.dominant_power];
         d[..7].copy_from_slice(&head);

@@ -205,7 +205,7 @@ pub(crate) fn cdist<'py>(
                 Ok(o.owner)
             }
             None => {
-                let (arr, dst) = new_array::<T>(py, [m, n]);
+                let (arr, dst) = new_array::<T>(py, [m, n])?;
                 run(py, work, || vector::cdist(x, m, y, n, d, metric, dst)).map_err(to_pyerr)?;
                 Ok(arr)
             }
@@ -262,8 +262,8 @@ pub(crate) fn topk<'py>(
     let work = q.saturating_mul(n).saturating_mul(d.max(1));
     with_float!(dtype, T => {
         let (x, y) = (qa.slice::<T>(), ca.slice::<T>());
-        let (idx_arr, idx) = new_array::<i64>(py, [q, k]);
-        let (score_arr, scores) = new_array::<T>(py, [q, k]);
+        let (idx_arr, idx) = new_array::<i64>(py, [q, k])?;
+        let (score_arr, scores) = new_array::<T>(py, [q, k])?;
         run(py, work, || vector::topk(x, q, y, n, d, k, metric, idx, scores)).map_err(to_pyerr)?;
         pair(py, idx_arr, score_arr)
     })
