@@ -342,7 +342,11 @@ def run(cfg: Config, out: Callable[[str], None] = print) -> dict[str, Any]:
     rows: list[Row] = []
     with _Limits(cfg.threads):
         for section in (bench_dot, bench_cdist, bench_topk, bench_signal):
-            new = section(cfg)
+            try:
+                new = section(cfg)
+            except ImportError as e:  # a peer is not installed: say so, keep going
+                out(f"{section.__name__}: skipped, a peer is missing ({e}); pip install 'mlkern[bench]'")
+                continue
             rows.extend(new)
             for r in new:
                 out(format_row(r))
