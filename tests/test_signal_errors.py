@@ -110,3 +110,8 @@ def test_huge_lengths_raise_memory_error_not_panic() -> None:
         ms.fft(np.ones(4), n=2**62)
     with pytest.raises(MemoryError):
         ms.irfft(np.ones(4, complex), n=2**44)
+
+
+def test_empty_batch_with_huge_n_plans_nothing() -> None:
+    assert ms.rfft(np.zeros((0, 4)), n=2**40).shape == (0, 2**39 + 1)
+    assert ms.fft(np.zeros((0, 4)), n=2**40).shape == (0, 2**40)

@@ -1,7 +1,7 @@
 //! The one dispatch table: every kernel instantiated once per SIMD tier.
 //!
 //! Each tier's kernels are compiled inside `#[target_feature(enable = ...)]`
-//! functions (never with `-C target-cpu=native`), so a baseline wheel carries all
+//! functions (the crate itself is compiled for the baseline target), so one wheel carries all
 //! tiers. [`active`] reads the tier atomic of [`crate::cpu`] and returns that tier's
 //! table; [`for_tier`] returns any tier's table if, and only if, this CPU supports
 //! it, which is what makes the safe wrappers below sound.

@@ -29,3 +29,12 @@ impl Error {
         Error::InvalidArgument { name, detail: detail.into() }
     }
 }
+
+/// Checks that `len` elements form a row-major `(rows, cols)` matrix (no overflow);
+/// the shape check every row-wise kernel starts with.
+pub fn check_matrix(name: &'static str, len: usize, rows: usize, cols: usize) -> Result<()> {
+    match rows.checked_mul(cols) {
+        Some(want) if want == len => Ok(()),
+        _ => Err(Error::shape(name, format!("buffer of {len} elements is not a ({rows}, {cols}) matrix"))),
+    }
+}

@@ -22,4 +22,4 @@ pub mod vector;
 
 pub use cpu::Tier;
 pub use element::Float;
-pub use error::{Error, Result};
+pub use error::{check_matrix, Error, Result};

@@ -161,6 +161,59 @@ pub fn for_each_chunk_mut<T: Send>(
     });
 }
 
+/// Rows per parallel task for row-wise kernels: about four tasks per thread (for
+/// load balance), or all rows in one task when the work (`rows · row_work`) is too
+/// small to be worth splitting.
+pub fn rows_per_task(rows: usize, row_work: usize, max_threads: usize) -> usize {
+    let threads = num_threads().min(max_threads).max(1);
+    if threads == 1 || rows.saturating_mul(row_work) < (1 << 15) {
+        return rows.max(1);
+    }
+    rows.div_ceil(4 * threads).max(1)
+}
+
+/// Calls `f(&mut state, r, out_row)` for each row `r` of `out` (rows of `row_len`
+/// elements), tasks of [`rows_per_task`] rows in parallel on at most `max_threads`
+/// threads; `init` makes each task's scratch `state` once.
+pub fn for_each_row_mut<T: Send, S>(
+    out: &mut [T],
+    row_len: usize,
+    row_work: usize,
+    max_threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &mut [T]) + Sync,
+) {
+    if row_len == 0 {
+        return;
+    }
+    let rows = out.len() / row_len;
+    let per = rows_per_task(rows, row_work, max_threads);
+    for_each_chunk_mut(out, per * row_len, max_threads, |c, chunk| {
+        let mut state = init();
+        for (k, row) in chunk.chunks_mut(row_len).enumerate() {
+            f(&mut state, c * per + k, row);
+        }
+    });
+}
+
+/// `[f(&mut state, r) for r in 0..rows]`, computed like [`for_each_row_mut`].
+pub fn map_rows<R: Send, S>(
+    rows: usize,
+    row_work: usize,
+    max_threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize) -> R + Sync,
+) -> Vec<R> {
+    let per = rows_per_task(rows, row_work, max_threads);
+    map_indexed_capped(rows.div_ceil(per), max_threads, |c| {
+        let mut state = init();
+        (c * per..((c + 1) * per).min(rows)).map(|r| f(&mut state, r)).collect::<Vec<R>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -297,8 +297,9 @@ pub(crate) fn new_array<'py, T: Element>(
     // SAFETY: `dims` holds two valid dimensions (their product fits in isize, checked
     // above); PyArray_Zeros steals the reference to `descr` and returns a new array or
     // NULL with MemoryError set, which from_owned_ptr_or_err turns into a PyErr.
-    let arr =
-        unsafe { Bound::from_owned_ptr_or_err(py, PY_ARRAY_API.PyArray_Zeros(py, 2, dims.as_mut_ptr(), descr, 0))? };
+    let raw = unsafe { PY_ARRAY_API.PyArray_Zeros(py, 2, dims.as_mut_ptr(), descr, 0) };
+    // SAFETY: `raw` is an owned reference returned by NumPy, or NULL with an error set.
+    let arr = unsafe { Bound::from_owned_ptr_or_err(py, raw)? };
     // SAFETY: `arr` is the ndarray just created.
     let data = unsafe { header(&arr) }.data as *mut T;
     let view: &'py mut [T] = if len == 0 {

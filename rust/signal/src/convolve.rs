@@ -16,11 +16,12 @@
 //! - auto: the cheapest by [`estimate_ns`], a cost model calibrated on the
 //!   development machine (see `python -m mlkern calibrate-convolve`).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mlkern_core::dispatch::{kernels, CorrelateFn};
-use mlkern_core::{threads, Error, Result};
+use mlkern_core::{check_matrix, threads, Error, Result};
 use num_complex::Complex;
+use realfft::{ComplexToReal, RealToComplex};
 
 use crate::fft::{next_fast_len, real_forward, real_inverse, FftFloat};
 
@@ -176,18 +177,8 @@ pub fn convolve_rows<T: FftFloat>(
 ) -> Result<Method> {
     let m = v.len();
     let (start, len) = output_range(n, m, mode)?;
-    if rows.checked_mul(n) != Some(a.len()) {
-        return Err(Error::ShapeMismatch {
-            what: "a",
-            detail: format!("{} elements are not {rows} rows of {n}", a.len()),
-        });
-    }
-    if rows.checked_mul(len) != Some(out.len()) {
-        return Err(Error::ShapeMismatch {
-            what: "out",
-            detail: format!("{} elements, expected {rows} × {len}", out.len()),
-        });
-    }
+    check_matrix("a", a.len(), rows, n)?;
+    check_matrix("out", out.len(), rows, len)?;
     let threads = threads::num_threads().min(max_threads).max(1);
     let method = match method {
         Method::Auto => choose(rows, n, m, len, std::mem::size_of::<T>() == 4, threads),
@@ -223,6 +214,9 @@ pub fn correlate_rows<T: FftFloat>(
     convolve_rows(a, rows, n, &reversed, mode, method, max_threads, out)
 }
 
+/// A forward and an inverse real FFT plan of one length.
+type RealPlans<T> = (Arc<dyn RealToComplex<T>>, Arc<dyn ComplexToReal<T>>);
+
 /// Per-call state shared by all rows.
 struct Ctx<T: FftFloat> {
     /// The kernel reversed (direct method correlates with it).
@@ -233,9 +227,11 @@ struct Ctx<T: FftFloat> {
     len: usize,
     method: Method,
     corr: CorrelateFn<T>,
-    /// Kernel spectrum at the FFT length in use (fft and overlap-add), pre-scaled by 1/N.
-    spectrum: Vec<Complex<T>>,
+    /// FFT methods: the length in use, its plans (looked up once per call), and the
+    /// kernel's spectrum pre-scaled by 1/N.
     nfft: usize,
+    plans: Option<RealPlans<T>>,
+    spectrum: Vec<Complex<T>>,
 }
 
 impl<T: FftFloat> Ctx<T> {
@@ -246,16 +242,17 @@ impl<T: FftFloat> Ctx<T> {
             Method::OverlapAdd => overlap_add_fft_len(m),
             _ => 0,
         };
-        let spectrum = if nfft > 0 {
-            let plan = real_forward::<T>(nfft);
-            let mut buf = plan.make_input_vec();
-            buf[..m].copy_from_slice(v);
-            let mut spec = plan.make_output_vec();
-            let _ = plan.process(&mut buf, &mut spec);
-            let s = <T as mlkern_core::Float>::from_f64(1.0 / nfft as f64);
-            spec.iter().map(|c| Complex::new(c.re * s, c.im * s)).collect()
-        } else {
-            Vec::new()
+        let plans = (nfft > 0).then(|| (real_forward::<T>(nfft), real_inverse::<T>(nfft)));
+        let spectrum = match &plans {
+            Some((fwd, _)) => {
+                let mut buf = fwd.make_input_vec();
+                buf[..m].copy_from_slice(v);
+                let mut spec = fwd.make_output_vec();
+                let _ = fwd.process(&mut buf, &mut spec);
+                let s = <T as mlkern_core::Float>::from_f64(1.0 / nfft as f64);
+                spec.iter().map(|c| Complex::new(c.re * s, c.im * s)).collect()
+            }
+            None => Vec::new(),
         };
         Ctx {
             w: v.iter().rev().copied().collect(),
@@ -265,8 +262,9 @@ impl<T: FftFloat> Ctx<T> {
             len,
             method,
             corr: kernels::<T>().correlate_valid,
-            spectrum,
             nfft,
+            plans,
+            spectrum,
         }
     }
 
@@ -314,10 +312,13 @@ impl<T: FftFloat> Ctx<T> {
         (self.corr)(&tmp, &self.w, out);
     }
 
-    fn fft_row(&self, a: &[T], out: &mut [T]) {
-        let (fwd, inv) = (real_forward::<T>(self.nfft), real_inverse::<T>(self.nfft));
+    /// The circular convolution of `seg` (zero-padded to `nfft`) with the kernel: one
+    /// forward FFT, the product with the kernel's spectrum, one inverse FFT. It equals
+    /// the linear convolution on its first `seg.len() + m - 1` values.
+    fn filter_block(&self, seg: &[T]) -> Vec<T> {
+        let Some((fwd, inv)) = &self.plans else { return Vec::new() };
         let mut buf = fwd.make_input_vec();
-        buf[..self.n].copy_from_slice(a);
+        buf[..seg.len()].copy_from_slice(seg);
         let mut spec = fwd.make_output_vec();
         let _ = fwd.process(&mut buf, &mut spec);
         for (s, k) in spec.iter_mut().zip(&self.spectrum) {
@@ -325,32 +326,25 @@ impl<T: FftFloat> Ctx<T> {
         }
         zero_dc_nyquist_imag(&mut spec, self.nfft);
         let _ = inv.process(&mut spec, &mut buf);
-        out.copy_from_slice(&buf[self.start..self.start + self.len]);
+        buf
+    }
+
+    fn fft_row(&self, a: &[T], out: &mut [T]) {
+        let full = self.filter_block(a);
+        out.copy_from_slice(&full[self.start..self.start + self.len]);
     }
 
     fn overlap_add_row(&self, a: &[T], out: &mut [T], threads: usize) {
-        let (m, n, nfft) = (self.m, self.n, self.nfft);
-        let block = nfft - m + 1;
+        let (m, n) = (self.m, self.n);
+        let block = self.nfft - m + 1;
         let mut full = vec![T::ZERO; n + m - 1];
         let blocks = n.div_ceil(block);
         let tails: Vec<Mutex<Vec<T>>> = (0..blocks).map(|_| Mutex::new(Vec::new())).collect();
-        let (fwd, inv) = (real_forward::<T>(nfft), real_inverse::<T>(nfft));
         threads::for_each_chunk_mut(&mut full[..n], block, threads, |b, head| {
             let seg = &a[b * block..b * block + head.len()];
-            let mut buf = fwd.make_input_vec();
-            buf[..seg.len()].copy_from_slice(seg);
-            let mut spec = fwd.make_output_vec();
-            let mut scratch = fwd.make_scratch_vec();
-            let _ = fwd.process_with_scratch(&mut buf, &mut spec, &mut scratch);
-            for (s, k) in spec.iter_mut().zip(&self.spectrum) {
-                *s = *s * *k;
-            }
-            zero_dc_nyquist_imag(&mut spec, nfft);
-            let mut iscratch = inv.make_scratch_vec();
-            let _ = inv.process_with_scratch(&mut spec, &mut buf, &mut iscratch);
-            let used = seg.len() + m - 1;
-            head.copy_from_slice(&buf[..seg.len()]);
-            *tails[b].lock().unwrap_or_else(|p| p.into_inner()) = buf[seg.len()..used].to_vec();
+            let y = self.filter_block(seg);
+            head.copy_from_slice(&y[..seg.len()]);
+            *tails[b].lock().unwrap_or_else(|p| p.into_inner()) = y[seg.len()..seg.len() + m - 1].to_vec();
         });
         for (b, tail) in tails.into_iter().enumerate() {
             let tail = tail.into_inner().unwrap_or_else(|p| p.into_inner());

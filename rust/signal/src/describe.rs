@@ -15,7 +15,7 @@
 //! As in SciPy, skewness and kurtosis are NaN when `m2 <= (resolution · mean)²`
 //! (a constant row). NaN anywhere in a row makes every statistic of the row NaN.
 
-use mlkern_core::{threads, Error, Float, Result};
+use mlkern_core::{check_matrix, threads, Error, Float, Result};
 
 /// Values per block.
 pub const BLOCK: usize = 256;
@@ -138,20 +138,8 @@ pub fn describe_rows<T: Float>(
     if n == 0 {
         return Err(Error::InvalidArgument { name: "x", detail: "the input must not be empty".into() });
     }
-    if rows.checked_mul(n) != Some(x.len()) {
-        return Err(Error::ShapeMismatch {
-            what: "x",
-            detail: format!("{} elements are not {rows} rows of {n}", x.len()),
-        });
-    }
-    let per = if rows * n < (1 << 16) { rows.max(1) } else { rows.div_ceil(8 * threads::num_threads()).max(1) };
-    let chunks = rows.div_ceil(per);
-    let parts = threads::map_indexed_capped(chunks, max_threads, |c| {
-        (c * per..((c + 1) * per).min(rows))
-            .map(|r| describe_row(&x[r * n..(r + 1) * n], ddof, bias))
-            .collect::<Vec<_>>()
-    });
-    Ok(parts.into_iter().flatten().collect())
+    check_matrix("x", x.len(), rows, n)?;
+    Ok(threads::map_rows(rows, n, max_threads, || (), |_, r| describe_row(&x[r * n..(r + 1) * n], ddof, bias)))
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! Engines: RealFFT (real ↔ half-complex) and RustFFT (complex), which choose their
 //! own SIMD code at run time. Plans are cached per length in the planners, kept
 //! behind one mutex per element type, so repeated calls cost a hash lookup. Rows
-//! are split into chunks run on mlkern's pool (the caller takes part); each chunk
-//! allocates its scratch once.
+//! run in parallel tasks on mlkern's pool (`threads::for_each_row_mut`, the caller
+//! takes part); each task allocates its scratch once.
 //!
 //! Conventions follow `scipy.fft`: `n` truncates or zero-pads each row; `norm`
 //! "backward" scales the inverse by 1/n, "ortho" both by 1/sqrt(n), "forward" the
@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use mlkern_core::{threads, Error, Float, Result};
+use mlkern_core::{check_matrix, threads, Error, Float, Result};
 use num_complex::Complex;
 use realfft::RealFftPlanner;
 use rustfft::{FftNum, FftPlanner};
@@ -101,13 +101,6 @@ pub fn real_inverse<T: FftFloat>(n: usize) -> Arc<dyn realfft::ComplexToReal<T>>
     T::planners().real().plan_fft_inverse(n)
 }
 
-fn check_len(name: &'static str, got: usize, rows: usize, cols: usize) -> Result<()> {
-    match rows.checked_mul(cols) {
-        Some(want) if want == got => Ok(()),
-        _ => Err(Error::ShapeMismatch { what: name, detail: format!("{got} elements are not {rows} rows of {cols}") }),
-    }
-}
-
 fn check_n(n: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::InvalidArgument { name: "n", detail: "invalid number of data points (0) specified".into() });
@@ -115,13 +108,12 @@ fn check_n(n: usize) -> Result<()> {
     Ok(())
 }
 
-/// Rows per parallel chunk: a few chunks per thread, none tiny.
-fn rows_per_chunk(rows: usize, row_work: usize, max_threads: usize) -> usize {
-    let threads = threads::num_threads().min(max_threads).max(1);
-    if rows.saturating_mul(row_work) < (1 << 15) || threads == 1 {
-        return rows.max(1);
-    }
-    rows.div_ceil(4 * threads).max(1)
+/// `dst = src` truncated or zero-padded to `dst.len()` (SciPy's `n` argument).
+#[inline]
+fn copy_padded<E: Copy>(dst: &mut [E], src: &[E], zero: E) {
+    let keep = dst.len().min(src.len());
+    dst[..keep].copy_from_slice(&src[..keep]);
+    dst[keep..].fill(zero);
 }
 
 #[inline]
@@ -145,29 +137,27 @@ pub fn rfft_rows<T: FftFloat>(
     out: &mut [Complex<T>],
 ) -> Result<()> {
     check_n(n)?;
-    check_len("x", x.len(), rows, n_in)?;
+    check_matrix("x", x.len(), rows, n_in)?;
     let m = n / 2 + 1;
-    check_len("out", out.len(), rows, m)?;
+    check_matrix("out", out.len(), rows, m)?;
     if rows == 0 {
-        return Ok(());
+        return Ok(()); // before planning: no n-sized plan for an empty batch
     }
     let plan = real_forward::<T>(n);
     let scale = norm.scale(n, false);
-    let per = rows_per_chunk(rows, n, max_threads);
-    threads::for_each_chunk_mut(out, per * m, max_threads, |c, chunk| {
-        let mut buf = plan.make_input_vec();
-        let mut scratch = plan.make_scratch_vec();
-        for (k, dst) in chunk.chunks_mut(m).enumerate() {
-            let r = c * per + k;
-            let src = &x[r * n_in..(r + 1) * n_in];
-            let keep = n.min(n_in);
-            buf[..keep].copy_from_slice(&src[..keep]);
-            buf[keep..].fill(T::ZERO);
+    threads::for_each_row_mut(
+        out,
+        m,
+        n,
+        max_threads,
+        || (plan.make_input_vec(), plan.make_scratch_vec()),
+        |(buf, scratch), r, dst| {
+            copy_padded(buf, &x[r * n_in..(r + 1) * n_in], T::ZERO);
             // Lengths match the plan by construction, so this cannot fail.
-            let _ = plan.process_with_scratch(&mut buf, dst, &mut scratch);
+            let _ = plan.process_with_scratch(buf, dst, scratch);
             scale_in_place(dst, scale);
-        }
-    });
+        },
+    );
     Ok(())
 }
 
@@ -184,36 +174,34 @@ pub fn irfft_rows<T: FftFloat>(
     out: &mut [T],
 ) -> Result<()> {
     check_n(n)?;
-    check_len("x", x.len(), rows, m_in)?;
-    check_len("out", out.len(), rows, n)?;
+    check_matrix("x", x.len(), rows, m_in)?;
+    check_matrix("out", out.len(), rows, n)?;
     if rows == 0 {
         return Ok(());
     }
     let plan = real_inverse::<T>(n);
     let m = n / 2 + 1;
     let scale = <T as Float>::from_f64(norm.scale(n, true));
-    let per = rows_per_chunk(rows, n, max_threads);
-    threads::for_each_chunk_mut(out, per * n, max_threads, |c, chunk| {
-        let mut buf = plan.make_input_vec();
-        let mut scratch = plan.make_scratch_vec();
-        for (k, dst) in chunk.chunks_mut(n).enumerate() {
-            let r = c * per + k;
-            let src = &x[r * m_in..(r + 1) * m_in];
-            let keep = m.min(m_in);
-            buf[..keep].copy_from_slice(&src[..keep]);
-            buf[keep..].fill(Complex::new(T::ZERO, T::ZERO));
+    threads::for_each_row_mut(
+        out,
+        n,
+        n,
+        max_threads,
+        || (plan.make_input_vec(), plan.make_scratch_vec()),
+        |(buf, scratch), r, dst| {
+            copy_padded(buf, &x[r * m_in..(r + 1) * m_in], Complex::new(T::ZERO, T::ZERO));
             buf[0].im = T::ZERO;
             if n.is_multiple_of(2) {
                 buf[m - 1].im = T::ZERO;
             }
-            let _ = plan.process_with_scratch(&mut buf, dst, &mut scratch);
+            let _ = plan.process_with_scratch(buf, dst, scratch);
             if scale != T::ONE {
                 for v in dst.iter_mut() {
                     *v = *v * scale;
                 }
             }
-        }
-    });
+        },
+    );
     Ok(())
 }
 
@@ -229,8 +217,8 @@ pub fn fft_rows<T: FftFloat>(
     out: &mut [Complex<T>],
 ) -> Result<()> {
     check_n(n)?;
-    check_len("x", x.len(), rows, n_in)?;
-    check_len("out", out.len(), rows, n)?;
+    check_matrix("x", x.len(), rows, n_in)?;
+    check_matrix("out", out.len(), rows, n)?;
     if rows == 0 {
         return Ok(());
     }
@@ -243,19 +231,18 @@ pub fn fft_rows<T: FftFloat>(
         }
     };
     let scale = norm.scale(n, inverse);
-    let per = rows_per_chunk(rows, n, max_threads);
-    threads::for_each_chunk_mut(out, per * n, max_threads, |c, chunk| {
-        let mut scratch = vec![Complex::new(T::ZERO, T::ZERO); plan.get_inplace_scratch_len()];
-        for (k, dst) in chunk.chunks_mut(n).enumerate() {
-            let r = c * per + k;
-            let src = &x[r * n_in..(r + 1) * n_in];
-            let keep = n.min(n_in);
-            dst[..keep].copy_from_slice(&src[..keep]);
-            dst[keep..].fill(Complex::new(T::ZERO, T::ZERO));
-            plan.process_with_scratch(dst, &mut scratch);
+    threads::for_each_row_mut(
+        out,
+        n,
+        n,
+        max_threads,
+        || vec![Complex::new(T::ZERO, T::ZERO); plan.get_inplace_scratch_len()],
+        |scratch, r, dst| {
+            copy_padded(dst, &x[r * n_in..(r + 1) * n_in], Complex::new(T::ZERO, T::ZERO));
+            plan.process_with_scratch(dst, scratch);
             scale_in_place(dst, scale);
-        }
-    });
+        },
+    );
     Ok(())
 }
 

@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 
-use mlkern_core::{threads, Error, Float, Result};
+use mlkern_core::{check_matrix, threads, Error, Float, Result};
 
 /// The statistic computed over each window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,12 +299,8 @@ pub fn rolling_rows<T: Float>(
             detail: format!("window ({window}) is longer than the series ({n} samples)"),
         });
     }
-    if rows.checked_mul(n) != Some(x.len()) || out.len() != x.len() {
-        return Err(Error::ShapeMismatch {
-            what: "x",
-            detail: format!("{} elements are not {rows} rows of {n}", x.len()),
-        });
-    }
+    check_matrix("x", x.len(), rows, n)?;
+    check_matrix("out", out.len(), rows, n)?;
     let seg = segment_len(window);
     let segs_per_row = n.div_ceil(seg);
     // One work item per (row, segment); items never straddle rows.

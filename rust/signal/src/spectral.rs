@@ -21,8 +21,7 @@
 //! A row with zero total power has NaN centroid, spread, entropy and roll-off, and
 //! dominant frequency 0. NaN in a row propagates to all its features.
 
-use mlkern_core::{threads, Error, Float, Result};
-use num_complex::Complex;
+use mlkern_core::{check_matrix, threads, Error, Float, Result};
 
 use crate::fft::{real_forward, FftFloat};
 
@@ -37,6 +36,17 @@ fn check_fs(fs: f64) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Weight of bin `k` of an `n`-point one-sided spectrum: 2 (the bin stands for its
+/// negative-frequency twin too), except DC and, for even `n`, Nyquist.
+#[inline]
+fn one_sided_factor(k: usize, n: usize) -> f64 {
+    if k == 0 || (n.is_multiple_of(2) && k == n / 2) {
+        1.0
+    } else {
+        2.0
+    }
 }
 
 /// Periodic Hann window (`scipy.signal.get_window("hann", n)`; a length-1 window is
@@ -74,12 +84,8 @@ pub fn welch_rows<T: FftFloat>(
         });
     }
     let bins = nperseg / 2 + 1;
-    if rows.checked_mul(n) != Some(x.len()) || rows.checked_mul(bins) != Some(out.len()) {
-        return Err(Error::ShapeMismatch {
-            what: "x",
-            detail: format!("{} elements are not {rows} rows of {n}", x.len()),
-        });
-    }
+    check_matrix("x", x.len(), rows, n)?;
+    check_matrix("out", out.len(), rows, bins)?;
     let step = nperseg - noverlap;
     let nseg = (n - noverlap) / step;
     let window = hann_periodic(nperseg);
@@ -115,10 +121,8 @@ pub fn welch_rows<T: FftFloat>(
                 *t += v;
             }
         }
-        let last_doubled = if nperseg.is_multiple_of(2) { bins - 1 } else { bins };
         for (k, (o, t)) in orow.iter_mut().zip(&total).enumerate() {
-            let double = if k >= 1 && k < last_doubled { 2.0 } else { 1.0 };
-            *o = <T as Float>::from_f64(t * scale * double);
+            *o = <T as Float>::from_f64(t * scale * one_sided_factor(k, nperseg));
         }
     }
     Ok(())
@@ -150,12 +154,7 @@ pub fn spectral_features_rows<T: FftFloat>(
     if n == 0 {
         return Err(Error::InvalidArgument { name: "x", detail: "the input must not be empty".into() });
     }
-    if rows.checked_mul(n) != Some(x.len()) {
-        return Err(Error::ShapeMismatch {
-            what: "x",
-            detail: format!("{} elements are not {rows} rows of {n}", x.len()),
-        });
-    }
+    check_matrix("x", x.len(), rows, n)?;
     for &(lo, hi) in bands {
         if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo < hi) {
             return Err(Error::InvalidArgument {
@@ -167,26 +166,16 @@ pub fn spectral_features_rows<T: FftFloat>(
     let plan = real_forward::<T>(n);
     let bins = n / 2 + 1;
     let df = fs / n as f64;
-    let per = rows.div_ceil(4 * threads::num_threads()).max(1);
-    let parts = threads::map_indexed_capped(rows.div_ceil(per), max_threads, |c| {
-        let mut buf = plan.make_input_vec();
-        let mut spec: Vec<Complex<T>> = plan.make_output_vec();
-        let mut scratch = plan.make_scratch_vec();
-        let mut p = vec![0.0f64; bins];
-        (c * per..((c + 1) * per).min(rows))
-            .map(|r| {
-                buf.copy_from_slice(&x[r * n..(r + 1) * n]);
-                let _ = plan.process_with_scratch(&mut buf, &mut spec, &mut scratch);
-                for (k, (pk, s)) in p.iter_mut().zip(&spec).enumerate() {
-                    let double = k != 0 && !(n.is_multiple_of(2) && k == bins - 1);
-                    let mag = s.re.to_f64() * s.re.to_f64() + s.im.to_f64() * s.im.to_f64();
-                    *pk = mag / (fs * n as f64) * if double { 2.0 } else { 1.0 };
-                }
-                features_of(&p, df, bands)
-            })
-            .collect::<Vec<_>>()
-    });
-    Ok(parts.into_iter().flatten().collect())
+    let scratch = || (plan.make_input_vec(), plan.make_output_vec(), plan.make_scratch_vec(), vec![0.0f64; bins]);
+    Ok(threads::map_rows(rows, n, max_threads, scratch, |(buf, spec, fft_scratch, p), r| {
+        buf.copy_from_slice(&x[r * n..(r + 1) * n]);
+        let _ = plan.process_with_scratch(buf, spec, fft_scratch);
+        for (k, (pk, s)) in p.iter_mut().zip(spec.iter()).enumerate() {
+            let mag = s.re.to_f64() * s.re.to_f64() + s.im.to_f64() * s.im.to_f64();
+            *pk = mag / (fs * n as f64) * one_sided_factor(k, n);
+        }
+        features_of(p, df, bands)
+    }))
 }
 
 fn features_of(p: &[f64], df: f64, bands: &[(f64, f64)]) -> Features {

@@ -14,6 +14,7 @@ pub use metric::Metric;
 pub use topk::topk;
 
 use crate::dispatch::{kernels, HasKernels, PairFn};
+pub(crate) use crate::error::check_matrix;
 use crate::error::{Error, Result};
 use crate::threads;
 
@@ -101,13 +102,5 @@ pub(crate) fn inverse_norm<T: HasKernels>(norm: T) -> T {
         T::ZERO
     } else {
         T::ONE / norm
-    }
-}
-
-/// Checks that a row-major `(rows, cols)` matrix fits in `len` elements exactly.
-pub(crate) fn check_matrix(name: &'static str, len: usize, rows: usize, cols: usize) -> Result<()> {
-    match rows.checked_mul(cols) {
-        Some(want) if want == len => Ok(()),
-        _ => Err(Error::shape(name, format!("buffer of {len} elements is not a ({rows}, {cols}) matrix"))),
     }
 }
