@@ -13,12 +13,14 @@ Submodules
 ----------
 mlkern.vector         dot, norm, cosine, sqeuclidean, cdist, topk
 mlkern.signal         rfft/irfft/fft/ifft, convolve/correlate, describe, rolling, welch, spectral_features
+mlkern.linalg         matmul (packed GEMM, Strassen), qr, randomized_svd, csr_matmul
+mlkern.mem            BufferPool: pooled, 64-byte aligned NumPy arrays
 
 ``python -m mlkern`` prints the CPU report and benchmarks mlkern against NumPy and
 SciPy in the same run.
 """
 
-from mlkern import signal, vector
+from mlkern import linalg, mem, signal, vector
 from mlkern._mlkern import __version__, cpu_info, get_num_threads, set_num_threads
 
-__all__ = ["__version__", "cpu_info", "get_num_threads", "set_num_threads", "signal", "vector"]
+__all__ = ["__version__", "cpu_info", "get_num_threads", "linalg", "mem", "set_num_threads", "signal", "vector"]

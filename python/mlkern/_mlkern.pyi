@@ -7,7 +7,13 @@ import numpy.typing as npt
 
 __version__: str
 __all__ = [
+    "BufferPool",
     "__version__",
+    "_PoolMemory",
+    "_csr_matmul",
+    "_fma_ceiling",
+    "_lu_pl",
+    "_svd_jacobi",
     "_choose_convolve_method",
     "_convolve_rows",
     "_describe_rows",
@@ -23,7 +29,9 @@ __all__ = [
     "cpu_info",
     "dot",
     "get_num_threads",
+    "matmul",
     "norm",
+    "qr",
     "set_num_threads",
     "sqeuclidean",
     "topk",
@@ -79,3 +87,42 @@ def _welch_rows(x: _FloatArray, fs: float, nperseg: int, noverlap: int, workers:
 def _spectral_features_rows(
     x: _FloatArray, fs: float, bands: list[tuple[float, float]], workers: int
 ) -> npt.NDArray[np.float64]: ...
+
+# linalg
+def matmul(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    *,
+    method: Literal["auto", "classical", "strassen"] = "auto",
+    out: _FloatArray | None = None,
+) -> _FloatArray: ...
+def qr(
+    a: npt.ArrayLike, mode: Literal["reduced", "complete", "r"] = "reduced"
+) -> tuple[_FloatArray, _FloatArray] | _FloatArray: ...
+def _lu_pl(a: npt.ArrayLike) -> _FloatArray: ...
+def _svd_jacobi(a: npt.ArrayLike) -> tuple[_FloatArray, _FloatArray, _FloatArray]: ...
+def _csr_matmul(
+    data: npt.ArrayLike,
+    indices: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    shape: tuple[int, int],
+    b: npt.ArrayLike,
+) -> _FloatArray: ...
+def _fma_ceiling(dtype: str) -> float: ...
+
+# mem
+@type_check_only
+class PoolStats(TypedDict):
+    hits: int
+    misses: int
+    bytes_held: int
+
+class _PoolMemory: ...
+
+class BufferPool:
+    def __new__(cls, max_bytes: int | None = None) -> BufferPool: ...
+    @property
+    def max_bytes(self) -> int | None: ...
+    def empty(self, shape: int | tuple[int, ...] | list[int], dtype: npt.DTypeLike = None) -> np.ndarray: ...
+    def stats(self) -> PoolStats: ...
+    def clear(self) -> None: ...

@@ -17,6 +17,28 @@ pub type PairFn<T> = fn(&[T], &[T]) -> T;
 /// Valid correlation `out[i] = Σ_j a[i + j] w[j]` (see `kernels/correlate.rs`).
 pub type CorrelateFn<T> = fn(&[T], &[T], &mut [T]);
 
+/// GEMM micro-kernel: `C[0..mr, 0..nr] (+)= Ã · B̃` (see `kernels/gemm.rs`), arguments
+/// `(kc, ã, b̃, c, ldc, accumulate)`.
+///
+/// # Safety (of calling it)
+/// `ã` valid for `kc · mr` reads, `b̃` for `kc · nr` reads, and the tile
+/// `c[i + j · ldc]` (`i < mr`, `j < nr`) for reads and writes.
+pub type GemmMicroFn<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, bool);
+
+/// A tier's GEMM micro-kernel and its register-tile shape.
+#[derive(Debug, Clone, Copy)]
+pub struct GemmMicro<T: 'static> {
+    /// Rows of the tile (packed `Ã` panel height).
+    pub mr: usize,
+    /// Columns of the tile (packed `B̃` panel width).
+    pub nr: usize,
+    pub kernel: GemmMicroFn<T>,
+}
+
+/// One CSR row times a dense matrix (see `kernels/spmm.rs`):
+/// `(data, indices, b, ldb, kdim, out) -> indices valid`.
+pub type CsrRowFn<T, I> = fn(&[T], &[I], &[T], usize, usize, &mut [T]) -> bool;
+
 /// Kernels for one element type at one tier.
 #[derive(Debug)]
 pub struct ElemKernels<T: 'static> {
@@ -34,6 +56,22 @@ pub struct ElemKernels<T: 'static> {
     /// outputs (all of them when `a.len() >= out.len() + w.len() - 1`); an empty `w`
     /// gives zeros.
     pub correlate_valid: CorrelateFn<T>,
+    /// GEMM micro-kernel.
+    pub gemm: GemmMicro<T>,
+    /// CSR row × dense, 32-bit indices.
+    pub csr_row_i32: CsrRowFn<T, i32>,
+    /// CSR row × dense, 64-bit indices.
+    pub csr_row_i64: CsrRowFn<T, i64>,
+    /// FMA throughput probe: `iters` steps of 16 independent register FMAs
+    /// (`iters · 16 · LANES · 2` flops; see `kernels/peak.rs`).
+    pub fma_probe: FmaProbe<T>,
+}
+
+/// The FMA throughput probe of a tier and its flops per iteration.
+#[derive(Debug, Clone, Copy)]
+pub struct FmaProbe<T: 'static> {
+    pub flops_per_iter: usize,
+    pub run: fn(usize) -> T,
 }
 
 /// All kernels of one tier.
@@ -72,7 +110,7 @@ fn min_len<T>(a: &[&[T]; TILE], b: &[&[T]; TILE]) -> usize {
 ///
 /// `$features` must be exactly the features [`cpu`] checks before it reports the tier.
 macro_rules! tier_table {
-    ($module:ident, $tier:expr, $isa:ty, $lanes_f64:literal, $features:literal) => {
+    ($module:ident, $tier:expr, $isa:ty, $lanes_f64:literal, ($mv:literal, $nr:literal), $features:literal) => {
         mod $module {
             use super::*;
             use crate::kernels::{compensated, reduce, tile};
@@ -131,6 +169,58 @@ macro_rules! tier_table {
                 };
             }
 
+            macro_rules! gemm_with_features {
+                ($name:ident, $t:ty) => {
+                    #[target_feature(enable = $features)]
+                    unsafe fn $name(kc: usize, a: *const $t, b: *const $t, c: *mut $t, ldc: usize, acc: bool) {
+                        // SAFETY: features enabled here; pointer ranges guaranteed by the
+                        // caller (GemmMicroFn contract).
+                        unsafe { crate::kernels::gemm::micro_tile::<$t, $isa, $mv, $nr>(kc, a, b, c, ldc, acc) }
+                    }
+                };
+            }
+
+            macro_rules! csr_with_features {
+                ($name:ident, $safe:ident, $t:ty, $i:ty) => {
+                    #[target_feature(enable = $features)]
+                    unsafe fn $name(d: &[$t], i: &[$i], b: *const $t, ldb: usize, kdim: usize, out: &mut [$t]) -> bool {
+                        // SAFETY: features enabled here; ranges checked by the safe wrapper.
+                        unsafe { crate::kernels::spmm::csr_row::<$t, $isa, $i>(d, i, b, ldb, kdim, out) }
+                    }
+                    fn $safe(d: &[$t], i: &[$i], b: &[$t], ldb: usize, kdim: usize, out: &mut [$t]) -> bool {
+                        let n = out.len();
+                        assert!(d.len() == i.len() && n <= ldb.max(1), "csr_row: inconsistent arguments");
+                        assert!(kdim == 0 || (kdim - 1) * ldb + n <= b.len(), "csr_row: b too short");
+                        // SAFETY: rows 0..kdim of b are in range (asserted); the kernel
+                        // rejects indices >= kdim before reading; the table is only
+                        // handed out on CPUs with the tier's features.
+                        unsafe { $name(d, i, b.as_ptr(), ldb, kdim, out) }
+                    }
+                };
+            }
+
+            macro_rules! peak_with_features {
+                ($name:ident, $safe:ident, $t:ty) => {
+                    #[target_feature(enable = $features)]
+                    unsafe fn $name(iters: usize) -> $t {
+                        // SAFETY: features enabled here.
+                        unsafe { crate::kernels::peak::fma_chains::<$t, $isa>(iters) }
+                    }
+                    fn $safe(iters: usize) -> $t {
+                        // SAFETY: the table is only handed out on CPUs with the tier's features.
+                        unsafe { $name(iters) }
+                    }
+                };
+            }
+
+            peak_with_features!(peak_f32_k, peak_f32, f32);
+            peak_with_features!(peak_f64_k, peak_f64, f64);
+            gemm_with_features!(gemm_f32, f32);
+            gemm_with_features!(gemm_f64, f64);
+            csr_with_features!(csr_f32_i32_k, csr_f32_i32, f32, i32);
+            csr_with_features!(csr_f32_i64_k, csr_f32_i64, f32, i64);
+            csr_with_features!(csr_f64_i32_k, csr_f64_i32, f64, i32);
+            csr_with_features!(csr_f64_i64_k, csr_f64_i64, f64, i64);
             with_features!(dot_f32_k, dot_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::DotOp>);
             with_features!(dot_f64_k, dot_f64, f64, reduce::pair_reduce::<f64, $isa, reduce::DotOp>);
             with_features!(sqeuclidean_f32_k, sqeuclidean_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::SqDiffOp>);
@@ -153,6 +243,13 @@ macro_rules! tier_table {
                     tile_dot: tile_dot_f32,
                     tile_sqeuclidean: tile_sqeuclidean_f32,
                     correlate_valid: correlate_valid_f32,
+                    gemm: GemmMicro { mr: $mv * <$isa as crate::simd::Simd<f32>>::LANES, nr: $nr, kernel: gemm_f32 },
+                    csr_row_i32: csr_f32_i32,
+                    csr_row_i64: csr_f32_i64,
+                    fma_probe: FmaProbe {
+                        flops_per_iter: 2 * crate::kernels::peak::CHAINS * <$isa as crate::simd::Simd<f32>>::LANES,
+                        run: peak_f32,
+                    },
                 },
                 f64: ElemKernels {
                     dot: dot_f64,
@@ -161,6 +258,13 @@ macro_rules! tier_table {
                     tile_dot: tile_dot_f64,
                     tile_sqeuclidean: tile_sqeuclidean_f64,
                     correlate_valid: correlate_valid_f64,
+                    gemm: GemmMicro { mr: $mv * <$isa as crate::simd::Simd<f64>>::LANES, nr: $nr, kernel: gemm_f64 },
+                    csr_row_i32: csr_f64_i32,
+                    csr_row_i64: csr_f64_i64,
+                    fma_probe: FmaProbe {
+                        flops_per_iter: 2 * crate::kernels::peak::CHAINS * <$isa as crate::simd::Simd<f64>>::LANES,
+                        run: peak_f64,
+                    },
                 },
             };
         }
@@ -169,24 +273,32 @@ macro_rules! tier_table {
 
 // The scalar tier enables nothing beyond the target's baseline.
 #[cfg(target_arch = "x86_64")]
-tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, "sse2");
+tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, (4, 4), "sse2");
 #[cfg(target_arch = "aarch64")]
-tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, "neon");
+tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, (4, 4), "neon");
 
 #[cfg(target_arch = "x86_64")]
-tier_table!(x86_64_v2, Tier::X86_64V2, crate::simd::sse::Sse, 2, "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt");
+tier_table!(x86_64_v2, Tier::X86_64V2, crate::simd::sse::Sse, 2, (2, 4), "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt");
 #[cfg(target_arch = "x86_64")]
-tier_table!(x86_64_v3, Tier::X86_64V3, crate::simd::avx2::Avx2, 4, "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma");
+tier_table!(
+    x86_64_v3,
+    Tier::X86_64V3,
+    crate::simd::avx2::Avx2,
+    4,
+    (2, 6),
+    "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma"
+);
 #[cfg(target_arch = "x86_64")]
 tier_table!(
     x86_64_v4,
     Tier::X86_64V4,
     crate::simd::avx512::Avx512,
     8,
+    (2, 12),
     "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"
 );
 #[cfg(target_arch = "aarch64")]
-tier_table!(neon, Tier::Neon, crate::simd::neon::Neon, 2, "neon");
+tier_table!(neon, Tier::Neon, crate::simd::neon::Neon, 2, (2, 8), "neon");
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("mlkern supports x86_64 and aarch64 targets");

@@ -5,7 +5,8 @@
 //! - [`kernels`]: kernels written once over that trait; [`dispatch`] instantiates them
 //!   per tier behind `#[target_feature]` and picks the table for the active tier.
 //! - [`vector`]: the user-facing vector operations (dot, norms, cdist, fused top-k).
-//! - [`aligned`]: 64-byte aligned buffers. [`threads`]: the one Rayon pool.
+//! - [`aligned`]: 64-byte aligned buffers; [`mem`]: the pool they are recycled through.
+//!   [`threads`]: the one Rayon pool.
 //!
 //! Nothing here knows Python; every function that takes user input returns
 //! `Result<_, Error>` and never panics on it.
@@ -16,6 +17,7 @@ pub mod dispatch;
 pub mod element;
 pub mod error;
 pub mod kernels;
+pub mod mem;
 pub(crate) mod simd;
 pub mod threads;
 pub mod vector;

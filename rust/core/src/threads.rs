@@ -145,6 +145,38 @@ pub fn map_indexed_capped<R: Send>(n: usize, max_threads: usize, f: impl Fn(usiz
         .collect()
 }
 
+/// Calls `f(i)` for every `i < n` on at most `max_threads` of the pool's threads,
+/// which claim indices from a shared counter (dynamic load balance). Unlike
+/// [`map_indexed`] it allocates nothing: the tasks are `rayon::join` stack jobs, so
+/// hot loops (GEMM) stay allocation-free after warm-up. The caller waits in
+/// `install`, so use it for work of tens of microseconds or more.
+pub fn parallel_for(n: usize, max_threads: usize, f: impl Fn(usize) + Sync) {
+    let t = num_threads().min(max_threads).min(n);
+    if t <= 1 {
+        (0..n).for_each(f);
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        f(i);
+    };
+    install(|| fork(t, &work));
+}
+
+/// Runs `work` on `t` threads of the current pool (recursive `join`).
+fn fork(t: usize, work: &(impl Fn() + Sync)) {
+    if t <= 1 {
+        work();
+    } else {
+        let h = t / 2;
+        rayon::join(|| fork(h, work), || fork(t - h, work));
+    }
+}
+
 /// Calls `f(chunk_index, chunk)` for consecutive `chunk_len`-element chunks of
 /// `data` (the last may be shorter), on at most `max_threads` threads including the
 /// caller. Chunks are disjoint, so `f` may write its chunk freely.
@@ -231,6 +263,21 @@ mod tests {
         assert_eq!(num_threads(), 3);
         set_num_threads(2).unwrap();
         assert_eq!(install(rayon::current_num_threads), 2);
+    }
+
+    #[test]
+    fn parallel_for_visits_every_index_once() {
+        let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        for t in [1, 2, 3] {
+            set_num_threads(t).unwrap();
+            for n in [0usize, 1, 5, 200] {
+                let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                parallel_for(n, usize::MAX, |i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
+        }
     }
 
     #[test]

@@ -59,23 +59,24 @@ pub(crate) struct FloatArray<'py> {
 }
 
 /// Header fields of an ndarray, read without touching Python.
-struct Header {
-    ndim: usize,
+pub(crate) struct Header {
+    pub(crate) ndim: usize,
     type_num: i32,
     byteorder: u8,
-    flags: i32,
-    data: *const u8,
+    pub(crate) flags: i32,
+    pub(crate) data: *const u8,
     dims: *const npyffi::npy_intp,
+    strides: *const npyffi::npy_intp,
 }
 
-fn is_ndarray(obj: &Bound<'_, PyAny>) -> bool {
+pub(crate) fn is_ndarray(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: the GIL is held (we have a Bound); PyArray_Check only reads the type.
     unsafe { npyffi::PyArray_Check(obj.py(), obj.as_ptr()) != 0 }
 }
 
 /// # Safety
 /// `obj` must be an ndarray (see [`is_ndarray`]).
-unsafe fn header(obj: &Bound<'_, PyAny>) -> Header {
+pub(crate) unsafe fn header(obj: &Bound<'_, PyAny>) -> Header {
     // SAFETY: obj is an ndarray (caller), so its object layout is PyArrayObject and
     // its descr a PyArray_Descr; both stay valid while we hold `obj`.
     unsafe {
@@ -88,12 +89,22 @@ unsafe fn header(obj: &Bound<'_, PyAny>) -> Header {
             flags: fields.flags,
             data: fields.data as *const u8,
             dims: fields.dimensions,
+            strides: fields.strides,
         }
     }
 }
 
 impl Header {
-    fn dims(&self) -> &[npyffi::npy_intp] {
+    /// Strides in bytes.
+    pub(crate) fn strides(&self) -> &[npyffi::npy_intp] {
+        if self.ndim == 0 {
+            return &[];
+        }
+        // SAFETY: `strides` points at `nd` entries for as long as the array lives.
+        unsafe { std::slice::from_raw_parts(self.strides, self.ndim) }
+    }
+
+    pub(crate) fn dims(&self) -> &[npyffi::npy_intp] {
         if self.ndim == 0 {
             return &[];
         }
@@ -101,11 +112,11 @@ impl Header {
         unsafe { std::slice::from_raw_parts(self.dims, self.ndim) }
     }
 
-    fn shape_text(&self) -> String {
+    pub(crate) fn shape_text(&self) -> String {
         shape_text(&self.dims().iter().map(|&d| d as usize).collect::<Vec<_>>())
     }
 
-    fn float_dtype(&self) -> Option<DType> {
+    pub(crate) fn float_dtype(&self) -> Option<DType> {
         if self.type_num == NPY_TYPES::NPY_FLOAT as i32 {
             Some(DType::F32)
         } else if self.type_num == NPY_TYPES::NPY_DOUBLE as i32 {
@@ -116,6 +127,11 @@ impl Header {
     }
 
     /// C-contiguous, aligned and in native byte order: readable in place.
+    pub(crate) fn aligned_native(&self) -> bool {
+        let swapped = if cfg!(target_endian = "little") { b'>' } else { b'<' };
+        self.flags & npyffi::NPY_ARRAY_ALIGNED != 0 && self.byteorder != swapped
+    }
+
     fn borrowable(&self) -> bool {
         const NEEDED: i32 = npyffi::NPY_ARRAY_C_CONTIGUOUS | npyffi::NPY_ARRAY_ALIGNED;
         let swapped = if cfg!(target_endian = "little") { b'>' } else { b'<' };
@@ -132,7 +148,7 @@ pub(crate) fn shape_text(shape: &[usize]) -> String {
     }
 }
 
-fn numpy_attr<'py>(
+pub(crate) fn numpy_attr<'py>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Py<PyAny>>,
     name: &str,
@@ -140,12 +156,12 @@ fn numpy_attr<'py>(
     cell.get_or_try_init(py, || Ok::<_, PyErr>(py.import("numpy")?.getattr(name)?.unbind())).map(|f| f.bind(py))
 }
 
-fn dtype_text(obj: &Bound<'_, PyAny>) -> String {
+pub(crate) fn dtype_text(obj: &Bound<'_, PyAny>) -> String {
     obj.getattr("dtype").and_then(|d| d.str()).map(|s| s.to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
 #[cold]
-fn not_float(name: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+pub(crate) fn not_float(name: &str, obj: &Bound<'_, PyAny>) -> PyErr {
     PyTypeError::new_err(format!(
         "{name} must be a float32 or float64 array, got dtype {}; cast it with .astype(numpy.float32) or .astype(numpy.float64)",
         dtype_text(obj)
@@ -153,7 +169,7 @@ fn not_float(name: &str, obj: &Bound<'_, PyAny>) -> PyErr {
 }
 
 #[cold]
-fn wrong_ndim(name: &str, ndim: usize, h: &Header) -> PyErr {
+pub(crate) fn wrong_ndim(name: &str, ndim: usize, h: &Header) -> PyErr {
     PyValueError::new_err(format!(
         "{name} must be a {ndim}-D array, got a {}-D array of shape {}",
         h.ndim,

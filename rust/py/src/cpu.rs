@@ -63,3 +63,29 @@ pub(crate) fn _set_tier(name: &str) -> PyResult<()> {
     let tier = Tier::from_name(name).map_err(to_pyerr)?;
     cpu::set_active(tier).map_err(to_pyerr)
 }
+
+/// Measured FMA throughput of one core in GFLOP/s for ``dtype`` ("float32" or
+/// "float64") on the active tier: median of 5 runs of ~20 ms of 16 independent
+/// register FMA chains (``mlkern_core::kernels::peak``). The ceiling GEMM figures are
+/// reported against.
+#[pyfunction]
+pub(crate) fn _fma_ceiling(py: Python<'_>, dtype: &str) -> PyResult<f64> {
+    fn run<T: mlkern_core::dispatch::HasKernels>() -> f64 {
+        let probe = mlkern_core::dispatch::kernels::<T>().fma_probe;
+        let iters = 1_000_000;
+        let mut v: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                std::hint::black_box((probe.run)(iters));
+                (iters * probe.flops_per_iter) as f64 / t.elapsed().as_secs_f64() / 1e9
+            })
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[2]
+    }
+    match dtype {
+        "float32" => Ok(py.detach(run::<f32>)),
+        "float64" => Ok(py.detach(run::<f64>)),
+        _ => Err(PyValueError::new_err(format!("dtype must be 'float32' or 'float64', got {dtype:?}"))),
+    }
+}

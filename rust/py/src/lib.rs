@@ -2,12 +2,15 @@
 //!
 //! Layout: `arrays.rs` (borrowing NumPy buffers, `out=` checks, results),
 //! `errors.rs` (core errors → Python exceptions), `cpu.rs` (cpu_info, threads),
-//! and one file per Python submodule (`vector.rs` for `mlkern.vector`, `signal.rs`
-//! for `mlkern.signal`).
+//! `matrix.rs` (strided 2-D views), and one file per Python submodule (`vector.rs`,
+//! `signal.rs`, `linalg.rs`, `mem.rs`).
 
 mod arrays;
 mod cpu;
 mod errors;
+mod linalg;
+mod matrix;
+mod mem;
 mod signal;
 mod vector;
 
@@ -30,6 +33,14 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vector::sqeuclidean, m)?)?;
     m.add_function(wrap_pyfunction!(vector::cdist, m)?)?;
     m.add_function(wrap_pyfunction!(vector::topk, m)?)?;
+    m.add_function(wrap_pyfunction!(linalg::matmul, m)?)?;
+    m.add_function(wrap_pyfunction!(linalg::qr, m)?)?;
+    m.add_function(wrap_pyfunction!(linalg::_lu_pl, m)?)?;
+    m.add_function(wrap_pyfunction!(linalg::_svd_jacobi, m)?)?;
+    m.add_function(wrap_pyfunction!(linalg::_csr_matmul, m)?)?;
+    m.add_class::<mem::BufferPool>()?;
+    m.add_class::<mem::_PoolMemory>()?;
+    m.add_function(wrap_pyfunction!(cpu::_fma_ceiling, m)?)?;
     m.add_function(wrap_pyfunction!(signal::_rfft_rows, m)?)?;
     m.add_function(wrap_pyfunction!(signal::_irfft_rows, m)?)?;
     m.add_function(wrap_pyfunction!(signal::_fft_rows, m)?)?;

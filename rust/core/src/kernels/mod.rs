@@ -4,5 +4,8 @@
 
 pub(crate) mod compensated;
 pub(crate) mod correlate;
+pub(crate) mod gemm;
+pub(crate) mod peak;
 pub(crate) mod reduce;
+pub mod spmm;
 pub(crate) mod tile;

@@ -1,0 +1,78 @@
+//! Prints GFLOP/s of mlkern's GEMM (classical and Strassen) and the measured FMA
+//! ceiling of the active tier, per thread count. Used to pick the block sizes and
+//! the Strassen crossover:
+//! `cargo run --release -p mlkern-linalg --example gemm_sweep -- [f32|f64] [sizes...]`.
+
+use std::time::Instant;
+
+use mlkern_core::dispatch::{self, HasKernels};
+use mlkern_core::threads;
+use mlkern_linalg::strassen::{matmul, Method};
+use mlkern_linalg::{MatMut, MatRef, Parallelism, Scalar};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// FMA ceiling of one core, GFLOP/s (median of 7 runs of ~50 ms).
+fn fma_ceiling<T: HasKernels>() -> f64 {
+    let probe = dispatch::kernels::<T>().fma_probe;
+    let iters = 4_000_000;
+    median(
+        (0..7)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box((probe.run)(iters));
+                (iters * probe.flops_per_iter) as f64 / t.elapsed().as_secs_f64() / 1e9
+            })
+            .collect(),
+    )
+}
+
+fn run<T: Scalar + From<f32>>(sizes: &[usize]) {
+    println!("{}: FMA ceiling {:.1} GFLOP/s per core", std::any::type_name::<T>(), fma_ceiling::<T>());
+    for &n in sizes {
+        let a: Vec<T> = (0..n * n).map(|i| T::from(((i * 7 % 13) as f32) / 13.0 - 0.5)).collect();
+        let b: Vec<T> = (0..n * n).map(|i| T::from(((i * 5 % 11) as f32) / 11.0 - 0.5)).collect();
+        let mut c = vec![T::from(0.0); n * n];
+        for t in [1usize, 2] {
+            threads::set_num_threads(t).unwrap();
+            for method in [Method::Classical, Method::Strassen] {
+                if method == Method::Strassen && n < 512 {
+                    continue;
+                }
+                let reps = (2e9 / (2.0 * (n as f64).powi(3))).clamp(3.0, 50.0) as usize;
+                let times: Vec<f64> = (0..reps + 1)
+                    .map(|_| {
+                        let s = Instant::now();
+                        matmul(
+                            MatRef::row_major("a", &a, n, n).unwrap(),
+                            MatRef::row_major("b", &b, n, n).unwrap(),
+                            MatMut::row_major("out", &mut c, n, n).unwrap(),
+                            method,
+                            Parallelism::Pool,
+                        )
+                        .unwrap();
+                        s.elapsed().as_secs_f64()
+                    })
+                    .skip(1)
+                    .collect();
+                let gf = 2.0 * (n as f64).powi(3) / median(times) / 1e9;
+                println!("n={n:5} threads={t} {method:?}: {gf:7.1} GFLOP/s (classical-equivalent)");
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dtype = args.first().cloned().unwrap_or_else(|| "f64".into());
+    let sizes: Vec<usize> = args.iter().skip(1).filter_map(|s| s.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![256, 1024, 2048] } else { sizes };
+    if dtype == "f32" {
+        run::<f32>(&sizes)
+    } else {
+        run::<f64>(&sizes)
+    }
+}

@@ -1,0 +1,397 @@
+//! Classical GEMM, `C = alpha · A · B + beta · C`, BLIS-style.
+//!
+//! Loops (Goto & van de Geijn 2008; Van Zee & van de Geijn 2015), outside in:
+//! `jc` over `NC`-column blocks of `B`/`C` → `pc` over `KC`-deep slices, where the
+//! `KC × NC` block of `B` is packed once into `NR`-wide panels (shared by all
+//! threads, sized for L3) → tasks over `MC`-row blocks of `A` (each packs its block
+//! into `MR`-high panels, sized for L2) × ranges of `B` panels → `jr` over `B`
+//! panels (one `KC × NR` panel stays in L1) → `ir` over `A` panels → the tier's
+//! micro-kernel on an `MR × NR` register tile.
+//!
+//! Block sizes: `KC` keeps one `B̃` micro-panel within half of a 48 KiB L1
+//! (`KC · NR · size ≈ 24 KiB`: 256 for f64 at `NR = 12`, 384 for f32), `MC` keeps
+//! the packed `A` block within half of a 1 MiB L2, `NC` keeps the packed `B` block
+//! within a few MiB of L3 — BLIS's SKX values, checked by the sweep in
+//! `benches/gemm.rs`. `MC` is then balanced so the row blocks have equal height.
+//!
+//! Parallelism (Rayon, [`Parallelism`]): tasks are (row block × column range)
+//! pairs claimed dynamically; when the output is small and `k` large
+//! (`64 × 100 000 @ 100 000 × 32`), `k` is split instead and the partial products
+//! are summed. Results then differ from the 1-thread order by rounding only.
+//!
+//! Orientation: the micro-kernel writes column-major tiles. A row-major `C` is
+//! computed as `Cᵀ = Bᵀ Aᵀ` (free: only strides swap). A `C` with no unit stride
+//! goes through a small tile buffer.
+//!
+//! Error bound (any order of accumulation used here): `|Ĉ - C| <= (γ_k |A||B|)·|alpha| + u|beta C|`
+//! elementwise, to first order (`γ_k = k u / (1 - k u)`).
+//!
+//! Memory: the packed panels come from [`mlkern_core::mem::global`]; after the
+//! first call of a shape, a call allocates nothing.
+
+use mlkern_core::dispatch::{self, GemmMicro};
+use mlkern_core::{mem, threads, Result};
+
+use crate::mat::{MatMut, MatRef};
+use crate::pack::{pack_a, pack_b, Src};
+use crate::Scalar;
+
+/// How many threads a routine may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parallelism {
+    /// The calling thread only.
+    Sequential,
+    /// mlkern's pool, all of its threads (`mlkern_core::threads::num_threads`).
+    Pool,
+    /// At most this many of the pool's threads.
+    Threads(usize),
+}
+
+impl Parallelism {
+    pub(crate) fn threads(self) -> usize {
+        match self {
+            Parallelism::Sequential => 1,
+            Parallelism::Pool => threads::num_threads(),
+            Parallelism::Threads(n) => n.clamp(1, threads::num_threads()),
+        }
+    }
+}
+
+/// Cache block sizes for one micro-kernel shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Blocking {
+    pub mr: usize,
+    pub nr: usize,
+    pub kc: usize,
+    pub mc: usize,
+    pub nc: usize,
+}
+
+const L1_HALF: usize = 24 << 10;
+const L2_HALF: usize = 512 << 10;
+const L3_PART: usize = 6 << 20;
+
+impl Blocking {
+    pub(crate) fn for_kernel<T>(g: &GemmMicro<T>) -> Self {
+        let size = std::mem::size_of::<T>();
+        let (mr, nr) = (g.mr, g.nr);
+        let kc = (L1_HALF / (nr * size)).clamp(64, 512) / 8 * 8;
+        let mc = ((L2_HALF / (kc * size)) / mr).max(1) * mr;
+        let nc = ((L3_PART / (kc * size)) / nr).max(1) * nr;
+        Blocking { mr, nr, kc, mc, nc }
+    }
+}
+
+/// A strided destination: element `(i, j)` at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct Dst<T> {
+    pub ptr: *mut T,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+// SAFETY: Src/Dst are raw views handed to worker threads; the driver guarantees that
+// concurrent tasks write disjoint elements and that the memory outlives the call.
+unsafe impl<T: Send> Send for Src<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for Src<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Dst<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for Dst<T> {}
+
+impl<T> Dst<T> {
+    /// # Safety
+    /// `(i, j)` must be inside the destination.
+    #[inline(always)]
+    unsafe fn at(self, i: usize, j: usize) -> *mut T {
+        // SAFETY: in bounds (caller).
+        unsafe { self.ptr.add(i * self.rs + j * self.cs) }
+    }
+}
+
+/// `C = alpha · A · B + beta · C` for `A: (m, k)`, `B: (k, n)`, `C: (m, n)` with any
+/// strides. `beta == 0` overwrites `C` without reading it (NaNs in `C` do not
+/// propagate), as BLAS does; `alpha == 0` or `k == 0` only scales `C`.
+pub fn gemm<T: Scalar>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+    par: Parallelism,
+) -> Result<()> {
+    crate::check_product(&a, &b, &c)?;
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let dst = Dst { ptr: c.ptr(), rs: c.rs, cs: c.cs };
+    let (sa, sb) = (Src { ptr: a.ptr(), rs: a.rs, cs: a.cs }, Src { ptr: b.ptr(), rs: b.rs, cs: b.cs });
+    // SAFETY: the views were checked to hold every element; `c` is borrowed mutably
+    // for the call, so nothing else reads or writes it.
+    unsafe { gemm_raw(m, n, k, alpha, sa, sb, beta, dst, par.threads()) };
+    Ok(())
+}
+
+/// `C = beta · C` (`beta == 0`: zeros, without reading C).
+///
+/// # Safety
+/// `c` valid for the `(m, n)` block.
+pub(crate) unsafe fn scale<T: Scalar>(m: usize, n: usize, beta: T, c: Dst<T>) {
+    if beta == T::ONE {
+        return;
+    }
+    for j in 0..n {
+        for i in 0..m {
+            // SAFETY: inside the block (caller).
+            unsafe {
+                let p = c.at(i, j);
+                *p = if beta == T::ZERO { T::ZERO } else { beta * *p };
+            }
+        }
+    }
+}
+
+/// The driver behind [`gemm`], on raw strided views.
+///
+/// # Safety
+/// `a`, `b` valid for reads of `(m, k)` resp. `(k, n)`; `c` valid for reads and
+/// writes of `(m, n)`, with pairwise distinct elements, not overlapping `a` or `b`.
+pub(crate) unsafe fn gemm_raw<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: Src<T>,
+    b: Src<T>,
+    beta: T,
+    c: Dst<T>,
+    threads: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: every access below stays inside the blocks the caller vouched for.
+    unsafe {
+        if k == 0 || alpha == T::ZERO {
+            scale(m, n, beta, c);
+            return;
+        }
+        if c.rs != 1 && c.cs == 1 {
+            // Row-major C: compute Cᵀ = Bᵀ Aᵀ, whose tiles are column-major.
+            let (at, bt) = (Src { ptr: b.ptr, rs: b.cs, cs: b.rs }, Src { ptr: a.ptr, rs: a.cs, cs: a.rs });
+            return gemm_oriented(n, m, k, alpha, at, bt, beta, Dst { ptr: c.ptr, rs: c.cs, cs: c.rs }, threads);
+        }
+        gemm_oriented(m, n, k, alpha, a, b, beta, c, threads)
+    }
+}
+
+/// Output this small relative to `k` splits `k` across threads instead of rows.
+fn split_k(m: usize, n: usize, k: usize, kc: usize, threads: usize) -> usize {
+    if threads <= 1 || k < 4 * kc || m.saturating_mul(n) > 64 * k {
+        return 1;
+    }
+    threads.min(k / (2 * kc)).max(1)
+}
+
+unsafe fn gemm_oriented<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: Src<T>,
+    b: Src<T>,
+    beta: T,
+    c: Dst<T>,
+    threads: usize,
+) {
+    let g = dispatch::kernels::<T>().gemm;
+    let blk = Blocking::for_kernel(&g);
+    let parts = split_k(m, n, k, blk.kc, threads);
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        if parts > 1 {
+            return gemm_split_k(m, n, k, alpha, a, b, beta, c, parts, blk);
+        }
+        if beta != T::ZERO && beta != T::ONE {
+            scale(m, n, beta, c);
+        }
+        let overwrite_first = beta == T::ZERO;
+        let bbuf_len = blk.kc * n.min(blk.nc).div_ceil(blk.nr) * blk.nr;
+        let Ok(mut bbuf) = mem::global().take::<T>(bbuf_len) else {
+            return gemm_fallback(m, n, k, alpha, a, b, overwrite_first, c);
+        };
+        let bpack = Dst { ptr: bbuf.slice_mut::<T>(bbuf_len).as_mut_ptr(), rs: 0, cs: 0 };
+        let row_blocks = m.div_ceil(blk.mc);
+        let mc = m.div_ceil(row_blocks).div_ceil(blk.mr) * blk.mr;
+        for jc in (0..n).step_by(blk.nc) {
+            let ncb = blk.nc.min(n - jc);
+            let panels = ncb.div_ceil(blk.nr);
+            // Enough tasks for every thread (and some balance), each at least 4 panels wide.
+            let col_splits = (2 * threads).div_ceil(row_blocks).clamp(1, panels.div_ceil(4).max(1));
+            let per_split = panels.div_ceil(col_splits);
+            for pc in (0..k).step_by(blk.kc) {
+                let kcb = blk.kc.min(k - pc);
+                let bsrc = Src { ptr: b.ptr.add(pc * b.rs + jc * b.cs), rs: b.rs, cs: b.cs };
+                let pack_chunks = if threads > 1 && panels >= 8 { threads } else { 1 };
+                let per_chunk = panels.div_ceil(pack_chunks);
+                threads::parallel_for(pack_chunks, threads, |t| {
+                    let _ = (&bsrc, &bpack); // capture the Send/Sync wrappers, not their raw fields
+                    let range = (t * per_chunk).min(panels)..((t + 1) * per_chunk).min(panels);
+                    pack_b(bsrc, kcb, ncb, blk.nr, range, bpack.ptr);
+                });
+                let accumulate = !(pc == 0 && overwrite_first);
+                threads::parallel_for(row_blocks * col_splits, threads, |task| {
+                    let _ = (&a, &b, &c, &bpack);
+                    let (rb, cs) = (task / col_splits, task % col_splits);
+                    let ic = rb * mc;
+                    if ic >= m {
+                        return;
+                    }
+                    let mcb = mc.min(m - ic);
+                    let prange = (cs * per_split).min(panels)..((cs + 1) * per_split).min(panels);
+                    if prange.is_empty() {
+                        return;
+                    }
+                    let alen = mcb.div_ceil(blk.mr) * blk.mr * kcb;
+                    let Ok(mut abuf) = mem::global().take::<T>(alen) else {
+                        // Out of memory for a panel: unpacked fallback for this block.
+                        let asub = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
+                        let j0 = jc + prange.start * blk.nr;
+                        let j1 = (jc + prange.end * blk.nr).min(jc + ncb);
+                        let bsub = Src { ptr: b.ptr.add(pc * b.rs + j0 * b.cs), rs: b.rs, cs: b.cs };
+                        let csub = Dst { ptr: c.at(ic, j0), rs: c.rs, cs: c.cs };
+                        return gemm_fallback(mcb, j1 - j0, kcb, alpha, asub, bsub, !accumulate, csub);
+                    };
+                    let apack = abuf.slice_mut::<T>(alen);
+                    let asrc = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
+                    pack_a(asrc, mcb, kcb, blk.mr, alpha, apack);
+                    let bpanels = std::slice::from_raw_parts(bpack.ptr as *const T, bbuf_len);
+                    let cblock = Dst { ptr: c.at(ic, jc), rs: c.rs, cs: c.cs };
+                    macro_loop(&g, blk, kcb, mcb, ncb, apack, bpanels, prange, cblock, accumulate);
+                });
+            }
+        }
+    }
+}
+
+/// The `jr`/`ir` loops over one packed A block and a range of packed B panels.
+///
+/// # Safety
+/// `c` valid for the `(mcb, ncb)` block; panels packed for `kcb`.
+unsafe fn macro_loop<T: Scalar>(
+    g: &GemmMicro<T>,
+    blk: Blocking,
+    kcb: usize,
+    mcb: usize,
+    ncb: usize,
+    apack: &[T],
+    bpack: &[T],
+    panels: std::ops::Range<usize>,
+    c: Dst<T>,
+    accumulate: bool,
+) {
+    let (mr, nr) = (blk.mr, blk.nr);
+    let mut tile = [T::ZERO; 512];
+    debug_assert!(mr * nr <= tile.len());
+    for jp in panels {
+        let j0 = jp * nr;
+        let w = nr.min(ncb - j0);
+        let bp = bpack[jp * nr * kcb..].as_ptr();
+        for ip in 0..mcb.div_ceil(mr) {
+            let i0 = ip * mr;
+            let h = mr.min(mcb - i0);
+            let ap = apack[ip * mr * kcb..].as_ptr();
+            // SAFETY: the panels hold kcb·mr resp. kcb·nr elements; a full tile of a
+            // column-major C is inside the block; otherwise the kernel writes `tile`
+            // (mr·nr <= 512 elements, ldc = mr) and only the valid part is copied.
+            unsafe {
+                if h == mr && w == nr && c.rs == 1 {
+                    (g.kernel)(kcb, ap, bp, c.at(i0, j0), c.cs, accumulate);
+                } else {
+                    (g.kernel)(kcb, ap, bp, tile.as_mut_ptr(), mr, false);
+                    for j in 0..w {
+                        for i in 0..h {
+                            let p = c.at(i0 + i, j0 + j);
+                            let t = tile[i + j * mr];
+                            *p = if accumulate { *p + t } else { t };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `k` split into `parts` ranges computed concurrently; part 0 writes C, the others
+/// write pooled buffers that are then added into C.
+unsafe fn gemm_split_k<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: Src<T>,
+    b: Src<T>,
+    beta: T,
+    c: Dst<T>,
+    parts: usize,
+    blk: Blocking,
+) {
+    let per = k.div_ceil(parts).div_ceil(blk.kc) * blk.kc;
+    let parts = k.div_ceil(per);
+    let Ok(mut scratch) = mem::global().take::<T>((parts - 1) * m * n) else {
+        // SAFETY: forwarded caller guarantees.
+        return unsafe { gemm_oriented(m, n, k, alpha, a, b, beta, c, 1) };
+    };
+    let sbuf = Dst { ptr: scratch.slice_mut::<T>((parts - 1) * m * n).as_mut_ptr(), rs: 1, cs: m };
+    threads::parallel_for(parts, parts, |p| {
+        let _ = (&a, &b, &c, &sbuf);
+        let k0 = p * per;
+        let kp = per.min(k - k0);
+        // SAFETY: part p reads columns k0..k0+kp of A / rows of B, writes C (p = 0)
+        // or its own m·n slice of the scratch buffer (p > 0): disjoint writes.
+        unsafe {
+            let ap = Src { ptr: a.ptr.add(k0 * a.cs), rs: a.rs, cs: a.cs };
+            let bp = Src { ptr: b.ptr.add(k0 * b.rs), rs: b.rs, cs: b.cs };
+            if p == 0 {
+                gemm_oriented(m, n, kp, alpha, ap, bp, beta, c, 1);
+            } else {
+                let d = Dst { ptr: sbuf.ptr.add((p - 1) * m * n), rs: 1, cs: m };
+                gemm_oriented(m, n, kp, alpha, ap, bp, T::ZERO, d, 1);
+            }
+        }
+    });
+    for p in 1..parts {
+        for j in 0..n {
+            for i in 0..m {
+                // SAFETY: inside C and inside part p's scratch block.
+                unsafe { *c.at(i, j) = *c.at(i, j) + *sbuf.ptr.add((p - 1) * m * n + i + j * m) };
+            }
+        }
+    }
+}
+
+/// Unpacked triple loop, used only when a packing buffer cannot be allocated.
+unsafe fn gemm_fallback<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: Src<T>,
+    b: Src<T>,
+    overwrite: bool,
+    c: Dst<T>,
+) {
+    for j in 0..n {
+        for i in 0..m {
+            let mut s = T::ZERO;
+            for p in 0..k {
+                // SAFETY: inside A and B (caller).
+                s = s + unsafe { *a.ptr.add(i * a.rs + p * a.cs) * *b.ptr.add(p * b.rs + j * b.cs) };
+            }
+            // SAFETY: inside C (caller).
+            unsafe {
+                let q = c.at(i, j);
+                *q = if overwrite { alpha * s } else { *q + alpha * s };
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! GEMM on every SIMD tier this CPU supports, against a float64 reference with the
+//! bound of `src/gemm.rs` (`|Ĉ - C| <= γ_k |A||B|`, checked as `2 k u (|A||B|)_ij`
+//! to cover the reference's own rounding): awkward sizes around the register tile
+//! and the cache blocks, every operand layout (row-major, column-major, strided),
+//! alpha/beta, one and two threads, and the k-split path.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::Rng;
+use mlkern_core::cpu::{self, available_tiers};
+use mlkern_core::threads;
+use mlkern_linalg::{gemm, MatMut, MatRef, Parallelism, Scalar};
+
+/// Tests switch the global tier and pool size: one at a time.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    Row,
+    Col,
+    /// Row-major inside a buffer with a padded row stride and a column stride of 2.
+    Strided,
+}
+
+/// A `(rows, cols)` matrix stored with `layout`; returns (buffer, rs, cs).
+fn store<T: Copy + Default>(vals: &[T], rows: usize, cols: usize, layout: Layout) -> (Vec<T>, usize, usize) {
+    let (rs, cs, len) = match layout {
+        Layout::Row => (cols, 1, rows * cols),
+        Layout::Col => (1, rows, rows * cols),
+        Layout::Strided => (2 * cols + 3, 2, rows * (2 * cols + 3) + 1),
+    };
+    let mut buf = vec![T::default(); len.max(1)];
+    for i in 0..rows {
+        for j in 0..cols {
+            buf[i * rs + j * cs] = vals[i * cols + j];
+        }
+    }
+    (buf, rs, cs)
+}
+
+trait TestFloat: Scalar + Default {
+    const U: f64;
+    fn of(x: f64) -> Self;
+}
+impl TestFloat for f32 {
+    const U: f64 = f32::EPSILON as f64 / 2.0;
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+}
+impl TestFloat for f64 {
+    const U: f64 = f64::EPSILON / 2.0;
+    fn of(x: f64) -> Self {
+        x
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check<T: TestFloat>(
+    rng: &mut Rng,
+    (m, n, k): (usize, usize, usize),
+    la: Layout,
+    lb: Layout,
+    lc: Layout,
+    alpha: f64,
+    beta: f64,
+    par: Parallelism,
+) {
+    let av: Vec<T> = (0..m * k).map(|_| T::of(rng.uniform())).collect();
+    let bv: Vec<T> = (0..k * n).map(|_| T::of(rng.uniform())).collect();
+    let cv: Vec<T> = (0..m * n).map(|_| T::of(rng.uniform())).collect();
+    let (ab, ars, acs) = store(&av, m, k, la);
+    let (bb, brs, bcs) = store(&bv, k, n, lb);
+    let (mut cb, crs, ccs) = store(&cv, m, n, lc);
+    let a = MatRef::new("a", &ab, m, k, ars, acs).unwrap();
+    let b = MatRef::new("b", &bb, k, n, brs, bcs).unwrap();
+    let c = MatMut::new("out", &mut cb, m, n, crs, ccs).unwrap();
+    gemm(T::of(alpha), a, b, T::of(beta), c, par).unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            let (mut s, mut abs) = (0.0f64, 0.0f64);
+            for p in 0..k {
+                let x = av[i * k + p].to_f64() * bv[p * n + j].to_f64();
+                s += x;
+                abs += x.abs();
+            }
+            let c0 = cv[i * n + j].to_f64();
+            let want = alpha * s + if beta == 0.0 { 0.0 } else { beta * c0 };
+            let bound = 2.0 * (k as f64 + 2.0) * T::U * (alpha.abs() * abs + (beta * c0).abs()) + 1e-300;
+            let got = cb[i * crs + j * ccs].to_f64();
+            assert!(
+                (got - want).abs() <= bound,
+                "{} ({m},{n},{k}) {la:?}/{lb:?}/{lc:?} a={alpha} b={beta} {par:?} tier {:?}: C[{i}][{j}] = {got}, want {want} ± {bound}",
+                std::any::type_name::<T>(),
+                cpu::active()
+            );
+        }
+    }
+}
+
+trait ToF64 {
+    fn to_f64(self) -> f64;
+}
+impl ToF64 for f32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+impl ToF64 for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+const SHAPES: [(usize, usize, usize); 12] = [
+    (0, 5, 3),
+    (4, 0, 3),
+    (3, 4, 0),
+    (1, 1, 1),
+    (1, 37, 19),
+    (37, 1, 19),
+    (17, 13, 1),
+    (33, 25, 7),
+    (31, 49, 130),
+    (65, 23, 257),
+    (130, 70, 600),
+    (300, 270, 45),
+];
+
+fn all_layouts<T: TestFloat>(rng: &mut Rng, shapes: &[(usize, usize, usize)], par: Parallelism) {
+    use Layout::*;
+    for &s in shapes {
+        for (la, lb, lc) in
+            [(Row, Row, Row), (Col, Col, Col), (Row, Col, Col), (Col, Row, Row), (Strided, Strided, Strided)]
+        {
+            check::<T>(rng, s, la, lb, lc, 1.0, 0.0, par);
+        }
+        check::<T>(rng, s, Row, Row, Row, -0.5, 1.0, par);
+        check::<T>(rng, s, Col, Row, Strided, 2.0, 0.25, par);
+    }
+}
+
+#[test]
+fn every_tier_every_layout() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut rng = Rng(7);
+    for &tier in available_tiers() {
+        cpu::set_active(tier).unwrap();
+        all_layouts::<f32>(&mut rng, &SHAPES, Parallelism::Sequential);
+        all_layouts::<f64>(&mut rng, &SHAPES, Parallelism::Sequential);
+    }
+    cpu::set_active(cpu::best_tier()).unwrap();
+}
+
+#[test]
+fn threads_and_k_split() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    threads::set_num_threads(2).unwrap();
+    let mut rng = Rng(11);
+    all_layouts::<f64>(&mut rng, &SHAPES[7..], Parallelism::Pool);
+    // Small output, long k: the k-split path (2 parts), with beta.
+    for par in [Parallelism::Pool, Parallelism::Threads(2)] {
+        check::<f32>(&mut rng, (9, 5, 5000), Layout::Row, Layout::Row, Layout::Row, 1.0, 0.5, par);
+        check::<f64>(&mut rng, (20, 13, 4100), Layout::Col, Layout::Row, Layout::Row, 1.0, 0.0, par);
+    }
+}
+
+#[test]
+fn beta_zero_ignores_nan_in_c_and_nan_inputs_propagate() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (m, n, k) = (19, 21, 33);
+    let a = vec![1.0f64; m * k];
+    let mut b = vec![1.0f64; k * n];
+    let mut c = vec![f64::NAN; m * n];
+    gemm(
+        1.0,
+        MatRef::row_major("a", &a, m, k).unwrap(),
+        MatRef::row_major("b", &b, k, n).unwrap(),
+        0.0,
+        MatMut::row_major("out", &mut c, m, n).unwrap(),
+        Parallelism::Sequential,
+    )
+    .unwrap();
+    assert!(c.iter().all(|&x| x == k as f64));
+    b[5 * n + 3] = f64::NAN; // column 3 of the product becomes NaN, nothing else
+    b[7 * n + 4] = f64::INFINITY;
+    gemm(
+        1.0,
+        MatRef::row_major("a", &a, m, k).unwrap(),
+        MatRef::row_major("b", &b, k, n).unwrap(),
+        0.0,
+        MatMut::row_major("out", &mut c, m, n).unwrap(),
+        Parallelism::Sequential,
+    )
+    .unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            let x = c[i * n + j];
+            match j {
+                3 => assert!(x.is_nan()),
+                4 => assert_eq!(x, f64::INFINITY),
+                _ => assert_eq!(x, k as f64),
+            }
+        }
+    }
+}
+
+#[test]
+fn shape_errors() {
+    let v = vec![0.0f32; 64];
+    let mut w = vec![0.0f32; 64];
+    let a = MatRef::row_major("a", &v, 4, 4).unwrap();
+    let b = MatRef::row_major("b", &v[..12], 3, 4).unwrap();
+    let err = gemm(1.0, a, b, 0.0, MatMut::row_major("out", &mut w, 4, 4).unwrap(), Parallelism::Pool).unwrap_err();
+    assert!(err.to_string().contains("inner dimensions"), "{err}");
+    let b = MatRef::row_major("b", &v[..16], 4, 4).unwrap();
+    let err = gemm(1.0, a, b, 0.0, MatMut::row_major("out", &mut w, 4, 5).unwrap(), Parallelism::Pool).unwrap_err();
+    assert!(err.to_string().starts_with("out"), "{err}");
+}
