@@ -100,20 +100,6 @@ fn check<T: TestFloat>(
     }
 }
 
-trait ToF64 {
-    fn to_f64(self) -> f64;
-}
-impl ToF64 for f32 {
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-}
-impl ToF64 for f64 {
-    fn to_f64(self) -> f64 {
-        self
-    }
-}
-
 const SHAPES: [(usize, usize, usize); 12] = [
     (0, 5, 3),
     (4, 0, 3),
