@@ -24,7 +24,7 @@ step "python environment: $VENV"
 source "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "maturin>=1.9,<2" "ziglang>=0.13" \
-    "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" "scipy>=1.10" "threadpoolctl>=3" "mypy>=1.10" "pandas>=2"
+    "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" "scipy>=1.10" "threadpoolctl>=3" "mypy>=1.10" "pandas>=2" "scikit-learn>=1.3"
 
 step "rust: fmt, clippy"
 cargo fmt --all -- --check
@@ -32,7 +32,8 @@ cargo clippy --workspace --all-targets --release --locked -- -D warnings
 
 step "rust: tests (every SIMD tier this CPU has) and benches compile"
 cargo test --workspace --release --locked
-cargo bench -p mlkern-core -p mlkern-signal --no-run --locked
+cargo bench -p mlkern-core -p mlkern-signal -p mlkern-linalg --no-run --locked
+cargo build --release --locked -p mlkern-linalg --examples
 
 step "rust: NEON tier under qemu-aarch64"
 bash scripts/test-neon-qemu.sh

@@ -24,9 +24,11 @@ def test_bench_json_to_stdout_has_every_workload() -> None:
     assert "speed-up" in r.stderr
     assert result["threads"] == 1 and result["cpu"]["tier"]
     workloads = {row["workload"].split()[0] for row in result["rows"]}
-    assert workloads == {"dot", "cdist", "topk", "rfft", "convolve", "describe", "rolling", "welch"}
+    assert workloads == {"dot", "cdist", "topk", "rfft", "convolve", "describe", "rolling", "welch", "matmul",
+                         "randomized_svd", "csr_matmul"}
     peers = {row["peer"] for row in result["rows"]}
-    assert {"numpy.dot", "scipy cdist", "numpy GEMM+argpartition", "scipy.stats.describe", "scipy.signal.welch"} <= peers
+    assert {"numpy.dot", "scipy cdist", "numpy GEMM+argpartition", "scipy.stats.describe", "scipy.signal.welch",
+            "numpy a @ b (OpenBLAS)", "sklearn randomized_svd", "scipy.sparse a @ b", "mlkern classical"} <= peers
     for row in result["rows"]:
         assert row["mlkern_s"] > 0 and row["peer_s"] > 0 and row["speedup"] > 0
         assert row["threads"] == 1
@@ -44,3 +46,12 @@ def test_bench_json_to_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert r.returncode == 0, r.stderr
     assert json.loads(path.read_text())["rows"]
     assert f"wrote {path}" in r.stdout
+
+
+def test_bench_only_selects_sections() -> None:
+    r = run("bench", "--smoke", "--json", "-", "--threads", "2", "--only", "linalg")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    assert {row["workload"].split()[0] for row in rows} == {"matmul", "randomized_svd", "csr_matmul"}
+    assert {row["threads"] for row in rows if row["workload"].startswith("matmul 64x64")} == {1, 2}
+    assert all("FMA ceiling" in row["throughput"] for row in rows if row["workload"].startswith("matmul"))

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--quick", action="store_true", help="fewer sizes and repeats (about 30 s)")
         p.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write results as JSON (to stdout with '-')")
         p.add_argument("--threads", type=int, default=None, help="threads for mlkern and the peers (default: min(2, CPUs))")
+        p.add_argument("--only", action="append", metavar="SECTION",
+                       help="run only these sections (dot, cdist, topk, signal, linalg); repeatable")
         p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes, for tests
     args = parser.parse_args(argv)
 
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs=3 if args.smoke else (5 if quick else 15),
         min_repeat_s=0.002 if args.smoke else 0.02,
         smoke=args.smoke,
+        only=tuple(args.only or ()),
     )
     print(f"\nmlkern vs peers, {threads} thread(s) each side; BLAS: {_bench.blas_info()}", file=table_out)
     print("speed-up = median over interleaved pairs of (peer time / mlkern time); > 1 means mlkern is faster\n", file=table_out)

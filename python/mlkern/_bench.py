@@ -49,6 +49,7 @@ class Config:
     pairs: int
     min_repeat_s: float
     smoke: bool = False  # tiny sizes, for the test-suite only
+    only: tuple[str, ...] = ()  # section names ("dot", "linalg", ...); empty: all
 
 
 def _have(module: str) -> bool:
@@ -306,6 +307,96 @@ def bench_signal(cfg: Config) -> list[Row]:
     return rows
 
 
+class _Threads:
+    """Both sides on ``n`` threads for a block: mlkern's pool and the BLAS."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.before = n, mlkern.get_num_threads()
+        self.limits = _Limits(n)
+
+    def __enter__(self) -> _Threads:
+        mlkern.set_num_threads(self.n)
+        self.limits.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.limits.__exit__(*exc)
+        mlkern.set_num_threads(self.before)
+
+
+def _gflops(flops: float, seconds: float, ceiling: float, threads: int) -> str:
+    g = flops / seconds / 1e9
+    return f"{g:.0f} GFLOP/s = {100 * g / (ceiling * threads):.0f}% of FMA ceiling"
+
+
+def bench_linalg(cfg: Config) -> list[Row]:
+    """The workloads of the linear-algebra issue. GFLOP/s are reported against the FMA
+    ceiling measured in this run (``_mlkern._fma_ceiling``: 16 independent register
+    FMA chains on one core) times the thread count."""
+    import scipy.sparse as sparse
+    from sklearn.utils.extmath import randomized_svd as sk_rsvd
+
+    from mlkern import _mlkern, linalg
+
+    rows: list[Row] = []
+    rng = np.random.default_rng(4)
+    ceiling = {d: _mlkern._fma_ceiling(np.dtype(d).name) for d in (np.float32, np.float64)}
+    thread_counts = sorted({1, cfg.threads})
+    squares = [64, 128] if cfg.smoke else ([256, 1024] if cfg.quick else [256, 1024, 2048])
+    skinny = [(2000, 32, 64), (64, 2000, 32), (256, 64, 256)] if cfg.smoke else \
+        [(100_000, 32, 64), (64, 100_000, 32), (2048, 64, 2048)]
+    shapes = [(n, n, n) for n in squares] + skinny
+    for threads in thread_counts:
+        with _Threads(threads):
+            for dtype in (np.float32, np.float64):
+                for m, k, n in shapes:
+                    a = rng.standard_normal((m, k)).astype(dtype)
+                    b = rng.standard_normal((k, n)).astype(dtype)
+                    _close(linalg.matmul(a, b), np.matmul(a, b), 1e-3 if dtype == np.float32 else 1e-9, "matmul")
+                    row = _row(cfg, f"matmul {m}x{k} @ {k}x{n}", dtype, "numpy a @ b (OpenBLAS)",
+                               partial(linalg.matmul, a, b), partial(np.matmul, a, b), threaded_peer=True)
+                    row.threads = threads
+                    flops = 2.0 * m * k * n
+                    row.throughput = _gflops(flops, row.mlkern_s, ceiling[dtype], threads)
+                    row.notes = f"numpy {flops / row.peer_s / 1e9:.0f} GFLOP/s"
+                    rows.append(row)
+    # Strassen against our own classical GEMM, 1 thread, float64.
+    n = 256 if cfg.smoke else (2048 if cfg.quick else 4096)
+    with _Threads(1):
+        a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+        _close(linalg.matmul(a, b, method="strassen"), linalg.matmul(a, b, method="classical"), 1e-9, "strassen")
+        row = _row(cfg, f"matmul strassen {n}x{n}", np.float64, "mlkern classical",
+                   partial(linalg.matmul, a, b, method="strassen"), partial(linalg.matmul, a, b, method="classical"))
+        row.threads = 1
+        row.throughput = _gflops(2.0 * n**3, row.mlkern_s, ceiling[np.float64], 1) + " (classical-equivalent)"
+        rows.append(row)
+    # randomized SVD of a noisy rank-50 matrix.
+    m, n, rank = (500, 200, 10) if cfg.smoke else (5000, 2000, 50)
+    x = rng.standard_normal((m, rank)) @ rng.standard_normal((rank, n)) + 0.01 * rng.standard_normal((m, n))
+    for threads in thread_counts:
+        with _Threads(threads):
+            ours = partial(linalg.randomized_svd, x, rank, n_iter=2, random_state=0)
+            theirs = partial(sk_rsvd, x, rank, n_iter=2, random_state=0)
+            u, s, vt = ours()
+            u2, s2, vt2 = theirs()
+            err, err_sk = (float(np.linalg.norm(x - (uu * ss) @ vv)) for uu, ss, vv in ((u, s, vt), (u2, s2, vt2)))
+            if err > err_sk * (1 + 1e-6):
+                raise AssertionError(f"randomized_svd reconstruction {err} worse than sklearn's {err_sk}")
+            row = _row(cfg, f"randomized_svd {m}x{n} k={rank} n_iter=2", np.float64,
+                       "sklearn randomized_svd", ours, theirs, threaded_peer=True)
+            row.threads = threads
+            row.notes = f"reconstruction error {err:.6g} vs sklearn {err_sk:.6g}"
+            rows.append(row)
+    # CSR × dense.
+    rows_, cols, width = (5000, 1000, 16) if cfg.smoke else (100_000, 10_000, 64)
+    sp = sparse.random(rows_, cols, density=0.01, format="csr", random_state=0, dtype=np.float64)
+    dense = rng.standard_normal((cols, width))
+    _close(linalg.csr_matmul(sp, dense), sp @ dense, 1e-9, "csr_matmul")
+    rows.append(_row(cfg, f"csr_matmul {rows_}x{cols} 1% @ {cols}x{width}", np.float64, "scipy.sparse a @ b",
+                     partial(linalg.csr_matmul, sp, dense), partial(sp.__matmul__, dense)))
+    return rows
+
+
 def import_overhead_s(repeats: int = 7) -> float:
     """Median time ``import mlkern`` adds after ``import numpy``, in fresh processes."""
     code = "import numpy, time; t = time.perf_counter(); import mlkern; print(time.perf_counter() - t)"
@@ -319,7 +410,7 @@ def import_overhead_s(repeats: int = 7) -> float:
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "mlkern": mlkern.__version__, "numpy": np.__version__}
-    for mod in ("scipy", "simsimd", "numkong", "threadpoolctl"):
+    for mod in ("scipy", "sklearn", "simsimd", "numkong", "threadpoolctl"):
         if _have(mod):
             try:
                 out[mod] = str(importlib.import_module(mod).__version__)
@@ -341,7 +432,9 @@ def run(cfg: Config, out: Callable[[str], None] = print) -> dict[str, Any]:
     mlkern.set_num_threads(cfg.threads)
     rows: list[Row] = []
     with _Limits(cfg.threads):
-        for section in (bench_dot, bench_cdist, bench_topk, bench_signal):
+        for section in (bench_dot, bench_cdist, bench_topk, bench_signal, bench_linalg):
+            if cfg.only and section.__name__.removeprefix("bench_") not in cfg.only:
+                continue
             try:
                 new = section(cfg)
             except ImportError as e:  # a peer is not installed: say so, keep going
@@ -362,12 +455,13 @@ def run(cfg: Config, out: Callable[[str], None] = print) -> dict[str, Any]:
     return result
 
 
-HEADER = f"{'workload':<44} {'dtype':<8} {'mlkern':>10} {'peer':<26} {'peer time':>10} {'speed-up':>9}  notes"
+HEADER = (f"{'workload':<44} {'dtype':<8} {'thr':>3} {'mlkern':>10} {'peer':<26} {'peer time':>10} "
+          f"{'speed-up':>9}  notes")
 
 
 def format_row(r: Row) -> str:
     notes = "; ".join(x for x in (r.throughput, r.notes) if x)
-    return (f"{r.workload:<44} {r.dtype:<8} {fmt_time(r.mlkern_s):>10} {r.peer:<26} "
+    return (f"{r.workload:<44} {r.dtype:<8} {r.threads:>3} {fmt_time(r.mlkern_s):>10} {r.peer:<26} "
             f"{fmt_time(r.peer_s):>10} {r.speedup:>8.2f}x  {notes}")
 
 

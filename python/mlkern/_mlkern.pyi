@@ -1,6 +1,6 @@
 """Type stubs of the compiled extension (checked with ``python -m mypy.stubtest mlkern._mlkern``)."""
 
-from typing import Literal, TypeAlias, TypedDict, type_check_only
+from typing import Literal, TypeAlias, TypedDict, final, type_check_only
 
 import numpy as np
 import numpy.typing as npt
@@ -117,12 +117,14 @@ class PoolStats(TypedDict):
     misses: int
     bytes_held: int
 
+@final
 class _PoolMemory: ...
 
+@final
 class BufferPool:
     def __new__(cls, max_bytes: int | None = None) -> BufferPool: ...
     @property
     def max_bytes(self) -> int | None: ...
-    def empty(self, shape: int | tuple[int, ...] | list[int], dtype: npt.DTypeLike = None) -> np.ndarray: ...
+    def empty(self, shape: int | tuple[int, ...] | list[int], dtype: npt.DTypeLike | None = None) -> np.ndarray: ...
     def stats(self) -> PoolStats: ...
     def clear(self) -> None: ...

@@ -175,6 +175,9 @@ pub(crate) unsafe fn gemm_raw<T: Scalar>(
             scale(m, n, beta, c);
             return;
         }
+        // About 2²¹ multiply-adds (~20 µs on one core) per thread at least: below
+        // that, waking the pool costs more than it saves (measured at 64³ and 128³).
+        let threads = threads.min(1 + m.saturating_mul(n).saturating_mul(k) / (1 << 21));
         if c.rs != 1 && c.cs == 1 {
             // Row-major C: compute Cᵀ = Bᵀ Aᵀ, whose tiles are column-major.
             let (at, bt) = (Src { ptr: b.ptr, rs: b.cs, cs: b.rs }, Src { ptr: a.ptr, rs: a.cs, cs: a.rs });
