@@ -72,12 +72,16 @@ const L2_HALF: usize = 512 << 10;
 const L3_PART: usize = 6 << 20;
 
 impl Blocking {
-    pub(crate) fn for_kernel<T>(g: &GemmMicro<T>) -> Self {
+    /// Block sizes for a product with inner dimension `k`: when `k < KC` the
+    /// slices are shallower, so `MC` and `NC` grow to fill the same cache budget
+    /// (fewer, larger tasks; e.g. `100 000×32 @ 32×64`).
+    pub(crate) fn for_kernel<T>(g: &GemmMicro<T>, k: usize) -> Self {
         let size = std::mem::size_of::<T>();
         let (mr, nr) = (g.mr, g.nr);
         let kc = (L1_HALF / (nr * size)).clamp(64, 512) / 8 * 8;
-        let mc = ((L2_HALF / (kc * size)) / mr).max(1) * mr;
-        let nc = ((L3_PART / (kc * size)) / nr).max(1) * nr;
+        let depth = k.clamp(1, kc);
+        let mc = ((L2_HALF / (depth * size)) / mr).max(1) * mr;
+        let nc = ((L3_PART / (depth * size)) / nr).max(1) * nr;
         Blocking { mr, nr, kc, mc, nc }
     }
 }
@@ -207,7 +211,7 @@ unsafe fn gemm_oriented<T: Scalar>(
     threads: usize,
 ) {
     let g = dispatch::kernels::<T>().gemm;
-    let blk = Blocking::for_kernel(&g);
+    let blk = Blocking::for_kernel(&g, k);
     let parts = split_k(m, n, k, blk.kc, threads);
     // SAFETY: forwarded caller guarantees.
     unsafe {
@@ -223,7 +227,9 @@ unsafe fn gemm_oriented<T: Scalar>(
             return gemm_fallback(m, n, k, alpha, a, b, overwrite_first, c);
         };
         let bpack = Dst { ptr: bbuf.slice_mut::<T>(bbuf_len).as_mut_ptr(), rs: 0, cs: 0 };
-        let row_blocks = m.div_ceil(blk.mc);
+        // At least one row block per thread when m allows (whole micro-panels):
+        // splitting columns instead would pack the same A block once per task.
+        let row_blocks = m.div_ceil(blk.mc).max(threads.min(m.div_ceil(blk.mr)));
         let mc = m.div_ceil(row_blocks).div_ceil(blk.mr) * blk.mr;
         for jc in (0..n).step_by(blk.nc) {
             let ncb = blk.nc.min(n - jc);
@@ -234,7 +240,8 @@ unsafe fn gemm_oriented<T: Scalar>(
             for pc in (0..k).step_by(blk.kc) {
                 let kcb = blk.kc.min(k - pc);
                 let bsrc = Src { ptr: b.ptr.add(pc * b.rs + jc * b.cs), rs: b.rs, cs: b.cs };
-                let pack_chunks = if threads > 1 && panels >= 8 { threads } else { 1 };
+                // Parallel packing costs a pool wake-up: only worth it for big blocks.
+                let pack_chunks = if threads > 1 && kcb * ncb >= 1 << 18 { threads } else { 1 };
                 let per_chunk = panels.div_ceil(pack_chunks);
                 threads::parallel_for(pack_chunks, threads, |t| {
                     let _ = (&bsrc, &bpack); // capture the Send/Sync wrappers, not their raw fields

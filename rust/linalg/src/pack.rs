@@ -4,7 +4,6 @@
 //! with zeros, so the micro-kernel always runs on full tiles. `A` is scaled by
 //! `alpha` on the way (free: the copy touches every element anyway).
 //!
-//! Panels are at most 64 rows/columns (the micro-kernel shapes are far smaller).
 //! Both routines read any strides; the common layouts get a contiguous inner loop
 //! (A column-major / B row-major: `MR` resp. `NR` consecutive elements per step;
 //! otherwise one source row/column at a time, written with a stride).
@@ -45,19 +44,19 @@ pub(crate) unsafe fn pack_a<T: Float>(a: Src<T>, rows: usize, kc: usize, mr: usi
                     }
                 }
             } else {
-                // One step p at a time: `h` source streams read in order, the panel
-                // written contiguously (strided scalar stores were 3× slower).
-                let mut rows = [std::ptr::null::<T>(); 64];
-                for (i, r) in rows.iter_mut().enumerate().take(h) {
-                    *r = base.add(i * a.rs);
-                }
-                for p in 0..kc {
-                    let o = &mut out[p * mr..(p + 1) * mr];
-                    let off = p * a.cs;
-                    for i in 0..h {
-                        o[i] = *rows[i].add(off);
+                // One source row at a time (contiguous reads when cs = 1), written
+                // with stride mr: measured faster than gathering h streams per step,
+                // especially with two threads packing at once.
+                for i in 0..h {
+                    let row = base.add(i * a.rs);
+                    for p in 0..kc {
+                        out[p * mr + i] = *row.add(p * a.cs);
                     }
-                    o[h..].fill(T::ZERO);
+                }
+                if h < mr {
+                    for p in 0..kc {
+                        out[p * mr + h..(p + 1) * mr].fill(T::ZERO);
+                    }
                 }
                 if scale {
                     out.iter_mut().for_each(|x| *x = *x * alpha);
@@ -100,17 +99,16 @@ pub(crate) unsafe fn pack_b<T: Float>(
                     o[w..].fill(T::ZERO);
                 }
             } else {
-                let mut cols = [std::ptr::null::<T>(); 64];
-                for (j, c) in cols.iter_mut().enumerate().take(w) {
-                    *c = base.add(j * b.cs);
-                }
-                for p in 0..kc {
-                    let o = &mut out[p * nr..(p + 1) * nr];
-                    let off = p * b.rs;
-                    for j in 0..w {
-                        o[j] = *cols[j].add(off);
+                for j in 0..w {
+                    let col = base.add(j * b.cs);
+                    for p in 0..kc {
+                        out[p * nr + j] = *col.add(p * b.rs);
                     }
-                    o[w..].fill(T::ZERO);
+                }
+                if w < nr {
+                    for p in 0..kc {
+                        out[p * nr + w..(p + 1) * nr].fill(T::ZERO);
+                    }
                 }
             }
         }
