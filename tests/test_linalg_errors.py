@@ -55,6 +55,13 @@ def test_matmul_huge_shapes_are_errors() -> None:
         linalg.matmul(a, b)
 
 
+def test_qr_huge_broadcast_view_is_an_error_not_an_abort() -> None:
+    # A zero-stride view of a huge shape is read in place; the work copy cannot be made.
+    a = np.broadcast_to(np.float64(1.0), (2**29, 2**30))
+    with pytest.raises((ValueError, MemoryError), match="cannot be allocated|too large"):
+        linalg.qr(a, mode="r")
+
+
 def test_qr_bad_inputs() -> None:
     with pytest.raises(ValueError, match="mode"):
         linalg.qr(np.ones((3, 3)), mode="economic")

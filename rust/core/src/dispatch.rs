@@ -74,6 +74,22 @@ pub struct FmaProbe<T: 'static> {
     pub run: fn(usize) -> T,
 }
 
+impl<T> FmaProbe<T> {
+    /// One core's FMA ceiling in GFLOP/s: the median of `runs` timed runs of
+    /// `iters` iterations on the calling thread.
+    pub fn gflops(&self, iters: usize, runs: usize) -> f64 {
+        let mut v: Vec<f64> = (0..runs.max(1))
+            .map(|_| {
+                let t = std::time::Instant::now();
+                std::hint::black_box((self.run)(iters));
+                (iters * self.flops_per_iter) as f64 / t.elapsed().as_secs_f64() / 1e9
+            })
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    }
+}
+
 /// All kernels of one tier.
 #[derive(Debug)]
 pub struct Kernels {

@@ -17,17 +17,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// FMA ceiling of one core, GFLOP/s (median of 7 runs of ~50 ms).
 fn fma_ceiling<T: HasKernels>() -> f64 {
-    let probe = dispatch::kernels::<T>().fma_probe;
-    let iters = 4_000_000;
-    median(
-        (0..7)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box((probe.run)(iters));
-                (iters * probe.flops_per_iter) as f64 / t.elapsed().as_secs_f64() / 1e9
-            })
-            .collect(),
-    )
+    dispatch::kernels::<T>().fma_probe.gflops(4_000_000, 7)
 }
 
 fn run<T: Scalar + From<f32>>(sizes: &[usize]) {

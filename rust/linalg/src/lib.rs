@@ -31,11 +31,6 @@ pub trait Scalar: HasKernels + Zeroable {}
 impl Scalar for f32 {}
 impl Scalar for f64 {}
 
-/// `f(i)` for `i < n` on up to `threads` threads (allocation-free).
-pub(crate) fn threads_for(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
-    mlkern_core::threads::parallel_for(n, threads, f)
-}
-
 /// Checks `(m, k) @ (k, n) -> (m, n)`.
 pub(crate) fn check_product<T>(a: &MatRef<'_, T>, b: &MatRef<'_, T>, c: &MatMut<'_, T>) -> Result<()> {
     if a.cols != b.rows {

@@ -19,12 +19,7 @@ pub fn lu_permuted_l<T: Scalar>(a: MatRef<'_, T>, out: &mut MatMut<'_, T>) -> Re
     if out.rows != m || out.cols != k {
         return Err(mlkern_core::Error::ShapeMismatch { what: "out", detail: "wrong shape for P·L".into() });
     }
-    let mut w = vec![T::ZERO; m * n];
-    for j in 0..n {
-        for i in 0..m {
-            w[i + j * m] = a.data[i * a.rs + j * a.cs];
-        }
-    }
+    let mut w = a.to_col_major(|x| x)?;
     let mut perm: Vec<usize> = (0..m).collect();
     for j in 0..k {
         let col = &w[j * m..(j + 1) * m];

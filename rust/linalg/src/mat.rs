@@ -62,6 +62,26 @@ impl<'a, T> MatRef<'a, T> {
     pub(crate) fn ptr(&self) -> *const T {
         self.data.as_ptr()
     }
+
+    /// A column-major copy (`(i, j)` at `i + j · rows`), converted by `f`: the work
+    /// array of the factorisations. An error, not an abort, when the copy cannot be
+    /// allocated (a broadcast view of a huge shape has a tiny slice behind it).
+    pub(crate) fn to_col_major<U>(self, f: impl Fn(T) -> U) -> Result<Vec<U>>
+    where
+        T: Copy,
+    {
+        let too_big = || Error::InvalidArgument {
+            name: "a",
+            detail: format!("a ({}, {}) work copy cannot be allocated", self.rows, self.cols),
+        };
+        let len = self.rows.checked_mul(self.cols).ok_or_else(too_big)?;
+        let mut w = Vec::new();
+        w.try_reserve_exact(len).map_err(|_| too_big())?;
+        for j in 0..self.cols {
+            w.extend((0..self.rows).map(|i| f(self.data[i * self.rs + j * self.cs])));
+        }
+        Ok(w)
+    }
 }
 
 /// A writable strided matrix view whose elements are pairwise distinct in memory.

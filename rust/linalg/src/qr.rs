@@ -73,13 +73,7 @@ fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
 /// Factors `a` (any strides). `threads` is used by the trailing updates.
 pub fn factor<T: Scalar>(a: MatRef<'_, T>, threads: usize) -> Result<QrFactor<T>> {
     let (m, n) = (a.rows, a.cols);
-    let len = m.checked_mul(n).ok_or_else(|| Error::InvalidArgument { name: "a", detail: "too large".into() })?;
-    let mut w = vec![T::ZERO; len];
-    for j in 0..n {
-        for i in 0..m {
-            w[i + j * m] = a.data[i * a.rs + j * a.cs];
-        }
-    }
+    let mut w = a.to_col_major(|x| x)?;
     let kmax = m.min(n);
     let mut tau = vec![T::ZERO; kmax];
     let mut vbuf: Vec<T> = Vec::new();

@@ -139,6 +139,16 @@ impl<T> Dst<T> {
     }
 }
 
+/// Calls `column(j)` for every `j < n` of an `(m, n)` elementwise pass, columns split
+/// across `threads` when the pass is large (the additions are memory-bound).
+fn by_columns(m: usize, n: usize, threads: usize, column: impl Fn(usize) + Sync) {
+    let chunks = if threads > 1 && m * n >= 1 << 16 { 4 * threads } else { 1 };
+    let per = n.div_ceil(chunks).max(1);
+    mlkern_core::threads::parallel_for(n.div_ceil(per), threads, |ci| {
+        (ci * per..((ci + 1) * per).min(n)).for_each(&column)
+    });
+}
+
 /// `z = x + sy · y` elementwise over `(m, n)`; `z` may be `x` or `y` itself.
 /// Column-contiguous views (the usual case after orientation) take a vectorised
 /// loop; columns are split across `threads` (the additions are memory-bound).
@@ -147,23 +157,19 @@ impl<T> Dst<T> {
 /// All three views valid for the block.
 unsafe fn lin<T: Scalar>(m: usize, n: usize, x: Src<T>, sy: T, y: Src<T>, z: Dst<T>, threads: usize) {
     let contiguous = x.rs == 1 && y.rs == 1 && z.rs == 1;
-    let chunks = if threads > 1 && m * n >= 1 << 16 { 4 * threads } else { 1 };
-    let per = n.div_ceil(chunks).max(1);
-    crate::threads_for(n.div_ceil(per), threads, |ci| {
-        let _ = (&x, &y, &z);
-        for j in ci * per..((ci + 1) * per).min(n) {
-            // SAFETY: column j of every view is inside the block (caller); `z` may
-            // alias `x`/`y` only elementwise (each element read before it is written).
-            unsafe {
-                let (xp, yp, zp) = (x.ptr.add(j * x.cs), y.ptr.add(j * y.cs), z.ptr.add(j * z.cs));
-                if contiguous {
-                    for i in 0..m {
-                        *zp.add(i) = *xp.add(i) + sy * *yp.add(i);
-                    }
-                } else {
-                    for i in 0..m {
-                        *zp.add(i * z.rs) = *xp.add(i * x.rs) + sy * *yp.add(i * y.rs);
-                    }
+    by_columns(m, n, threads, |j| {
+        let _ = (&x, &y, &z); // capture the Send/Sync wrappers, not their raw fields
+                              // SAFETY: column j of every view is inside the block (caller); `z` may alias
+                              // `x`/`y` only elementwise (each element read before it is written).
+        unsafe {
+            let (xp, yp, zp) = (x.ptr.add(j * x.cs), y.ptr.add(j * y.cs), z.ptr.add(j * z.cs));
+            if contiguous {
+                for i in 0..m {
+                    *zp.add(i) = *xp.add(i) + sy * *yp.add(i);
+                }
+            } else {
+                for i in 0..m {
+                    *zp.add(i * z.rs) = *xp.add(i * x.rs) + sy * *yp.add(i * y.rs);
                 }
             }
         }
@@ -184,29 +190,24 @@ unsafe fn quad<T: Scalar>(
     f: impl Fn([T; 4]) -> [T; 4] + Sync,
 ) {
     let contiguous = x.iter().all(|v| v.rs == 1) && out.iter().all(|v| v.rs == 1);
-    let chunks = if threads > 1 && m * n >= 1 << 16 { 4 * threads } else { 1 };
-    let per = n.div_ceil(chunks).max(1);
-    crate::threads_for(n.div_ceil(per), threads, |ci| {
+    by_columns(m, n, threads, |j| {
         let _ = (&x, &out);
-        for j in ci * per..((ci + 1) * per).min(n) {
-            // SAFETY: column j of every view is inside the block (caller).
-            unsafe {
-                let xp = x.map(|v| v.ptr.add(j * v.cs));
-                let op = out.map(|v| v.ptr.add(j * v.cs));
-                if contiguous {
-                    for i in 0..m {
-                        let r = f([*xp[0].add(i), *xp[1].add(i), *xp[2].add(i), *xp[3].add(i)]);
-                        for q in 0..4 {
-                            *op[q].add(i) = r[q];
-                        }
+        // SAFETY: column j of every view is inside the block (caller).
+        unsafe {
+            let xp = x.map(|v| v.ptr.add(j * v.cs));
+            let op = out.map(|v| v.ptr.add(j * v.cs));
+            if contiguous {
+                for i in 0..m {
+                    let r = f([*xp[0].add(i), *xp[1].add(i), *xp[2].add(i), *xp[3].add(i)]);
+                    for q in 0..4 {
+                        *op[q].add(i) = r[q];
                     }
-                } else {
-                    for i in 0..m {
-                        let v: [T; 4] = std::array::from_fn(|q| *xp[q].add(i * x[q].rs));
-                        let r = f(v);
-                        for q in 0..4 {
-                            *op[q].add(i * out[q].rs) = r[q];
-                        }
+                }
+            } else {
+                for i in 0..m {
+                    let r = f(std::array::from_fn(|q| *xp[q].add(i * x[q].rs)));
+                    for q in 0..4 {
+                        *op[q].add(i * out[q].rs) = r[q];
                     }
                 }
             }

@@ -27,12 +27,7 @@ pub fn jacobi_svd<T: Scalar>(a: MatRef<'_, T>) -> Result<Svd<T>> {
     if p < q {
         return Err(Error::ShapeMismatch { what: "a", detail: format!("needs rows >= cols, got ({p}, {q})") });
     }
-    let mut g = vec![0.0f64; p * q];
-    for j in 0..q {
-        for i in 0..p {
-            g[i + j * p] = a.data[i * a.rs + j * a.cs].to_f64();
-        }
-    }
+    let mut g = a.to_col_major(|x| x.to_f64())?;
     let mut v = vec![0.0f64; q * q];
     for i in 0..q {
         v[i + i * q] = 1.0;

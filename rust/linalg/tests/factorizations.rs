@@ -1,6 +1,7 @@
 //! Strassen (error growth within the documented normwise bound), QR, LU, Jacobi SVD
 //! and CSR products against simple references, on every SIMD tier.
 
+#[path = "../../core/tests/common.rs"]
 mod common;
 
 use common::Rng;

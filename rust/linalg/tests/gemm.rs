@@ -4,6 +4,7 @@
 //! and the cache blocks, every operand layout (row-major, column-major, strided),
 //! alpha/beta, one and two threads, and the k-split path.
 
+#[path = "../../core/tests/common.rs"]
 mod common;
 
 use std::sync::Mutex;

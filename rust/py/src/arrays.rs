@@ -34,6 +34,14 @@ impl DType {
             DType::F64 => "float64",
         }
     }
+
+    /// Bytes per element.
+    pub(crate) fn itemsize(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F64 => 8,
+        }
+    }
 }
 
 /// Rust element types matching a [`DType`].
@@ -112,7 +120,7 @@ impl Header {
         unsafe { std::slice::from_raw_parts(self.dims, self.ndim) }
     }
 
-    pub(crate) fn shape_text(&self) -> String {
+    fn shape_text(&self) -> String {
         shape_text(&self.dims().iter().map(|&d| d as usize).collect::<Vec<_>>())
     }
 
@@ -148,7 +156,7 @@ pub(crate) fn shape_text(shape: &[usize]) -> String {
     }
 }
 
-pub(crate) fn numpy_attr<'py>(
+fn numpy_attr<'py>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Py<PyAny>>,
     name: &str,
@@ -156,12 +164,12 @@ pub(crate) fn numpy_attr<'py>(
     cell.get_or_try_init(py, || Ok::<_, PyErr>(py.import("numpy")?.getattr(name)?.unbind())).map(|f| f.bind(py))
 }
 
-pub(crate) fn dtype_text(obj: &Bound<'_, PyAny>) -> String {
+fn dtype_text(obj: &Bound<'_, PyAny>) -> String {
     obj.getattr("dtype").and_then(|d| d.str()).map(|s| s.to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
 #[cold]
-pub(crate) fn not_float(name: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+fn not_float(name: &str, obj: &Bound<'_, PyAny>) -> PyErr {
     PyTypeError::new_err(format!(
         "{name} must be a float32 or float64 array, got dtype {}; cast it with .astype(numpy.float32) or .astype(numpy.float64)",
         dtype_text(obj)
@@ -169,12 +177,47 @@ pub(crate) fn not_float(name: &str, obj: &Bound<'_, PyAny>) -> PyErr {
 }
 
 #[cold]
-pub(crate) fn wrong_ndim(name: &str, ndim: usize, h: &Header) -> PyErr {
+fn wrong_ndim(name: &str, ndim: usize, h: &Header) -> PyErr {
     PyValueError::new_err(format!(
         "{name} must be a {ndim}-D array, got a {}-D array of shape {}",
         h.ndim,
         h.shape_text()
     ))
+}
+
+/// `obj` as an ndarray (converting sequences with `numpy.asarray`), checked to be a
+/// float32/float64 array of `ndim` dimensions: the slow path of every extraction.
+#[cold]
+pub(crate) fn float_ndarray<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    ndim: usize,
+) -> PyResult<(Bound<'py, PyAny>, Header, DType)> {
+    static ASARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let arr = if is_ndarray(obj) {
+        obj.clone()
+    } else {
+        numpy_attr(obj.py(), &ASARRAY, "asarray")?.call1((obj,)).map_err(|e| {
+            PyTypeError::new_err(format!(
+                "{name} must be a float32 or float64 array (or a sequence NumPy can convert), got {}: {e}",
+                obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?
+    };
+    // SAFETY: `arr` is an ndarray: either it passed the check or numpy.asarray made it.
+    let h = unsafe { header(&arr) };
+    let dtype = h.float_dtype().ok_or_else(|| not_float(name, &arr))?;
+    if h.ndim != ndim {
+        return Err(wrong_ndim(name, ndim, &h));
+    }
+    Ok((arr, h, dtype))
+}
+
+/// A C-contiguous, aligned, native-endian copy of `arr` (the documented copy).
+#[cold]
+pub(crate) fn contiguous_copy<'py>(arr: &Bound<'py, PyAny>, dtype: DType) -> PyResult<Bound<'py, PyAny>> {
+    static ASCONTIGUOUS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_attr(arr.py(), &ASCONTIGUOUS, "ascontiguousarray")?.call1((arr, dtype.name()))
 }
 
 impl<'py> FloatArray<'py> {
@@ -205,33 +248,11 @@ impl<'py> FloatArray<'py> {
     /// Lists, strided or byte-swapped arrays: checked, then copied contiguous once.
     #[cold]
     fn extract_slow(obj: &Bound<'py, PyAny>, name: &str, ndim: usize) -> PyResult<Self> {
-        let py = obj.py();
-        static ASARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        static ASCONTIGUOUS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let arr = if is_ndarray(obj) {
-            obj.clone()
-        } else {
-            numpy_attr(py, &ASARRAY, "asarray")?.call1((obj,)).map_err(|e| {
-                PyTypeError::new_err(format!(
-                    "{name} must be a float32 or float64 array (or a sequence NumPy can convert), got {}: {e}",
-                    obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-                ))
-            })?
-        };
-        // SAFETY: `arr` is an ndarray: either it passed the check or numpy.asarray made it.
-        let h = unsafe { header(&arr) };
-        let dtype = h.float_dtype().ok_or_else(|| not_float(name, &arr))?;
-        if h.ndim != ndim {
-            return Err(wrong_ndim(name, ndim, &h));
-        }
+        let (arr, h, dtype) = float_ndarray(obj, name, ndim)?;
         if h.borrowable() {
             return Ok(Self::from_header(arr, &h, dtype));
         }
-        let native = match dtype {
-            DType::F32 => "float32",
-            DType::F64 => "float64",
-        };
-        let copy = numpy_attr(py, &ASCONTIGUOUS, "ascontiguousarray")?.call1((&arr, native))?;
+        let copy = contiguous_copy(&arr, dtype)?;
         // SAFETY: ascontiguousarray returns an ndarray.
         let h = unsafe { header(&copy) };
         debug_assert!(h.borrowable());
@@ -251,13 +272,9 @@ impl<'py> FloatArray<'py> {
     }
 
     /// Address range of the data, for overlap checks.
-    fn byte_range(&self) -> (usize, usize) {
+    pub(crate) fn byte_range(&self) -> (usize, usize) {
         let start = self.data as usize;
-        let size = match self.dtype {
-            DType::F32 => 4,
-            DType::F64 => 8,
-        };
-        (start, start + self.len * size)
+        (start, start + self.len * self.dtype.itemsize())
     }
 
     pub(crate) fn shape_text(&self, ndim: usize) -> String {
@@ -267,14 +284,19 @@ impl<'py> FloatArray<'py> {
 
 /// Both operands must share a dtype (mlkern never silently promotes).
 pub(crate) fn same_dtype(a: &FloatArray<'_>, an: &str, b: &FloatArray<'_>, bn: &str) -> PyResult<DType> {
-    if a.dtype != b.dtype {
+    check_same_dtype(a.dtype, an, b.dtype, bn)
+}
+
+/// [`same_dtype`] on the dtypes themselves.
+pub(crate) fn check_same_dtype(a: DType, an: &str, b: DType, bn: &str) -> PyResult<DType> {
+    if a != b {
         return Err(PyTypeError::new_err(format!(
             "{an} and {bn} must have the same dtype, got {} and {}; cast one with .astype()",
-            a.dtype.name(),
-            b.dtype.name()
+            a.name(),
+            b.name()
         )));
     }
-    Ok(a.dtype)
+    Ok(a)
 }
 
 /// A NumPy scalar of `T`'s dtype holding `v`.
@@ -328,6 +350,48 @@ pub(crate) fn new_array<'py, T: Element>(
     Ok((arr, view))
 }
 
+/// Header of `obj` checked as an `out=` destination: an ndarray of `dtype`, of
+/// exactly `shape`, writeable. Layout is checked by the caller.
+pub(crate) fn out_header(obj: &Bound<'_, PyAny>, dtype: DType, shape: &[usize]) -> PyResult<Header> {
+    if !is_ndarray(obj) {
+        return Err(PyTypeError::new_err(format!(
+            "out must be a numpy.ndarray, got {}",
+            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        )));
+    }
+    // SAFETY: checked just above.
+    let h = unsafe { header(obj) };
+    if h.float_dtype() != Some(dtype) {
+        return Err(PyTypeError::new_err(format!(
+            "out has dtype {} but the result is {}",
+            dtype_text(obj),
+            dtype.name()
+        )));
+    }
+    let dims: Vec<usize> = h.dims().iter().map(|&d| d as usize).collect();
+    if dims != shape {
+        return Err(PyValueError::new_err(format!(
+            "out has shape {} but the result has shape {}",
+            shape_text(&dims),
+            shape_text(shape)
+        )));
+    }
+    if h.flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
+        return Err(PyValueError::new_err("out is read-only"));
+    }
+    Ok(h)
+}
+
+/// `out=` (byte range `out`) must share no memory with any input (`(range, name)`).
+pub(crate) fn check_disjoint(out: (usize, usize), inputs: &[((usize, usize), &str)]) -> PyResult<()> {
+    for &((i0, i1), name) in inputs {
+        if out.0 < i1 && i0 < out.1 {
+            return Err(PyValueError::new_err(format!("out shares memory with {name}; pass a separate output array")));
+        }
+    }
+    Ok(())
+}
+
 /// A caller-provided `out=` array checked to be writable in place with the result.
 pub(crate) struct OutArray<'py> {
     pub(crate) owner: Bound<'py, PyAny>,
@@ -344,50 +408,15 @@ impl<'py> OutArray<'py> {
         shape: [usize; 2],
         inputs: &[(&FloatArray<'py>, &str)],
     ) -> PyResult<Self> {
-        if !is_ndarray(obj) {
-            return Err(PyTypeError::new_err(format!(
-                "out must be a numpy.ndarray, got {}",
-                obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-            )));
-        }
-        // SAFETY: checked just above.
-        let h = unsafe { header(obj) };
-        if h.float_dtype() != Some(dtype) {
-            return Err(PyTypeError::new_err(format!(
-                "out has dtype {} but the result is {}",
-                dtype_text(obj),
-                dtype.name()
-            )));
-        }
-        let dims: Vec<usize> = h.dims().iter().map(|&d| d as usize).collect();
-        if dims != shape {
-            return Err(PyValueError::new_err(format!(
-                "out has shape {} but the result has shape {}",
-                shape_text(&dims),
-                shape_text(&shape)
-            )));
-        }
+        let h = out_header(obj, dtype, &shape)?;
         if !h.borrowable() {
             return Err(PyValueError::new_err("out must be C-contiguous, aligned and in native byte order"));
         }
-        if h.flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
-            return Err(PyValueError::new_err("out is read-only"));
-        }
-        let len: usize = dims.iter().product();
+        let len: usize = shape.iter().product();
         let out = OutArray { owner: obj.clone(), data: h.data as *mut u8, len };
-        let size = match dtype {
-            DType::F32 => 4,
-            DType::F64 => 8,
-        };
-        let (o0, o1) = (out.data as usize, out.data as usize + len * size);
-        for (inp, name) in inputs {
-            let (i0, i1) = inp.byte_range();
-            if o0 < i1 && i0 < o1 {
-                return Err(PyValueError::new_err(format!(
-                    "out shares memory with {name}; pass a separate output array"
-                )));
-            }
-        }
+        let start = out.data as usize;
+        let ranges: Vec<_> = inputs.iter().map(|(a, name)| (a.byte_range(), *name)).collect();
+        check_disjoint((start, start + len * dtype.itemsize()), &ranges)?;
         Ok(out)
     }
 

@@ -71,17 +71,7 @@ pub(crate) fn _set_tier(name: &str) -> PyResult<()> {
 #[pyfunction]
 pub(crate) fn _fma_ceiling(py: Python<'_>, dtype: &str) -> PyResult<f64> {
     fn run<T: mlkern_core::dispatch::HasKernels>() -> f64 {
-        let probe = mlkern_core::dispatch::kernels::<T>().fma_probe;
-        let iters = 1_000_000;
-        let mut v: Vec<f64> = (0..5)
-            .map(|_| {
-                let t = std::time::Instant::now();
-                std::hint::black_box((probe.run)(iters));
-                (iters * probe.flops_per_iter) as f64 / t.elapsed().as_secs_f64() / 1e9
-            })
-            .collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[2]
+        mlkern_core::dispatch::kernels::<T>().fma_probe.gflops(1_000_000, 5)
     }
     match dtype {
         "float32" => Ok(py.detach(run::<f32>)),

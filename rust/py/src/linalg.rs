@@ -8,24 +8,13 @@ use mlkern_linalg::sparse::{csr_matmul, Csr, CsrIdx};
 use mlkern_linalg::strassen::{self, Method};
 use mlkern_linalg::{lu, svd, MatMut, Parallelism};
 use numpy::PyReadonlyArray1;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::arrays::{new_array, pair, with_float, DType, FloatArray, NpyFloat};
+use crate::arrays::{check_same_dtype, new_array, pair, with_float, DType, FloatArray, NpyFloat};
 use crate::errors::to_pyerr;
 use crate::matrix::{Matrix, OutMatrix};
-
-fn same_dtype(a: &Matrix<'_>, b: &Matrix<'_>) -> PyResult<DType> {
-    if a.dtype != b.dtype {
-        return Err(PyTypeError::new_err(format!(
-            "a and b must have the same dtype, got {} and {}; cast one with .astype()",
-            a.dtype.name(),
-            b.dtype.name()
-        )));
-    }
-    Ok(a.dtype)
-}
 
 /// Matrix product ``a @ b`` of two 2-D float32 or float64 arrays.
 ///
@@ -78,7 +67,7 @@ pub(crate) fn matmul<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let method = Method::from_name(method).map_err(to_pyerr)?;
     let (a, b) = (Matrix::extract(a, "a")?, Matrix::extract(b, "b")?);
-    let dtype = same_dtype(&a, &b)?;
+    let dtype = check_same_dtype(a.dtype, "a", b.dtype, "b")?;
     if a.cols != b.rows {
         return Err(PyValueError::new_err(format!(
             "b: inner dimensions differ: a has shape ({}, {}) and b has shape ({}, {})",
@@ -220,13 +209,7 @@ pub(crate) fn _csr_matmul<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let data = FloatArray::extract(data, "a.data", 1)?;
     let b = FloatArray::extract(b, "b", 2)?;
-    if data.dtype != b.dtype {
-        return Err(PyTypeError::new_err(format!(
-            "a and b must have the same dtype, got {} and {}; cast one with .astype()",
-            data.dtype.name(),
-            b.dtype.name()
-        )));
-    }
+    check_same_dtype(data.dtype, "a", b.dtype, "b")?;
     if b.shape[0] != shape.1 {
         return Err(PyValueError::new_err(format!(
             "b: inner dimensions differ: a has shape ({}, {}) and b has {} rows",

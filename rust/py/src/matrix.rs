@@ -7,12 +7,11 @@
 //! `numpy.ascontiguousarray`, as in `arrays.rs`.
 
 use mlkern_linalg::{MatMut, MatRef};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 
 use crate::arrays::{
-    dtype_text, header, is_ndarray, not_float, numpy_attr, shape_text, wrong_ndim, DType, Header, NpyFloat,
+    check_disjoint, contiguous_copy, float_ndarray, header, is_ndarray, out_header, DType, Header, NpyFloat,
 };
 use crate::errors::to_pyerr;
 
@@ -25,13 +24,6 @@ pub(crate) struct Matrix<'py> {
     pub(crate) cols: usize,
     rs: usize,
     cs: usize,
-}
-
-fn item(dtype: DType) -> usize {
-    match dtype {
-        DType::F32 => 4,
-        DType::F64 => 8,
-    }
 }
 
 /// Element strides of a 2-D header, if usable in place.
@@ -63,7 +55,7 @@ impl<'py> Matrix<'py> {
             let h = unsafe { header(obj) };
             if let (2, Some(dtype)) = (h.ndim, h.float_dtype()) {
                 if h.aligned_native() {
-                    if let Some((rs, cs)) = element_strides(&h, item(dtype)) {
+                    if let Some((rs, cs)) = element_strides(&h, dtype.itemsize()) {
                         return Ok(Self::from_header(obj.clone(), &h, dtype, rs, cs));
                     }
                 }
@@ -79,23 +71,8 @@ impl<'py> Matrix<'py> {
 
     #[cold]
     fn extract_slow(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Self> {
-        let py = obj.py();
-        static ASARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        static ASCONTIGUOUS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let arr = if is_ndarray(obj) {
-            obj.clone()
-        } else {
-            numpy_attr(py, &ASARRAY, "asarray")?
-                .call1((obj,))
-                .map_err(|e| PyTypeError::new_err(format!("{name} must be a float32 or float64 array, got {e}")))?
-        };
-        // SAFETY: `arr` is an ndarray.
-        let h = unsafe { header(&arr) };
-        let dtype = h.float_dtype().ok_or_else(|| not_float(name, &arr))?;
-        if h.ndim != 2 {
-            return Err(wrong_ndim(name, 2, &h));
-        }
-        let copy = numpy_attr(py, &ASCONTIGUOUS, "ascontiguousarray")?.call1((&arr, dtype.name()))?;
+        let (arr, _, dtype) = float_ndarray(obj, name, 2)?;
+        let copy = contiguous_copy(&arr, dtype)?;
         // SAFETY: ascontiguousarray returns an ndarray.
         let h = unsafe { header(&copy) };
         let cols = h.dims()[1] as usize;
@@ -120,7 +97,7 @@ impl<'py> Matrix<'py> {
     /// Byte range spanned, for overlap checks.
     pub(crate) fn byte_range(&self) -> (usize, usize) {
         let s = self.data as usize;
-        (s, s + span(self.rows, self.cols, self.rs, self.cs) * item(self.dtype))
+        (s, s + span(self.rows, self.cols, self.rs, self.cs) * self.dtype.itemsize())
     }
 }
 
@@ -143,33 +120,8 @@ impl<'py> OutMatrix<'py> {
         shape: [usize; 2],
         inputs: &[(&Matrix<'py>, &str)],
     ) -> PyResult<Self> {
-        if !is_ndarray(obj) {
-            return Err(PyTypeError::new_err(format!(
-                "out must be a numpy.ndarray, got {}",
-                obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-            )));
-        }
-        // SAFETY: checked just above.
-        let h = unsafe { header(obj) };
-        if h.float_dtype() != Some(dtype) {
-            return Err(PyTypeError::new_err(format!(
-                "out has dtype {} but the result is {}",
-                dtype_text(obj),
-                dtype.name()
-            )));
-        }
-        let dims: Vec<usize> = h.dims().iter().map(|&d| d as usize).collect();
-        if dims != shape {
-            return Err(PyValueError::new_err(format!(
-                "out has shape {} but the result has shape {}",
-                shape_text(&dims),
-                shape_text(&shape)
-            )));
-        }
-        if h.flags & numpy::npyffi::NPY_ARRAY_WRITEABLE == 0 {
-            return Err(PyValueError::new_err("out is read-only"));
-        }
-        let (rs, cs) = match (h.aligned_native(), element_strides(&h, item(dtype))) {
+        let h = out_header(obj, dtype, &shape)?;
+        let (rs, cs) = match (h.aligned_native(), element_strides(&h, dtype.itemsize())) {
             (true, Some(s)) => s,
             _ => {
                 return Err(PyValueError::new_err(
@@ -179,15 +131,8 @@ impl<'py> OutMatrix<'py> {
         };
         let out = OutMatrix { owner: obj.clone(), data: h.data as *mut u8, rows: shape[0], cols: shape[1], rs, cs };
         let o0 = out.data as usize;
-        let o1 = o0 + span(shape[0], shape[1], rs, cs) * item(dtype);
-        for (inp, name) in inputs {
-            let (i0, i1) = inp.byte_range();
-            if o0 < i1 && i0 < o1 {
-                return Err(PyValueError::new_err(format!(
-                    "out shares memory with {name}; pass a separate output array"
-                )));
-            }
-        }
+        let ranges: Vec<_> = inputs.iter().map(|(m, name)| (m.byte_range(), *name)).collect();
+        check_disjoint((o0, o0 + span(shape[0], shape[1], rs, cs) * dtype.itemsize()), &ranges)?;
         Ok(out)
     }
 
