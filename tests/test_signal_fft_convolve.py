@@ -43,6 +43,28 @@ def test_rfft_irfft_match_scipy(dtype: type, n: int, rng: np.random.Generator) -
         np.testing.assert_allclose(ms.irfft(c, n=n, norm=norm), sfft.irfft(c, n=n, norm=norm), atol=fft_tol(x, n, np.float64) * 4)
 
 
+@pytest.mark.parametrize("rows", [2, 8, 19, 40])
+@pytest.mark.parametrize("n", [2, 4, 8, 16, 32, 256, 2048, 4096])
+def test_rfft_batched_lane_engine_every_tier(tier: str, dtype: type, n: int, rows: int, rng: np.random.Generator) -> None:
+    # Power-of-two lengths with several rows take mlkern's own batched kernel (one row
+    # per SIMD lane); batches that do not fill the lanes, zero-padding, truncation,
+    # every norm and both worker counts must all agree with SciPy.
+    x = rng.standard_normal((rows, n)).astype(dtype)
+    for m in (n, 2 * n):  # n == 2 * len pads with zeros; len - 3 (below) truncates
+        ref = sfft.rfft(x.astype(np.float64), n=m)
+        for w in (1, 2):
+            got = ms.rfft(x, n=m, workers=w)
+            assert got.dtype == (np.complex64 if dtype == np.float32 else np.complex128)
+            assert np.abs(got - ref).max() <= fft_tol(x, m, dtype)
+    if n > 4:
+        np.testing.assert_allclose(ms.rfft(x[:, 3:], n=n // 2), sfft.rfft(x[:, 3:].astype(np.float64), n=n // 2),
+                                   atol=fft_tol(x, n, dtype))
+    for norm in ("ortho", "forward"):
+        np.testing.assert_allclose(ms.rfft(x, norm=norm), sfft.rfft(x.astype(np.float64), norm=norm),
+                                   atol=fft_tol(x, n, dtype))
+    assert np.isnan(ms.rfft(np.where(np.arange(n) == n - 1, np.nan, x))[:, 0]).all()
+
+
 @pytest.mark.parametrize("n", [1, 2, 5, 16, 33, 100, 1024])
 def test_complex_fft_ifft_match_scipy(n: int, rng: np.random.Generator) -> None:
     for dt, real in ((np.complex64, np.float32), (np.complex128, np.float64)):

@@ -8,6 +8,7 @@
 
 use crate::cpu::{self, Tier};
 use crate::element::Float;
+use crate::kernels::rfft::RfftPlan;
 use crate::kernels::tile::TILE;
 
 /// Pairwise 4 × 4 tile: `out[r][c] = Σ op(a[r][i], b[c][i])` over the shortest row.
@@ -39,6 +40,21 @@ pub struct GemmMicro<T: 'static> {
 /// `(data, indices, b, ldb, kdim, out) -> indices valid`.
 pub type CsrRowFn<T, I> = fn(&[T], &[I], &[T], usize, usize, &mut [T]) -> bool;
 
+/// Real FFT of up to `lanes` rows (see `kernels/rfft.rs`), arguments
+/// `(plan, src, ld_src, n_read, rows, scale, work, out, ld_out, next, next_rows)`:
+/// row `r` reads `src[r·ld_src..][..n_read]` (zero-padded to the plan's `n`) and
+/// writes `n/2 + 1` interleaved complex values times `scale` to `out[r·ld_out..]`;
+/// the first `next_rows` rows of `next` (same layout) are prefetched for the next call.
+pub type RfftFn<T> = fn(&RfftPlan<T>, &[T], usize, usize, usize, T, &mut [T], &mut [T], usize, &[T], usize);
+
+/// A tier's batched real FFT and its batch width.
+#[derive(Debug, Clone, Copy)]
+pub struct RfftLanes<T: 'static> {
+    /// Rows per call (the tier's lanes).
+    pub lanes: usize,
+    pub run: RfftFn<T>,
+}
+
 /// Kernels for one element type at one tier.
 #[derive(Debug)]
 pub struct ElemKernels<T: 'static> {
@@ -65,6 +81,8 @@ pub struct ElemKernels<T: 'static> {
     /// FMA throughput probe: `iters` steps of 16 independent register FMAs
     /// (`iters · 16 · LANES · 2` flops; see `kernels/peak.rs`).
     pub fma_probe: FmaProbe<T>,
+    /// Batched real FFT for power-of-two lengths up to `kernels::rfft::MAX_LEN`.
+    pub rfft: RfftLanes<T>,
 }
 
 /// The FMA throughput probe of a tier and its flops per iteration.
@@ -229,6 +247,82 @@ macro_rules! tier_table {
                 };
             }
 
+            macro_rules! rfft_with_features {
+                ($name:ident, $safe:ident, $t:ty) => {
+                    #[target_feature(enable = $features)]
+                    #[allow(clippy::too_many_arguments)]
+                    unsafe fn $name(
+                        plan: &RfftPlan<$t>,
+                        src: *const $t,
+                        ld_src: usize,
+                        n_read: usize,
+                        rows: usize,
+                        scale: $t,
+                        work: *mut $t,
+                        out: *mut $t,
+                        ld_out: usize,
+                        next: crate::kernels::rfft::Upcoming<$t>,
+                    ) {
+                        // SAFETY: features enabled here; ranges checked by the safe wrapper.
+                        unsafe {
+                            crate::kernels::rfft::rfft_rows::<$t, $isa>(
+                                plan, src, ld_src, n_read, rows, scale, work, out, ld_out, next,
+                            )
+                        }
+                    }
+                    #[allow(clippy::too_many_arguments)]
+                    fn $safe(
+                        plan: &RfftPlan<$t>,
+                        src: &[$t],
+                        ld_src: usize,
+                        n_read: usize,
+                        rows: usize,
+                        scale: $t,
+                        work: &mut [$t],
+                        out: &mut [$t],
+                        ld_out: usize,
+                        next: &[$t],
+                        next_rows: usize,
+                    ) {
+                        let lanes = <$isa as crate::simd::Simd<$t>>::LANES;
+                        let n = plan.len();
+                        assert!((1..=lanes).contains(&rows) && n_read <= n, "rfft: bad batch");
+                        assert!((rows - 1) * ld_src + n_read <= src.len(), "rfft: src too short");
+                        assert!((rows - 1) * ld_out + n + 2 <= out.len(), "rfft: out too short");
+                        assert!(work.len() >= plan.work_len(lanes), "rfft: work too short");
+                        assert!(
+                            next_rows == 0 || (next_rows - 1) * ld_src + n_read <= next.len(),
+                            "rfft: next too short"
+                        );
+                        let next = crate::kernels::rfft::Upcoming {
+                            src: next.as_ptr(),
+                            ld: ld_src,
+                            rows: next_rows,
+                            len: n_read,
+                        };
+                        // SAFETY: ranges asserted above; `work` is a separate &mut so it
+                        // overlaps neither; the table is only handed out on CPUs with
+                        // the tier's features.
+                        unsafe {
+                            $name(
+                                plan,
+                                src.as_ptr(),
+                                ld_src,
+                                n_read,
+                                rows,
+                                scale,
+                                work.as_mut_ptr(),
+                                out.as_mut_ptr(),
+                                ld_out,
+                                next,
+                            )
+                        }
+                    }
+                };
+            }
+
+            rfft_with_features!(rfft_f32_k, rfft_f32, f32);
+            rfft_with_features!(rfft_f64_k, rfft_f64, f64);
             peak_with_features!(peak_f32_k, peak_f32, f32);
             peak_with_features!(peak_f64_k, peak_f64, f64);
             gemm_with_features!(gemm_f32, f32);
@@ -266,6 +360,7 @@ macro_rules! tier_table {
                         flops_per_iter: 2 * crate::kernels::peak::CHAINS * <$isa as crate::simd::Simd<f32>>::LANES,
                         run: peak_f32,
                     },
+                    rfft: RfftLanes { lanes: <$isa as crate::simd::Simd<f32>>::LANES, run: rfft_f32 },
                 },
                 f64: ElemKernels {
                     dot: dot_f64,
@@ -281,6 +376,7 @@ macro_rules! tier_table {
                         flops_per_iter: 2 * crate::kernels::peak::CHAINS * <$isa as crate::simd::Simd<f64>>::LANES,
                         run: peak_f64,
                     },
+                    rfft: RfftLanes { lanes: <$isa as crate::simd::Simd<f64>>::LANES, run: rfft_f64 },
                 },
             };
         }

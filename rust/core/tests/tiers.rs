@@ -255,3 +255,123 @@ fn correlate_valid_matches_exact_every_tier() {
         assert_eq!(&out[..2], &[3.0, 5.0]);
     }
 }
+
+/// `Σ a_i b_i` by Ogita–Rump–Oishi Dot2 (error about `u|s| + γ_n² Σ|a_i b_i|`).
+fn dot2(a: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let (mut s, mut c) = (0.0f64, 0.0f64);
+    for (x, y) in a {
+        let p = x * y;
+        let e = x.mul_add(y, -p);
+        let t = s + p;
+        let z = t - s;
+        c += (s - (t - z)) + (p - z) + e;
+        s = t;
+    }
+    s + c
+}
+
+/// The DFT `X[k] = Σ_j x_j exp(-2πi jk/n)`, k = 0..=n/2, by compensated sums over
+/// twiddles of exact angles (error about `u Σ|x_j|` per value).
+fn rdft_reference(x: &[f64]) -> Vec<(f64, f64)> {
+    let n = x.len();
+    let (cos, sin): (Vec<f64>, Vec<f64>) =
+        (0..n).map(|i| (2.0 * std::f64::consts::PI * i as f64 / n as f64).sin_cos()).map(|(s, c)| (c, s)).unzip();
+    (0..=n / 2)
+        .map(|k| {
+            let re = dot2(x.iter().enumerate().map(|(j, &v)| (v, cos[j * k % n])));
+            let im = -dot2(x.iter().enumerate().map(|(j, &v)| (v, sin[j * k % n])));
+            (re, im)
+        })
+        .collect()
+}
+
+#[test]
+fn rfft_rows_matches_compensated_dft_every_tier() {
+    use mlkern_core::kernels::rfft::RfftPlan;
+    let mut rng = Rng(11);
+    const MAX_ROWS: usize = 16;
+    for log in 1..=12 {
+        let n = 1usize << log;
+        // Two source layouts: full rows, and rows of n - 3 values zero-padded to n.
+        for n_read in [n, n.saturating_sub(3).max(1)] {
+            let ld = n_read + 5;
+            let src32: Vec<f32> = rng.vec_f32(1 + MAX_ROWS * ld);
+            let src = &src32[1..]; // rows start unaligned
+            let reference: Vec<Vec<(f64, f64)>> = (0..MAX_ROWS)
+                .map(|r| {
+                    let mut x = widen(&src[r * ld..r * ld + n_read]);
+                    x.resize(n, 0.0);
+                    rdft_reference(&x)
+                })
+                .collect();
+            let src64 = widen(src);
+            let (p32, p64) = (RfftPlan::<f32>::new(n).unwrap(), RfftPlan::<f64>::new(n).unwrap());
+            let ld_out = n + 2 + 3;
+            for (tier, k) in tiers() {
+                for (lanes, is64) in [(k.f32.rfft.lanes, false), (k.f64.rfft.lanes, true)] {
+                    let mut row_counts = vec![1, lanes];
+                    if lanes > 2 {
+                        row_counts.push(lanes - 1);
+                    }
+                    for rows in row_counts {
+                        let scale = if rows == 1 { 0.5 } else { 1.0 };
+                        let mut got = vec![f64::NAN; rows * ld_out];
+                        if is64 {
+                            let mut work = vec![f64::NAN; p64.work_len(lanes)];
+                            (k.f64.rfft.run)(
+                                &p64,
+                                &src64,
+                                ld,
+                                n_read,
+                                rows,
+                                scale,
+                                &mut work,
+                                &mut got,
+                                ld_out,
+                                &src64[ld..],
+                                1,
+                            );
+                        } else {
+                            let mut work = vec![f32::NAN; p32.work_len(lanes)];
+                            let mut o = vec![f32::NAN; rows * ld_out];
+                            (k.f32.rfft.run)(
+                                &p32,
+                                src,
+                                ld,
+                                n_read,
+                                rows,
+                                scale as f32,
+                                &mut work,
+                                &mut o,
+                                ld_out,
+                                &[],
+                                0,
+                            );
+                            got = widen(&o);
+                        }
+                        let u = if is64 { U64 } else { U32 };
+                        for r in 0..rows {
+                            let row = &got[r * ld_out..(r + 1) * ld_out];
+                            assert!(row[n + 2..].iter().all(|v| v.is_nan()), "{tier} n={n}: wrote past the row");
+                            let (mut err2, mut norm2) = (0.0, 0.0);
+                            for (q, &(re, im)) in reference[r].iter().enumerate() {
+                                let (re, im) = (re * scale, im * scale);
+                                err2 += (row[2 * q] - re).powi(2) + (row[2 * q + 1] - im).powi(2);
+                                norm2 += re * re + im * im;
+                            }
+                            let bound = 5.0 * log as f64 * u * norm2.sqrt() + 1e-300;
+                            assert!(
+                                err2.sqrt() <= bound,
+                                "{tier} {} n={n} n_read={n_read} rows={rows} r={r}: error {} > bound {bound}",
+                                if is64 { "f64" } else { "f32" },
+                                err2.sqrt()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(RfftPlan::<f64>::new(3).is_none() && RfftPlan::<f64>::new(1).is_none());
+    assert!(RfftPlan::<f64>::new(mlkern_core::kernels::rfft::MAX_LEN * 2).is_none());
+}

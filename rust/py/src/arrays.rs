@@ -316,12 +316,31 @@ pub(crate) fn numpy_scalar<T: NpyFloat>(py: Python<'_>, v: T) -> PyResult<Bound<
     }
 }
 
-/// A new zero-filled C-contiguous array (NumPy uses calloc, so large results cost no
-/// extra pass) and a mutable view of its elements. Raises `MemoryError` (never panics)
-/// when the shape is too large or NumPy cannot allocate it.
+/// A new zero-filled C-contiguous array and a mutable view of its elements. Raises
+/// `MemoryError` (never panics) when the shape is too large or NumPy cannot allocate it.
+/// (NumPy allocates with `calloc`, which still clears memory that glibc hands back
+/// from its heap; results the kernel overwrites entirely use [`new_array_for_overwrite`].)
 pub(crate) fn new_array<'py, T: Element>(
     py: Python<'py>,
     shape: [usize; 2],
+) -> PyResult<(Bound<'py, PyAny>, &'py mut [T])> {
+    allocate(py, shape, true)
+}
+
+/// Like [`new_array`], but the elements are not cleared first: only for kernels
+/// that write every element before the array reaches Python (their tests fill
+/// `out` with NaN and check that nothing is left). Saves a full memory pass.
+pub(crate) fn new_array_for_overwrite<'py, T: Element>(
+    py: Python<'py>,
+    shape: [usize; 2],
+) -> PyResult<(Bound<'py, PyAny>, &'py mut [T])> {
+    allocate(py, shape, false)
+}
+
+fn allocate<'py, T: Element>(
+    py: Python<'py>,
+    shape: [usize; 2],
+    zeroed: bool,
 ) -> PyResult<(Bound<'py, PyAny>, &'py mut [T])> {
     use numpy::PyArrayDescrMethods;
     let len = shape[0]
@@ -333,9 +352,15 @@ pub(crate) fn new_array<'py, T: Element>(
     let mut dims = [shape[0] as npyffi::npy_intp, shape[1] as npyffi::npy_intp];
     let descr = T::get_dtype(py).into_dtype_ptr();
     // SAFETY: `dims` holds two valid dimensions (their product fits in isize, checked
-    // above); PyArray_Zeros steals the reference to `descr` and returns a new array or
-    // NULL with MemoryError set, which from_owned_ptr_or_err turns into a PyErr.
-    let raw = unsafe { PY_ARRAY_API.PyArray_Zeros(py, 2, dims.as_mut_ptr(), descr, 0) };
+    // above); PyArray_Zeros/PyArray_Empty steal the reference to `descr` and return a
+    // new array or NULL with MemoryError set, which from_owned_ptr_or_err turns into a PyErr.
+    let raw = unsafe {
+        if zeroed {
+            PY_ARRAY_API.PyArray_Zeros(py, 2, dims.as_mut_ptr(), descr, 0)
+        } else {
+            PY_ARRAY_API.PyArray_Empty(py, 2, dims.as_mut_ptr(), descr, 0)
+        }
+    };
     // SAFETY: `raw` is an owned reference returned by NumPy, or NULL with an error set.
     let arr = unsafe { Bound::from_owned_ptr_or_err(py, raw)? };
     // SAFETY: `arr` is the ndarray just created.
@@ -343,8 +368,10 @@ pub(crate) fn new_array<'py, T: Element>(
     let view: &'py mut [T] = if len == 0 {
         &mut []
     } else {
-        // SAFETY: a fresh, zero-filled, aligned array of `len` elements of T that no one
-        // else can see yet; the returned Bound keeps it alive for 'py.
+        // SAFETY: a fresh, aligned array of `len` elements of T that no one else can
+        // see yet (zero-filled, or for `new_array_for_overwrite` holding whatever
+        // NumPy's C allocator returned, which every caller overwrites before reading);
+        // the returned Bound keeps it alive for 'py.
         unsafe { std::slice::from_raw_parts_mut(data, len) }
     };
     Ok((arr, view))

@@ -15,7 +15,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::arrays::{new_array, pair, with_float, DType, FloatArray, NpyFloat};
+use crate::arrays::{new_array, new_array_for_overwrite, pair, with_float, DType, FloatArray, NpyFloat};
 use crate::errors::to_pyerr;
 
 fn max_threads(workers: usize) -> usize {
@@ -60,7 +60,7 @@ pub(crate) fn _rfft_rows<'py>(
     let (rows, n_in) = (x.shape[0], x.shape[1]);
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
-        let (arr, dst) = new_array::<T>(py, [rows, 2 * (n / 2 + 1)])?;
+        let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, 2 * (n / 2 + 1)])?;
         py.detach(|| fft::rfft_rows(src, rows, n_in, n, norm, max_threads(workers), as_complex_mut(dst))).map_err(to_pyerr)?;
         Ok(arr)
     })
@@ -81,7 +81,7 @@ pub(crate) fn _irfft_rows<'py>(
     let (rows, m_in) = (x.shape[0], even_width(&x)?);
     with_float!(x.dtype, T => {
         let src = as_complex(x.slice::<T>());
-        let (arr, dst) = new_array::<T>(py, [rows, n])?;
+        let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, n])?;
         py.detach(|| fft::irfft_rows(src, rows, m_in, n, norm, max_threads(workers), dst)).map_err(to_pyerr)?;
         Ok(arr)
     })
@@ -103,7 +103,7 @@ pub(crate) fn _fft_rows<'py>(
     let (rows, n_in) = (x.shape[0], even_width(&x)?);
     with_float!(x.dtype, T => {
         let src = as_complex(x.slice::<T>());
-        let (arr, dst) = new_array::<T>(py, [rows, 2 * n])?;
+        let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, 2 * n])?;
         py.detach(|| fft::fft_rows(src, rows, n_in, n, inverse, norm, max_threads(workers), as_complex_mut(dst)))
             .map_err(to_pyerr)?;
         Ok(arr)

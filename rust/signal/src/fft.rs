@@ -1,8 +1,11 @@
 //! Batched FFTs over the rows of a row-major buffer.
 //!
-//! Engines: RealFFT (real ↔ half-complex) and RustFFT (complex), which choose their
-//! own SIMD code at run time. Plans are cached per length in the planners, kept
-//! behind one mutex per element type, so repeated calls cost a hash lookup. Rows
+//! Engines: for the forward real FFT of power-of-two lengths up to
+//! `kernels::rfft::MAX_LEN` with at least half a SIMD register's worth of rows,
+//! mlkern's own batched kernel (`mlkern_core::kernels::rfft`: one row per SIMD
+//! lane, dispatched per tier); otherwise RealFFT (real ↔ half-complex) and RustFFT
+//! (complex), which choose their own SIMD code at run time. Plans are cached per
+//! length, behind one mutex per element type, so repeated calls cost a hash lookup. Rows
 //! run in parallel tasks on mlkern's pool (`threads::for_each_row_mut`, the caller
 //! takes part); each task allocates its scratch once.
 //!
@@ -12,6 +15,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use std::collections::HashMap;
+
+use mlkern_core::dispatch::{self, HasKernels};
+use mlkern_core::kernels::rfft::RfftPlan;
 use mlkern_core::{check_matrix, threads, Error, Float, Result};
 use num_complex::Complex;
 use realfft::RealFftPlanner;
@@ -52,11 +59,26 @@ impl Norm {
 pub struct Planners<T: FftNum> {
     real: Mutex<RealFftPlanner<T>>,
     complex: Mutex<FftPlanner<T>>,
+    lanes: Mutex<HashMap<usize, Arc<RfftPlan<T>>>>,
 }
 
-impl<T: FftNum> Planners<T> {
+impl<T: FftNum + Float> Planners<T> {
     fn new() -> Self {
-        Planners { real: Mutex::new(RealFftPlanner::new()), complex: Mutex::new(FftPlanner::new()) }
+        Planners {
+            real: Mutex::new(RealFftPlanner::new()),
+            complex: Mutex::new(FftPlanner::new()),
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+    /// The lane engine's plan for length `n` (cached), if it takes that length.
+    fn lanes(&self, n: usize) -> Option<Arc<RfftPlan<T>>> {
+        let mut cache = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(&n) {
+            return Some(p.clone());
+        }
+        let plan = Arc::new(RfftPlan::new(n)?);
+        cache.insert(n, plan.clone());
+        Some(plan)
     }
     fn real(&self) -> MutexGuard<'_, RealFftPlanner<T>> {
         self.real.lock().unwrap_or_else(|p| p.into_inner())
@@ -73,7 +95,7 @@ impl<T: FftNum> std::fmt::Debug for Planners<T> {
 }
 
 /// Element types with FFT engines (f32, f64).
-pub trait FftFloat: FftNum + Float + mlkern_core::dispatch::HasKernels {
+pub trait FftFloat: FftNum + Float + HasKernels {
     fn planners() -> &'static Planners<Self>;
 }
 
@@ -143,8 +165,24 @@ pub fn rfft_rows<T: FftFloat>(
     if rows == 0 {
         return Ok(()); // before planning: no n-sized plan for an empty batch
     }
-    let plan = real_forward::<T>(n);
     let scale = norm.scale(n, false);
+    let engine = dispatch::kernels::<T>().rfft;
+    if 2 * rows >= engine.lanes {
+        if let Some(plan) = T::planners().lanes(n) {
+            rfft_rows_lanes(
+                &plan,
+                engine,
+                x,
+                rows,
+                n_in,
+                <T as Float>::from_f64(scale),
+                max_threads,
+                complex_as_floats(out),
+            );
+            return Ok(());
+        }
+    }
+    let plan = real_forward::<T>(n);
     threads::for_each_row_mut(
         out,
         m,
@@ -159,6 +197,45 @@ pub fn rfft_rows<T: FftFloat>(
         },
     );
     Ok(())
+}
+
+/// The interleaved `(re, im)` values of `v`.
+fn complex_as_floats<T: FftFloat>(v: &mut [Complex<T>]) -> &mut [T] {
+    // SAFETY: `Complex<T>` is `#[repr(C)]` `{ re: T, im: T }`, so `v` is `2 · len`
+    // consecutive `T` with `T`'s alignment; the borrow stays exclusive.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut T, 2 * v.len()) }
+}
+
+/// [`rfft_rows`] on the lane engine: batches of `lanes` rows, tasks of several
+/// batches in parallel, one work buffer per task.
+fn rfft_rows_lanes<T: FftFloat>(
+    plan: &RfftPlan<T>,
+    engine: dispatch::RfftLanes<T>,
+    x: &[T],
+    rows: usize,
+    n_in: usize,
+    scale: T,
+    max_threads: usize,
+    out: &mut [T],
+) {
+    let (n, lanes) = (plan.len(), engine.lanes);
+    let out_row = n + 2;
+    let batches = rows.div_ceil(lanes);
+    let per_task = threads::rows_per_task(batches, 5 * n * lanes, max_threads);
+    threads::for_each_chunk_mut(out, per_task * lanes * out_row, max_threads, |c, chunk| {
+        let mut work = vec![T::ZERO; plan.work_len(lanes)];
+        let task_rows = chunk.len() / out_row;
+        for b in (0..task_rows).step_by(lanes) {
+            let r0 = c * per_task * lanes + b;
+            let batch = lanes.min(task_rows - b);
+            let src = &x[r0 * n_in..(r0 + batch) * n_in];
+            // The task's next batch, prefetched while this one computes.
+            let next_rows = lanes.min(task_rows.saturating_sub(b + lanes));
+            let next = &x[(r0 + batch) * n_in..(r0 + batch + next_rows) * n_in];
+            let dst = &mut chunk[b * out_row..];
+            (engine.run)(plan, src, n_in, n_in.min(n), batch, scale, &mut work, dst, out_row, next, next_rows);
+        }
+    });
 }
 
 /// `out[r] = irfft(x[r], n)`: the first `min(m_in, n / 2 + 1)` values of each row

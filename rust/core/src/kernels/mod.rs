@@ -7,5 +7,6 @@ pub(crate) mod correlate;
 pub(crate) mod gemm;
 pub(crate) mod peak;
 pub(crate) mod reduce;
+pub mod rfft;
 pub mod spmm;
 pub(crate) mod tile;

@@ -48,6 +48,38 @@ impl Simd<f32> for Avx2 {
         unsafe { _mm256_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
+    unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: FMA is available (module contract).
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: FMA is available (module contract).
+        unsafe { _mm256_fnmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn transpose(m: &mut [__m256]) {
+        // SAFETY: AVX is available (module contract); `m` holds 8 registers (caller).
+        unsafe {
+            let mut u = [_mm256_setzero_ps(); 8];
+            for g in 0..2 {
+                let r = &m[4 * g..4 * g + 4];
+                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                u[4 * g] = _mm256_shuffle_ps::<0x44>(t0, t2);
+                u[4 * g + 1] = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                u[4 * g + 2] = _mm256_shuffle_ps::<0x44>(t1, t3);
+                u[4 * g + 3] = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            }
+            for c in 0..4 {
+                m[c] = _mm256_permute2f128_ps::<0x20>(u[c], u[4 + c]);
+                m[4 + c] = _mm256_permute2f128_ps::<0x31>(u[c], u[4 + c]);
+            }
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_sum(v: __m256) -> f32 {
         // SAFETY: AVX is available (module contract).
         unsafe {
@@ -95,6 +127,30 @@ impl Simd<f64> for Avx2 {
     unsafe fn mul_add(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
         // SAFETY: FMA is available (module contract).
         unsafe { _mm256_fmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: FMA is available (module contract).
+        unsafe { _mm256_mul_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
+        // SAFETY: FMA is available (module contract).
+        unsafe { _mm256_fnmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn transpose(m: &mut [__m256d]) {
+        // SAFETY: AVX is available (module contract); `m` holds 4 registers (caller).
+        unsafe {
+            let t0 = _mm256_unpacklo_pd(m[0], m[1]);
+            let t1 = _mm256_unpackhi_pd(m[0], m[1]);
+            let t2 = _mm256_unpacklo_pd(m[2], m[3]);
+            let t3 = _mm256_unpackhi_pd(m[2], m[3]);
+            m[0] = _mm256_permute2f128_pd::<0x20>(t0, t2);
+            m[1] = _mm256_permute2f128_pd::<0x20>(t1, t3);
+            m[2] = _mm256_permute2f128_pd::<0x31>(t0, t2);
+            m[3] = _mm256_permute2f128_pd::<0x31>(t1, t3);
+        }
     }
     #[inline(always)]
     unsafe fn reduce_sum(v: __m256d) -> f64 {

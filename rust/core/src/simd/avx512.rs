@@ -59,6 +59,46 @@ impl Simd<f32> for Avx512 {
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
+    unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_fnmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn transpose(m: &mut [__m512]) {
+        // SAFETY: AVX-512F is available (module contract); `m` holds 16 registers.
+        unsafe {
+            // u[4g + c] holds, in 128-bit lane L, column 4L + c of rows 4g..4g+4.
+            let mut u = [_mm512_setzero_ps(); 16];
+            for g in 0..4 {
+                let r = &m[4 * g..4 * g + 4];
+                let t0 = _mm512_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm512_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm512_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm512_unpackhi_ps(r[2], r[3]);
+                let pd = _mm512_castps_pd;
+                u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t0), pd(t2)));
+                u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t0), pd(t2)));
+                u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t1), pd(t3)));
+                u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t1), pd(t3)));
+            }
+            for c in 0..4 {
+                let lo01 = _mm512_shuffle_f32x4::<0x44>(u[c], u[4 + c]);
+                let lo23 = _mm512_shuffle_f32x4::<0x44>(u[8 + c], u[12 + c]);
+                let hi01 = _mm512_shuffle_f32x4::<0xEE>(u[c], u[4 + c]);
+                let hi23 = _mm512_shuffle_f32x4::<0xEE>(u[8 + c], u[12 + c]);
+                m[c] = _mm512_shuffle_f32x4::<0x88>(lo01, lo23);
+                m[4 + c] = _mm512_shuffle_f32x4::<0xDD>(lo01, lo23);
+                m[8 + c] = _mm512_shuffle_f32x4::<0x88>(hi01, hi23);
+                m[12 + c] = _mm512_shuffle_f32x4::<0xDD>(hi01, hi23);
+            }
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_sum(v: __m512) -> f32 {
         // SAFETY: AVX-512F/DQ are available (module contract).
         unsafe {
@@ -117,6 +157,41 @@ impl Simd<f64> for Avx512 {
     unsafe fn mul_add(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
         // SAFETY: AVX-512F is available (module contract).
         unsafe { _mm512_fmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m512d, b: __m512d) -> __m512d {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_mul_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { _mm512_fnmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn transpose(m: &mut [__m512d]) {
+        // SAFETY: AVX-512F is available (module contract); `m` holds 8 registers.
+        unsafe {
+            // s[4g + c]: columns c and c + 4 (c even/odd as below) of rows 4g..4g+4.
+            let lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+            let hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+            let mut s = [_mm512_setzero_pd(); 8];
+            for g in 0..2 {
+                let r = &m[4 * g..4 * g + 4];
+                let t0 = _mm512_unpacklo_pd(r[0], r[1]);
+                let t1 = _mm512_unpackhi_pd(r[0], r[1]);
+                let t2 = _mm512_unpacklo_pd(r[2], r[3]);
+                let t3 = _mm512_unpackhi_pd(r[2], r[3]);
+                s[4 * g] = _mm512_permutex2var_pd(t0, lo, t2); // columns 0, 4
+                s[4 * g + 1] = _mm512_permutex2var_pd(t0, hi, t2); // columns 2, 6
+                s[4 * g + 2] = _mm512_permutex2var_pd(t1, lo, t3); // columns 1, 5
+                s[4 * g + 3] = _mm512_permutex2var_pd(t1, hi, t3); // columns 3, 7
+            }
+            for (i, col) in [0, 2, 1, 3].into_iter().enumerate() {
+                m[col] = _mm512_shuffle_f64x2::<0x44>(s[i], s[4 + i]);
+                m[col + 4] = _mm512_shuffle_f64x2::<0xEE>(s[i], s[4 + i]);
+            }
+        }
     }
     #[inline(always)]
     unsafe fn reduce_sum(v: __m512d) -> f64 {

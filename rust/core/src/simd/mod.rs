@@ -63,6 +63,33 @@ pub(crate) trait Simd<T: Float>: Copy {
     unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
     /// `a * b + c`, fused (one rounding) where the ISA has FMA.
     unsafe fn mul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    /// `c - a * b`, fused where the ISA has FMA.
+    unsafe fn neg_mul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// Transposes the `LANES × LANES` matrix whose rows are `m[0..LANES]` in place
+    /// (afterwards lane `j` of `m[i]` is what lane `i` of `m[j]` was). The default goes
+    /// through memory; the x86 tiers override it with register shuffles.
+    #[inline(always)]
+    unsafe fn transpose(m: &mut [Self::V]) {
+        let l = Self::LANES;
+        debug_assert!(m.len() == l && l <= 16);
+        let mut a = [T::ZERO; 256];
+        let mut b = [T::ZERO; 256];
+        // SAFETY: `a` and `b` hold 256 >= LANES² values.
+        unsafe {
+            for (i, v) in m.iter().enumerate() {
+                Self::store(a.as_mut_ptr().add(i * l), *v);
+            }
+            for i in 0..l {
+                for j in 0..l {
+                    b[j * l + i] = a[i * l + j];
+                }
+            }
+            for (i, v) in m.iter_mut().enumerate() {
+                *v = Self::load(b.as_ptr().add(i * l));
+            }
+        }
+    }
     /// Sum of all lanes (pairwise tree).
     unsafe fn reduce_sum(v: Self::V) -> T;
 }

@@ -49,6 +49,16 @@ impl Simd<f32> for Neon {
         unsafe { vfmaq_f32(c, a, b) }
     }
     #[inline(always)]
+    unsafe fn mul(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        // SAFETY: NEON is available (module contract).
+        unsafe { vmulq_f32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
+        // SAFETY: NEON is available (module contract).
+        unsafe { vfmsq_f32(c, a, b) }
+    }
+    #[inline(always)]
     unsafe fn reduce_sum(v: float32x4_t) -> f32 {
         // SAFETY: NEON is available (module contract).
         unsafe { vaddvq_f32(v) }
@@ -93,6 +103,16 @@ impl Simd<f64> for Neon {
     unsafe fn mul_add(a: float64x2_t, b: float64x2_t, c: float64x2_t) -> float64x2_t {
         // SAFETY: NEON is available (module contract).
         unsafe { vfmaq_f64(c, a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: float64x2_t, b: float64x2_t) -> float64x2_t {
+        // SAFETY: NEON is available (module contract).
+        unsafe { vmulq_f64(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: float64x2_t, b: float64x2_t, c: float64x2_t) -> float64x2_t {
+        // SAFETY: NEON is available (module contract).
+        unsafe { vfmsq_f64(c, a, b) }
     }
     #[inline(always)]
     unsafe fn reduce_sum(v: float64x2_t) -> f64 {

@@ -52,6 +52,14 @@ impl<T: Float> Simd<T> for Scalar {
         a * b + c
     }
     #[inline(always)]
+    unsafe fn mul(a: T, b: T) -> T {
+        a * b
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: T, b: T, c: T) -> T {
+        c - a * b
+    }
+    #[inline(always)]
     unsafe fn reduce_sum(v: T) -> T {
         v
     }

@@ -47,6 +47,30 @@ impl Simd<f32> for Sse {
         unsafe { _mm_add_ps(_mm_mul_ps(a, b), c) }
     }
     #[inline(always)]
+    unsafe fn mul(a: __m128, b: __m128) -> __m128 {
+        // SAFETY: SSE is baseline on x86-64.
+        unsafe { _mm_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: __m128, b: __m128, c: __m128) -> __m128 {
+        // SAFETY: SSE is baseline on x86-64.
+        unsafe { _mm_sub_ps(c, _mm_mul_ps(a, b)) }
+    }
+    #[inline(always)]
+    unsafe fn transpose(m: &mut [__m128]) {
+        // SAFETY: SSE is baseline on x86-64; `m` holds 4 registers (caller).
+        unsafe {
+            let t0 = _mm_unpacklo_ps(m[0], m[1]);
+            let t1 = _mm_unpacklo_ps(m[2], m[3]);
+            let t2 = _mm_unpackhi_ps(m[0], m[1]);
+            let t3 = _mm_unpackhi_ps(m[2], m[3]);
+            m[0] = _mm_movelh_ps(t0, t1);
+            m[1] = _mm_movehl_ps(t1, t0);
+            m[2] = _mm_movelh_ps(t2, t3);
+            m[3] = _mm_movehl_ps(t3, t2);
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_sum(v: __m128) -> f32 {
         // SAFETY: SSE is baseline on x86-64.
         unsafe {
@@ -96,6 +120,25 @@ impl Simd<f64> for Sse {
     unsafe fn mul_add(a: __m128d, b: __m128d, c: __m128d) -> __m128d {
         // SAFETY: SSE2 is baseline on x86-64.
         unsafe { _mm_add_pd(_mm_mul_pd(a, b), c) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m128d, b: __m128d) -> __m128d {
+        // SAFETY: SSE2 is baseline on x86-64.
+        unsafe { _mm_mul_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(a: __m128d, b: __m128d, c: __m128d) -> __m128d {
+        // SAFETY: SSE2 is baseline on x86-64.
+        unsafe { _mm_sub_pd(c, _mm_mul_pd(a, b)) }
+    }
+    #[inline(always)]
+    unsafe fn transpose(m: &mut [__m128d]) {
+        // SAFETY: SSE2 is baseline on x86-64; `m` holds 2 registers (caller).
+        unsafe {
+            let (a, b) = (m[0], m[1]);
+            m[0] = _mm_unpacklo_pd(a, b);
+            m[1] = _mm_unpackhi_pd(a, b);
+        }
     }
     #[inline(always)]
     unsafe fn reduce_sum(v: __m128d) -> f64 {
