@@ -148,8 +148,12 @@ def rfft(x: npt.ArrayLike, n: int | None = None, axis: int = -1, norm: str | Non
 
     Notes
     -----
-    RustFFT/RealFFT engines with a cached plan per length; rows are transformed in
-    parallel. Error: O(u log n) relative to the transform's 2-norm.
+    Power-of-two ``n`` up to 65 536 with at least half a SIMD register's worth of
+    rows (4 float64 or 8 float32 rows on AVX-512) runs mlkern's batched kernel: one
+    row per SIMD lane, in-place radix-4 FFT on whole registers, for the CPU's tier.
+    Other cases use RustFFT/RealFFT. Plans are cached per length; batches of rows
+    run in parallel. Error: ``‖X̂ − X‖₂ ≤ 5 log2(n) u ‖X‖₂`` (tested on every tier),
+    O(u log n) relative to the transform's 2-norm for every engine.
     """
     arr = _real(x, "x")
     rows, lead = _rows(arr, axis, "x")
