@@ -10,6 +10,28 @@
 
 use mlkern_core::Float;
 
+/// Prefetches the `len` contiguous elements at `ptr` (a hint: never faults, so the
+/// range may run past the matrix). The strided packing paths read one short run per
+/// source row or column; prefetching the run of the *next* k-block while packing
+/// this one lets the many streams (64 rows of A for `64×k @ k×32`) arrive while
+/// the micro-kernels compute, instead of one demand miss after another.
+#[inline(always)]
+fn prefetch_run<T>(ptr: *const T, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let step = (64 / std::mem::size_of::<T>()).max(1);
+        for p in (0..len).step_by(step) {
+            // SAFETY: a prefetch is a hint; it neither faults nor changes memory.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(p) as *const i8);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (ptr, len);
+}
+
 /// A strided source block: element `(i, j)` at `ptr + i * rs + j * cs`.
 #[derive(Clone, Copy)]
 pub(crate) struct Src<T> {
@@ -51,6 +73,9 @@ pub(crate) unsafe fn pack_a<T: Float>(a: Src<T>, rows: usize, kc: usize, mr: usi
                     let row = base.add(i * a.rs);
                     for p in 0..kc {
                         out[p * mr + i] = *row.add(p * a.cs);
+                    }
+                    if a.cs == 1 {
+                        prefetch_run(row.wrapping_add(kc), kc);
                     }
                 }
                 if h < mr {
@@ -103,6 +128,9 @@ pub(crate) unsafe fn pack_b<T: Float>(
                     let col = base.add(j * b.cs);
                     for p in 0..kc {
                         out[p * nr + j] = *col.add(p * b.rs);
+                    }
+                    if b.rs == 1 {
+                        prefetch_run(col.wrapping_add(kc), kc);
                     }
                 }
                 if w < nr {
