@@ -6,7 +6,9 @@ SSE4.2, NEON or scalar), exposed to NumPy without copies.
 Top level
 ---------
 cpu_info()            what was detected and which SIMD tier runs
-set_num_threads(n)    size of mlkern's one thread pool (also ``MLKERN_NUM_THREADS``)
+set_num_threads(n)    size of mlkern's one thread pool (also ``MLKERN_NUM_THREADS``);
+                      on Linux its threads are pinned one per CPU when they fit
+                      (``MLKERN_PIN_THREADS=0`` opts out)
 get_num_threads()
 
 Submodules
