@@ -76,3 +76,17 @@ pub fn gamma(n: usize, u: f64) -> f64 {
 pub fn widen(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
+
+/// `Σ a_i b_i` by Ogita–Rump–Oishi Dot2 (error about `u|s| + γ_n² Σ|a_i b_i|`).
+pub fn dot2(a: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let (mut s, mut c) = (0.0f64, 0.0f64);
+    for (x, y) in a {
+        let p = x * y;
+        let e = x.mul_add(y, -p);
+        let t = s + p;
+        let z = t - s;
+        c += (s - (t - z)) + (p - z) + e;
+        s = t;
+    }
+    s + c
+}

@@ -256,20 +256,6 @@ fn correlate_valid_matches_exact_every_tier() {
     }
 }
 
-/// `Σ a_i b_i` by Ogita–Rump–Oishi Dot2 (error about `u|s| + γ_n² Σ|a_i b_i|`).
-fn dot2(a: impl Iterator<Item = (f64, f64)>) -> f64 {
-    let (mut s, mut c) = (0.0f64, 0.0f64);
-    for (x, y) in a {
-        let p = x * y;
-        let e = x.mul_add(y, -p);
-        let t = s + p;
-        let z = t - s;
-        c += (s - (t - z)) + (p - z) + e;
-        s = t;
-    }
-    s + c
-}
-
 /// The DFT `X[k] = Σ_j x_j exp(-2πi jk/n)`, k = 0..=n/2, by compensated sums over
 /// twiddles of exact angles (error about `u Σ|x_j|` per value).
 fn rdft_reference(x: &[f64]) -> Vec<(f64, f64)> {

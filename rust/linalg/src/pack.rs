@@ -8,28 +8,20 @@
 //! (A column-major / B row-major: `MR` resp. `NR` consecutive elements per step;
 //! otherwise one source row/column at a time, written with a stride).
 
+use mlkern_core::kernels::prefetch;
 use mlkern_core::Float;
 
-/// Prefetches the `len` contiguous elements at `ptr` (a hint: never faults, so the
-/// range may run past the matrix). The strided packing paths read one short run per
-/// source row or column; prefetching the run of the *next* k-block while packing
+/// Prefetches the `len` contiguous elements at `ptr` (the range may run past the
+/// matrix: a prefetch never faults). The strided packing paths read one short run
+/// per source row or column; prefetching the run of the *next* k-block while packing
 /// this one lets the many streams (64 rows of A for `64×k @ k×32`) arrive while
 /// the micro-kernels compute, instead of one demand miss after another.
 #[inline(always)]
 fn prefetch_run<T>(ptr: *const T, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let step = (64 / std::mem::size_of::<T>()).max(1);
-        for p in (0..len).step_by(step) {
-            // SAFETY: a prefetch is a hint; it neither faults nor changes memory.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(p) as *const i8);
-            }
-        }
+    let step = (64 / std::mem::size_of::<T>()).max(1);
+    for p in (0..len).step_by(step) {
+        prefetch(ptr.wrapping_add(p));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (ptr, len);
 }
 
 /// A strided source block: element `(i, j)` at `ptr + i * rs + j * cs`.

@@ -368,10 +368,9 @@ fn allocate<'py, T: Element>(
     let view: &'py mut [T] = if len == 0 {
         &mut []
     } else {
-        // SAFETY: a fresh, aligned array of `len` elements of T that no one else can
-        // see yet (zero-filled, or for `new_array_for_overwrite` holding whatever
-        // NumPy's C allocator returned, which every caller overwrites before reading);
-        // the returned Bound keeps it alive for 'py.
+        // Zero-filled, or (new_array_for_overwrite) whatever NumPy's C allocator
+        // returned, which every such caller overwrites before anything reads it.
+        // SAFETY: a fresh aligned array of `len` T, unseen by anyone else; kept alive by `arr`.
         unsafe { std::slice::from_raw_parts_mut(data, len) }
     };
     Ok((arr, view))

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use mlkern_core::dispatch::{self, HasKernels};
 use mlkern_core::kernels::rfft::RfftPlan;
-use mlkern_core::{check_matrix, threads, Error, Float, Result};
+use mlkern_core::{check_matrix, mem, threads, Error, Float, Result};
 use num_complex::Complex;
 use realfft::RealFftPlanner;
 use rustfft::{FftNum, FftPlanner};
@@ -95,7 +95,7 @@ impl<T: FftNum> std::fmt::Debug for Planners<T> {
 }
 
 /// Element types with FFT engines (f32, f64).
-pub trait FftFloat: FftNum + Float + HasKernels {
+pub trait FftFloat: FftNum + Float + HasKernels + mlkern_core::aligned::Zeroable {
     fn planners() -> &'static Planners<Self>;
 }
 
@@ -207,7 +207,7 @@ fn complex_as_floats<T: FftFloat>(v: &mut [Complex<T>]) -> &mut [T] {
 }
 
 /// [`rfft_rows`] on the lane engine: batches of `lanes` rows, tasks of several
-/// batches in parallel, one work buffer per task.
+/// batches in parallel, one pooled work buffer per task.
 fn rfft_rows_lanes<T: FftFloat>(
     plan: &RfftPlan<T>,
     engine: dispatch::RfftLanes<T>,
@@ -222,8 +222,19 @@ fn rfft_rows_lanes<T: FftFloat>(
     let out_row = n + 2;
     let batches = rows.div_ceil(lanes);
     let per_task = threads::rows_per_task(batches, 5 * n * lanes, max_threads);
+    let work_len = plan.work_len(lanes);
     threads::for_each_chunk_mut(out, per_task * lanes * out_row, max_threads, |c, chunk| {
-        let mut work = vec![T::ZERO; plan.work_len(lanes)];
+        // From mlkern's buffer pool: the kernel overwrites all of it, so it needs
+        // neither clearing nor a fresh allocation per call.
+        let mut pooled = mem::global().take::<T>(work_len);
+        let mut owned = Vec::new();
+        let work: &mut [T] = match pooled.as_mut() {
+            Ok(buf) => buf.slice_mut::<T>(work_len),
+            Err(_) => {
+                owned.resize(work_len, T::ZERO);
+                &mut owned
+            }
+        };
         let task_rows = chunk.len() / out_row;
         for b in (0..task_rows).step_by(lanes) {
             let r0 = c * per_task * lanes + b;
@@ -233,7 +244,7 @@ fn rfft_rows_lanes<T: FftFloat>(
             let next_rows = lanes.min(task_rows.saturating_sub(b + lanes));
             let next = &x[(r0 + batch) * n_in..(r0 + batch + next_rows) * n_in];
             let dst = &mut chunk[b * out_row..];
-            (engine.run)(plan, src, n_in, n_in.min(n), batch, scale, &mut work, dst, out_row, next, next_rows);
+            (engine.run)(plan, src, n_in, n_in.min(n), batch, scale, work, dst, out_row, next, next_rows);
         }
     });
 }

@@ -145,6 +145,24 @@ unsafe fn twiddle<T: Float, S: Simd<T>>(v: Cv<S::V>, w: *const T) -> Cv<S::V> {
     }
 }
 
+/// The radix-4 butterfly before twiddles: `(t0, t1, t2, t3)` with
+/// `t0 = (a + c) + (b + d)`, `t2 = (a + c) - (b + d)`, `t1, t3 = (a - c) ∓ i (b - d)`;
+/// output `r` of the step is `t_r · w^(jr)`.
+#[inline(always)]
+unsafe fn butterfly4<T: Float, S: Simd<T>>(a: Cv<S::V>, b: Cv<S::V>, c: Cv<S::V>, d: Cv<S::V>) -> [Cv<S::V>; 4] {
+    // SAFETY: the tier's features are enabled (module contract).
+    unsafe {
+        let (apc, amc) = (add::<T, S>(a, c), sub::<T, S>(a, c));
+        let (bpd, bmd) = (add::<T, S>(b, d), sub::<T, S>(b, d));
+        [
+            add::<T, S>(apc, bpd),
+            Cv { re: S::add(amc.re, bmd.im), im: S::sub(amc.im, bmd.re) },
+            sub::<T, S>(apc, bpd),
+            Cv { re: S::sub(amc.re, bmd.im), im: S::add(amc.im, bmd.re) },
+        ]
+    }
+}
+
 /// One radix-4 decimation-in-frequency step on the `size` elements at `work`.
 #[inline(always)]
 unsafe fn radix4<T: Float, S: Simd<T>>(work: *mut T, size: usize, tw: &[T], pf: &mut Prefetcher<T>) {
@@ -153,17 +171,12 @@ unsafe fn radix4<T: Float, S: Simd<T>>(work: *mut T, size: usize, tw: &[T], pf: 
         pf.issue(2);
         // SAFETY: j + 3q < size, all inside the block (caller); tw holds 6q values.
         unsafe {
-            let a = load::<T, S>(work, j);
-            let b = load::<T, S>(work, j + q);
-            let c = load::<T, S>(work, j + 2 * q);
-            let d = load::<T, S>(work, j + 3 * q);
-            let (apc, amc) = (add::<T, S>(a, c), sub::<T, S>(a, c));
-            let (bpd, bmd) = (add::<T, S>(b, d), sub::<T, S>(b, d));
-            let t0 = add::<T, S>(apc, bpd);
-            let t2 = sub::<T, S>(apc, bpd);
-            // (a - c) ∓ i (b - d)
-            let t1 = Cv { re: S::add(amc.re, bmd.im), im: S::sub(amc.im, bmd.re) };
-            let t3 = Cv { re: S::sub(amc.re, bmd.im), im: S::add(amc.im, bmd.re) };
+            let [t0, t1, t2, t3] = butterfly4::<T, S>(
+                load::<T, S>(work, j),
+                load::<T, S>(work, j + q),
+                load::<T, S>(work, j + 2 * q),
+                load::<T, S>(work, j + 3 * q),
+            );
             store::<T, S>(work, j, t0);
             if j == 0 {
                 store::<T, S>(work, q, t2);
@@ -214,16 +227,8 @@ impl<T> Prefetcher<T> {
             if self.row >= self.up.rows {
                 return;
             }
-            let at = (self.up.src.wrapping_add(self.row * self.up.ld) as *const u8)
-                .wrapping_add(self.offset.min(self.last_byte));
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch is a hint; it neither faults nor changes memory.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(at as *const i8);
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = at;
+            let row = self.up.src.wrapping_add(self.row * self.up.ld) as *const u8;
+            super::prefetch(row.wrapping_add(self.offset.min(self.last_byte)));
             if self.offset > self.last_byte {
                 self.row += 1;
                 self.offset = 0;
@@ -246,13 +251,7 @@ unsafe fn leaf8<T: Float, S: Simd<T>>(work: *mut T) {
         let c = S::splat(T::from_f64(std::f64::consts::FRAC_1_SQRT_2));
         let mut p = [x[0]; 8];
         for j in 0..2 {
-            let (a, b, cc, d) = (x[j], x[j + 2], x[j + 4], x[j + 6]);
-            let (apc, amc) = (add::<T, S>(a, cc), sub::<T, S>(a, cc));
-            let (bpd, bmd) = (add::<T, S>(b, d), sub::<T, S>(b, d));
-            let t0 = add::<T, S>(apc, bpd);
-            let t2 = sub::<T, S>(apc, bpd);
-            let t1 = Cv { re: S::add(amc.re, bmd.im), im: S::sub(amc.im, bmd.re) };
-            let t3 = Cv { re: S::sub(amc.re, bmd.im), im: S::add(amc.im, bmd.re) };
+            let [t0, t1, t2, t3] = butterfly4::<T, S>(x[j], x[j + 2], x[j + 4], x[j + 6]);
             if j == 0 {
                 (p[0], p[2], p[4], p[6]) = (t0, t2, t1, t3);
             } else {
