@@ -26,6 +26,15 @@ pub type CorrelateFn<T> = fn(&[T], &[T], &mut [T]);
 /// `c[i + j · ldc]` (`i < mr`, `j < nr`) for reads and writes.
 pub type GemmMicroFn<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, bool);
 
+/// The same tile with both operands read in place at strides (see
+/// `kernels/gemm.rs::micro_tile_strided`), arguments
+/// `(kc, a, a_step, b, b_step, b_col, c, ldc, accumulate)`: step `p` of `Ã` is the
+/// `mr` contiguous elements at `a + p · a_step`, `B̃[p][j]` is at `b + p · b_step + j · b_col`.
+///
+/// # Safety (of calling it)
+/// As [`GemmMicroFn`], with every one of those elements valid for reads.
+pub type GemmStridedFn<T> = unsafe fn(usize, *const T, usize, *const T, usize, usize, *mut T, usize, bool);
+
 /// A tier's GEMM micro-kernel and its register-tile shape.
 #[derive(Debug, Clone, Copy)]
 pub struct GemmMicro<T: 'static> {
@@ -34,6 +43,8 @@ pub struct GemmMicro<T: 'static> {
     /// Columns of the tile (packed `B̃` panel width).
     pub nr: usize,
     pub kernel: GemmMicroFn<T>,
+    /// The tile with its operands read in place at strides.
+    pub kernel_strided: GemmStridedFn<T>,
 }
 
 /// One CSR row times a dense matrix (see `kernels/spmm.rs`):
@@ -204,12 +215,33 @@ macro_rules! tier_table {
             }
 
             macro_rules! gemm_with_features {
-                ($name:ident, $t:ty) => {
+                ($name:ident, $cols:ident, $t:ty) => {
                     #[target_feature(enable = $features)]
                     unsafe fn $name(kc: usize, a: *const $t, b: *const $t, c: *mut $t, ldc: usize, acc: bool) {
                         // SAFETY: features enabled here; pointer ranges guaranteed by the
                         // caller (GemmMicroFn contract).
                         unsafe { crate::kernels::gemm::micro_tile::<$t, $isa, $mv, $nr>(kc, a, b, c, ldc, acc) }
+                    }
+                    #[target_feature(enable = $features)]
+                    #[allow(clippy::too_many_arguments)]
+                    unsafe fn $cols(
+                        kc: usize,
+                        a: *const $t,
+                        a_step: usize,
+                        b: *const $t,
+                        b_step: usize,
+                        b_col: usize,
+                        c: *mut $t,
+                        ldc: usize,
+                        acc: bool,
+                    ) {
+                        // SAFETY: features enabled here; pointer ranges guaranteed by the
+                        // caller (GemmStridedFn contract).
+                        unsafe {
+                            crate::kernels::gemm::micro_tile_strided::<$t, $isa, $mv, $nr>(
+                                kc, a, a_step, b, b_step, b_col, c, ldc, acc,
+                            )
+                        }
                     }
                 };
             }
@@ -325,8 +357,8 @@ macro_rules! tier_table {
             rfft_with_features!(rfft_f64_k, rfft_f64, f64);
             peak_with_features!(peak_f32_k, peak_f32, f32);
             peak_with_features!(peak_f64_k, peak_f64, f64);
-            gemm_with_features!(gemm_f32, f32);
-            gemm_with_features!(gemm_f64, f64);
+            gemm_with_features!(gemm_f32, gemm_strided_f32, f32);
+            gemm_with_features!(gemm_f64, gemm_strided_f64, f64);
             csr_with_features!(csr_f32_i32_k, csr_f32_i32, f32, i32);
             csr_with_features!(csr_f32_i64_k, csr_f32_i64, f32, i64);
             csr_with_features!(csr_f64_i32_k, csr_f64_i32, f64, i32);
@@ -353,7 +385,12 @@ macro_rules! tier_table {
                     tile_dot: tile_dot_f32,
                     tile_sqeuclidean: tile_sqeuclidean_f32,
                     correlate_valid: correlate_valid_f32,
-                    gemm: GemmMicro { mr: $mv * <$isa as crate::simd::Simd<f32>>::LANES, nr: $nr, kernel: gemm_f32 },
+                    gemm: GemmMicro {
+                        mr: $mv * <$isa as crate::simd::Simd<f32>>::LANES,
+                        nr: $nr,
+                        kernel: gemm_f32,
+                        kernel_strided: gemm_strided_f32,
+                    },
                     csr_row_i32: csr_f32_i32,
                     csr_row_i64: csr_f32_i64,
                     fma_probe: FmaProbe {
@@ -369,7 +406,12 @@ macro_rules! tier_table {
                     tile_dot: tile_dot_f64,
                     tile_sqeuclidean: tile_sqeuclidean_f64,
                     correlate_valid: correlate_valid_f64,
-                    gemm: GemmMicro { mr: $mv * <$isa as crate::simd::Simd<f64>>::LANES, nr: $nr, kernel: gemm_f64 },
+                    gemm: GemmMicro {
+                        mr: $mv * <$isa as crate::simd::Simd<f64>>::LANES,
+                        nr: $nr,
+                        kernel: gemm_f64,
+                        kernel_strided: gemm_strided_f64,
+                    },
                     csr_row_i32: csr_f64_i32,
                     csr_row_i64: csr_f64_i64,
                     fma_probe: FmaProbe {

@@ -21,6 +21,10 @@ pub trait Float:
     const ZERO: Self;
     const ONE: Self;
     const INFINITY: Self;
+    /// Smallest positive normal value.
+    const MIN_POSITIVE: Self;
+    /// Largest finite value.
+    const MAX: Self;
     /// Unit roundoff `u = 2^-p` (half the machine epsilon).
     const UNIT_ROUNDOFF: f64;
     /// Name as NumPy spells it.
@@ -37,6 +41,8 @@ macro_rules! impl_float {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const INFINITY: Self = <$t>::INFINITY;
+            const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
+            const MAX: Self = <$t>::MAX;
             const UNIT_ROUNDOFF: f64 = $u;
             const NAME: &'static str = $name;
             #[inline(always)]

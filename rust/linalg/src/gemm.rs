@@ -19,6 +19,13 @@
 //! (`64 × 100 000 @ 100 000 × 32`), `k` is split instead and the partial products
 //! are summed. Results then differ from the 1-thread order by rounding only.
 //!
+//! Skinny products: an operand whose panels would be reused by at most
+//! [`IN_PLACE_MAX_REUSE`] micro-panels of the other is not packed; the micro-kernel
+//! reads it in place at its strides (`micro_tile_strided`), and only its partial
+//! edge panel is packed. For `X @ Ω` with `X` 5 000×2 000 and `Ω` 2 000×60 this took
+//! float64 from 54 to 109 GFLOP/s on one core: the transposing pack of `X` cost as
+//! much as the FMAs.
+//!
 //! Orientation: the micro-kernel writes column-major tiles. A row-major `C` is
 //! computed as `Cᵀ = Bᵀ Aᵀ` (free: only strides swap). A `C` with no unit stride
 //! goes through a small tile buffer.
@@ -226,14 +233,20 @@ unsafe fn gemm_oriented<T: Scalar>(
             scale(m, n, beta, c);
         }
         let overwrite_first = beta == T::ZERO;
+        let a_in_place = reads_a_in_place(n, alpha, &blk, &a);
+        let b_in_place = reads_b_in_place(m, &blk, &b);
         let bbuf_len = blk.kc * n.min(blk.nc).div_ceil(blk.nr) * blk.nr;
         let Ok(mut bbuf) = mem::global().take::<T>(bbuf_len) else {
             return gemm_fallback(m, n, k, alpha, a, b, overwrite_first, c);
         };
         let bpack = Dst { ptr: bbuf.slice_mut::<T>(bbuf_len).as_mut_ptr(), rs: 0, cs: 0 };
         // At least one row block per thread when m allows (whole micro-panels):
-        // splitting columns instead would pack the same A block once per task.
-        let row_blocks = m.div_ceil(blk.mc).max(threads.min(m.div_ceil(blk.mr)));
+        // splitting columns instead would pack the same A block once per task. But
+        // when B is read in place, A is a few panels and B is the big operand: then
+        // threads split the columns, so that each reads its own part of B (split
+        // rows, every thread streamed all of B: `X @ Ω` ran 11 ms on 2 threads, 11 on 1).
+        let row_blocks =
+            if b_in_place { m.div_ceil(blk.mc) } else { m.div_ceil(blk.mc).max(threads.min(m.div_ceil(blk.mr))) };
         let mc = m.div_ceil(row_blocks).div_ceil(blk.mr) * blk.mr;
         for jc in (0..n).step_by(blk.nc) {
             let ncb = blk.nc.min(n - jc);
@@ -244,17 +257,26 @@ unsafe fn gemm_oriented<T: Scalar>(
             for pc in (0..k).step_by(blk.kc) {
                 let kcb = blk.kc.min(k - pc);
                 let bsrc = Src { ptr: b.ptr.add(pc * b.rs + jc * b.cs), rs: b.rs, cs: b.cs };
-                // Parallel packing costs a pool wake-up: only worth it for big blocks.
-                let pack_chunks = if threads > 1 && kcb * ncb >= 1 << 18 { threads } else { 1 };
-                let per_chunk = panels.div_ceil(pack_chunks);
-                threads::parallel_for(pack_chunks, threads, |t| {
-                    let _ = (&bsrc, &bpack); // capture the Send/Sync wrappers, not their raw fields
-                    let range = (t * per_chunk).min(panels)..((t + 1) * per_chunk).min(panels);
-                    pack_b(bsrc, kcb, ncb, blk.nr, range, bpack.ptr);
-                });
+                let b_strided = if b_in_place {
+                    // Only a partial last panel is packed (zero-padded to NR columns).
+                    if !ncb.is_multiple_of(blk.nr) {
+                        pack_b(bsrc, kcb, ncb, blk.nr, panels - 1..panels, bpack.ptr);
+                    }
+                    Some(InPlace { ptr: bsrc.ptr, step: b.rs, col: b.cs })
+                } else {
+                    // Parallel packing costs a pool wake-up: only worth it for big blocks.
+                    let pack_chunks = if threads > 1 && kcb * ncb >= 1 << 18 { threads } else { 1 };
+                    let per_chunk = panels.div_ceil(pack_chunks);
+                    threads::parallel_for(pack_chunks, threads, |t| {
+                        let _ = (&bsrc, &bpack); // capture the Send/Sync wrappers, not their raw fields
+                        let range = (t * per_chunk).min(panels)..((t + 1) * per_chunk).min(panels);
+                        pack_b(bsrc, kcb, ncb, blk.nr, range, bpack.ptr);
+                    });
+                    None
+                };
                 let accumulate = !(pc == 0 && overwrite_first);
                 threads::parallel_for(row_blocks * col_splits, threads, |task| {
-                    let _ = (&a, &b, &c, &bpack);
+                    let _ = (&a, &b, &c, &bpack, &b_strided);
                     let (rb, cs) = (task / col_splits, task % col_splits);
                     let ic = rb * mc;
                     if ic >= m {
@@ -277,28 +299,90 @@ unsafe fn gemm_oriented<T: Scalar>(
                     };
                     let apack = abuf.slice_mut::<T>(alen);
                     let asrc = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
-                    pack_a(asrc, mcb, kcb, blk.mr, alpha, apack);
+                    let a_strided = if a_in_place {
+                        // Only a partial last panel is packed (zero-padded to MR rows).
+                        let full = mcb / blk.mr * blk.mr;
+                        if full < mcb {
+                            let tail = Src { ptr: asrc.ptr.add(full * a.rs), ..asrc };
+                            pack_a(tail, mcb - full, kcb, blk.mr, alpha, &mut apack[full * kcb..]);
+                        }
+                        Some(InPlace { ptr: asrc.ptr, step: a.cs, col: 0 })
+                    } else {
+                        pack_a(asrc, mcb, kcb, blk.mr, alpha, apack);
+                        None
+                    };
                     let bpanels = std::slice::from_raw_parts(bpack.ptr as *const T, bbuf_len);
                     let cblock = Dst { ptr: c.at(ic, jc), rs: c.rs, cs: c.cs };
-                    macro_loop(&g, blk, kcb, mcb, ncb, apack, bpanels, prange, cblock, accumulate);
+                    let operands = Operands { apack, a_strided, bpack: bpanels, b_strided };
+                    macro_loop(&g, blk, kcb, mcb, ncb, operands, prange, cblock, accumulate);
                 });
             }
         }
     }
 }
 
-/// The `jr`/`ir` loops over one packed A block and a range of packed B panels.
+/// An operand block read where it lies: step `p` at `ptr + p · step`; for `B`,
+/// column `j` at `+ j · col`. (`A` in place needs unit row stride: `MR` contiguous
+/// elements per step.)
+#[derive(Clone, Copy)]
+struct InPlace<T> {
+    ptr: *const T,
+    step: usize,
+    col: usize,
+}
+
+// SAFETY: a read-only view handed to worker threads; the memory outlives the call.
+unsafe impl<T: Sync> Send for InPlace<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for InPlace<T> {}
+
+/// The operands of one macro-loop: packed panels, and the blocks read in place
+/// (whose partial edge panel is still packed).
+struct Operands<'a, T> {
+    apack: &'a [T],
+    a_strided: Option<InPlace<T>>,
+    bpack: &'a [T],
+    b_strided: Option<InPlace<T>>,
+}
+
+/// Read an operand in place when the other dimension spans at most this many
+/// micro-panels (so each of its panels would be reused at most this often).
+/// Measured with 0, 4, 8, 16 and unlimited on the skinny shapes of the benchmark
+/// and on 1024³ (1 and 2 threads): 8 takes every skinny shape (`qᵀ X` in randomized
+/// SVD has 5 `NR` panels) and leaves the large products packed, where reading in
+/// place gained nothing measurable.
+const IN_PLACE_MAX_REUSE: usize = 8;
+
+/// Whether `B` is read in place instead of packed: its columns or rows are
+/// contiguous, and `m` spans few `MR` panels, so a packed `B̃` panel would be reused
+/// only a few times. Then the pack costs about as much as the product: for
+/// `64×100 000 @ 100 000×32` float32 (`m = 32`, one panel) a transposing pack takes
+/// one load and one store per element of `B` against one cycle of FMAs; packing
+/// it ran at 0.91× NumPy, in place at 2.1× (1 thread, `benches` sweep in the
+/// closing note of issue 3).
+fn reads_b_in_place<T>(m: usize, blk: &Blocking, b: &Src<T>) -> bool {
+    (b.rs == 1 || b.cs == 1) && m.div_ceil(blk.mr) <= IN_PLACE_MAX_REUSE
+}
+
+/// Whether `A` is read in place: unit row stride (the kernel loads `MR` contiguous
+/// elements per step), no `alpha` to fold into a pack, and `n` spans few `NR` panels.
+fn reads_a_in_place<T: Scalar>(n: usize, alpha: T, blk: &Blocking, a: &Src<T>) -> bool {
+    a.rs == 1 && alpha == T::ONE && n.div_ceil(blk.nr) <= IN_PLACE_MAX_REUSE
+}
+
+/// The `jr`/`ir` loops over one block of A and a range of B panels.
 ///
 /// # Safety
-/// `c` valid for the `(mcb, ncb)` block; panels packed for `kcb`.
+/// `c` valid for the `(mcb, ncb)` block; packed panels hold `kcb` steps (for an
+/// operand read in place, its partial last panel only), and in-place blocks are
+/// readable over `(mcb, kcb)` resp. `(kcb, ncb)`.
 unsafe fn macro_loop<T: Scalar>(
     g: &GemmMicro<T>,
     blk: Blocking,
     kcb: usize,
     mcb: usize,
     ncb: usize,
-    apack: &[T],
-    bpack: &[T],
+    ops: Operands<'_, T>,
     panels: std::ops::Range<usize>,
     c: Dst<T>,
     accumulate: bool,
@@ -306,31 +390,60 @@ unsafe fn macro_loop<T: Scalar>(
     let (mr, nr) = (blk.mr, blk.nr);
     let mut tile = [T::ZERO; 512];
     debug_assert!(mr * nr <= tile.len());
-    for jp in panels {
-        let j0 = jp * nr;
-        let w = nr.min(ncb - j0);
-        let bp = bpack[jp * nr * kcb..].as_ptr();
-        for ip in 0..mcb.div_ceil(mr) {
-            let i0 = ip * mr;
-            let h = mr.min(mcb - i0);
-            let ap = apack[ip * mr * kcb..].as_ptr();
-            // SAFETY: the panels hold kcb·mr resp. kcb·nr elements; a full tile of a
-            // column-major C is inside the block; otherwise the kernel writes `tile`
-            // (mr·nr <= 512 elements, ldc = mr) and only the valid part is copied.
+    let strided = ops.a_strided.is_some() || ops.b_strided.is_some();
+    // Ã step p at a.0 + p·a.1 (unit row stride); B̃ (p, j) at b.0 + p·b.1 + j·b.2.
+    let a_panel = |ip: usize| match ops.a_strided {
+        Some(s) if ip * mr + mr <= mcb => (s.ptr.wrapping_add(ip * mr), s.step),
+        _ => (ops.apack[ip * mr * kcb..].as_ptr(), mr),
+    };
+    let b_panel = |jp: usize| match ops.b_strided {
+        Some(s) if jp * nr + nr <= ncb => (s.ptr.wrapping_add(jp * nr * s.col), s.step, s.col),
+        _ => (ops.bpack[jp * nr * kcb..].as_ptr(), nr, 1),
+    };
+    let mut run =
+        |ip: usize, (ap, a_step): (*const T, usize), jp: usize, (bp, b_step, b_col): (*const T, usize, usize)| {
+            let (i0, j0) = (ip * mr, jp * nr);
+            let (h, w) = (mr.min(mcb - i0), nr.min(ncb - j0));
+            let direct = h == mr && w == nr && c.rs == 1;
+            let (cp, ldc, acc) = if direct {
+                (c.ptr.wrapping_add(i0 * c.rs + j0 * c.cs), c.cs, accumulate)
+            } else {
+                (tile.as_mut_ptr(), mr, false)
+            };
+            // SAFETY: packed panels hold kcb·mr resp. kcb·nr elements; in-place full
+            // panels lie inside the blocks (caller); a full tile of a column-major C
+            // is inside the block; otherwise the kernel writes `tile` (mr·nr <= 512
+            // elements, ldc = mr) and only the valid part is copied.
             unsafe {
-                if h == mr && w == nr && c.rs == 1 {
-                    (g.kernel)(kcb, ap, bp, c.at(i0, j0), c.cs, accumulate);
+                if strided {
+                    (g.kernel_strided)(kcb, ap, a_step, bp, b_step, b_col, cp, ldc, acc);
                 } else {
-                    (g.kernel)(kcb, ap, bp, tile.as_mut_ptr(), mr, false);
-                    for j in 0..w {
-                        for i in 0..h {
-                            let p = c.at(i0 + i, j0 + j);
-                            let t = tile[i + j * mr];
-                            *p = if accumulate { *p + t } else { t };
-                        }
+                    (g.kernel)(kcb, ap, bp, cp, ldc, acc);
+                }
+                if direct {
+                    return;
+                }
+                for j in 0..w {
+                    for i in 0..h {
+                        let p = c.at(i0 + i, j0 + j);
+                        let t = tile[i + j * mr];
+                        *p = if accumulate { *p + t } else { t };
                     }
                 }
             }
+        };
+    if ops.a_strided.is_some() && ops.b_strided.is_none() {
+        // A in place (few, small B panels): each Ã panel, fetched from its strided
+        // rows once, meets every B̃ panel while it sits in L1.
+        for ip in 0..mcb.div_ceil(mr) {
+            let a = a_panel(ip);
+            panels.clone().for_each(|jp| run(ip, a, jp, b_panel(jp)));
+        }
+    } else {
+        // BLIS order: one B̃ panel stays in L1 while the Ã panels stream from L2.
+        for jp in panels {
+            let b = b_panel(jp);
+            (0..mcb.div_ceil(mr)).for_each(|ip| run(ip, a_panel(ip), jp, b));
         }
     }
 }

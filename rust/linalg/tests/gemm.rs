@@ -23,22 +23,29 @@ enum Layout {
     Col,
     /// Row-major inside a buffer with a padded row stride and a column stride of 2.
     Strided,
+    /// Row-major, rows padded by one element, starting one element into the buffer
+    /// (unaligned rows: what the in-place skinny path reads).
+    RowPadded,
+    /// Column-major, columns padded by one element, starting one element in.
+    ColPadded,
 }
 
-/// A `(rows, cols)` matrix stored with `layout`; returns (buffer, rs, cs).
-fn store<T: Copy + Default>(vals: &[T], rows: usize, cols: usize, layout: Layout) -> (Vec<T>, usize, usize) {
-    let (rs, cs, len) = match layout {
-        Layout::Row => (cols, 1, rows * cols),
-        Layout::Col => (1, rows, rows * cols),
-        Layout::Strided => (2 * cols + 3, 2, rows * (2 * cols + 3) + 1),
+/// A `(rows, cols)` matrix stored with `layout`; returns (buffer, offset, rs, cs).
+fn store<T: Copy + Default>(vals: &[T], rows: usize, cols: usize, layout: Layout) -> (Vec<T>, usize, usize, usize) {
+    let (off, rs, cs, len) = match layout {
+        Layout::Row => (0, cols, 1, rows * cols),
+        Layout::Col => (0, 1, rows, rows * cols),
+        Layout::Strided => (0, 2 * cols + 3, 2, rows * (2 * cols + 3) + 1),
+        Layout::RowPadded => (1, cols + 1, 1, 1 + rows * (cols + 1)),
+        Layout::ColPadded => (1, 1, rows + 1, 1 + cols * (rows + 1)),
     };
     let mut buf = vec![T::default(); len.max(1)];
     for i in 0..rows {
         for j in 0..cols {
-            buf[i * rs + j * cs] = vals[i * cols + j];
+            buf[off + i * rs + j * cs] = vals[i * cols + j];
         }
     }
-    (buf, rs, cs)
+    (buf, off, rs, cs)
 }
 
 trait TestFloat: Scalar + Default {
@@ -72,12 +79,12 @@ fn check<T: TestFloat>(
     let av: Vec<T> = (0..m * k).map(|_| T::of(rng.uniform())).collect();
     let bv: Vec<T> = (0..k * n).map(|_| T::of(rng.uniform())).collect();
     let cv: Vec<T> = (0..m * n).map(|_| T::of(rng.uniform())).collect();
-    let (ab, ars, acs) = store(&av, m, k, la);
-    let (bb, brs, bcs) = store(&bv, k, n, lb);
-    let (mut cb, crs, ccs) = store(&cv, m, n, lc);
-    let a = MatRef::new("a", &ab, m, k, ars, acs).unwrap();
-    let b = MatRef::new("b", &bb, k, n, brs, bcs).unwrap();
-    let c = MatMut::new("out", &mut cb, m, n, crs, ccs).unwrap();
+    let (ab, aoff, ars, acs) = store(&av, m, k, la);
+    let (bb, boff, brs, bcs) = store(&bv, k, n, lb);
+    let (mut cb, coff, crs, ccs) = store(&cv, m, n, lc);
+    let a = MatRef::new("a", &ab[aoff..], m, k, ars, acs).unwrap();
+    let b = MatRef::new("b", &bb[boff..], k, n, brs, bcs).unwrap();
+    let c = MatMut::new("out", &mut cb[coff..], m, n, crs, ccs).unwrap();
     gemm(T::of(alpha), a, b, T::of(beta), c, par).unwrap();
     for i in 0..m {
         for j in 0..n {
@@ -90,7 +97,7 @@ fn check<T: TestFloat>(
             let c0 = cv[i * n + j].to_f64();
             let want = alpha * s + if beta == 0.0 { 0.0 } else { beta * c0 };
             let bound = 2.0 * (k as f64 + 2.0) * T::U * (alpha.abs() * abs + (beta * c0).abs()) + 1e-300;
-            let got = cb[i * crs + j * ccs].to_f64();
+            let got = cb[coff + i * crs + j * ccs].to_f64();
             assert!(
                 (got - want).abs() <= bound,
                 "{} ({m},{n},{k}) {la:?}/{lb:?}/{lc:?} a={alpha} b={beta} {par:?} tier {:?}: C[{i}][{j}] = {got}, want {want} ± {bound}",
@@ -137,6 +144,31 @@ fn every_tier_every_layout() {
         cpu::set_active(tier).unwrap();
         all_layouts::<f32>(&mut rng, &SHAPES, Parallelism::Sequential);
         all_layouts::<f64>(&mut rng, &SHAPES, Parallelism::Sequential);
+    }
+    cpu::set_active(cpu::best_tier()).unwrap();
+}
+
+/// Skinny products read their big operand in place (see `IN_PLACE_MAX_REUSE` in
+/// `src/gemm.rs`): a few micro-panels on one side, many on the other, k over several
+/// `KC` blocks, partial edge panels (still packed) on both sides, unaligned rows and
+/// columns, alpha (which keeps `A` packed) and beta; every tier, one and two threads.
+#[test]
+fn skinny_products_read_operands_in_place() {
+    use Layout::*;
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    threads::set_num_threads(2).unwrap();
+    let mut rng = Rng(13);
+    let shapes = [(45, 700, 600), (700, 45, 600), (33, 29, 1100), (64, 260, 520), (7, 3000, 70)];
+    for &tier in available_tiers() {
+        cpu::set_active(tier).unwrap();
+        for &s in &shapes {
+            for (la, lb, lc) in [(Row, Row, Row), (RowPadded, ColPadded, Col), (ColPadded, RowPadded, RowPadded)] {
+                check::<f32>(&mut rng, s, la, lb, lc, 1.0, 0.0, Parallelism::Sequential);
+                check::<f64>(&mut rng, s, la, lb, lc, 1.0, 0.0, Parallelism::Pool);
+            }
+            check::<f64>(&mut rng, s, ColPadded, ColPadded, Row, -1.5, 0.5, Parallelism::Sequential);
+            check::<f32>(&mut rng, s, RowPadded, RowPadded, ColPadded, 1.0, 2.0, Parallelism::Pool);
+        }
     }
     cpu::set_active(cpu::best_tier()).unwrap();
 }

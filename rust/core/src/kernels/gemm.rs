@@ -33,10 +33,59 @@ pub(crate) unsafe fn micro_tile<T: Float, S: Simd<T>, const MV: usize, const NR:
     ldc: usize,
     accumulate: bool,
 ) {
+    // SAFETY: forwarded (packed: Ã step p at a + p·MR, B̃ (p, j) at b + p·NR + j).
+    unsafe { tile::<T, S, MV, NR, false>(kc, a, 0, b, 0, 0, c, ldc, accumulate) }
+}
+
+/// As [`micro_tile`], but both operands are read where they lie: `Ã` step `p` at
+/// `a + p · a_step` (`MR` contiguous elements), `B̃` element `(p, j)` at
+/// `b + p · b_step + j · b_col`. The driver uses it for the big operand of skinny
+/// products (`64 × 100 000 @ 100 000 × 32`, `X @ Ω` in randomized SVD), where a
+/// packed panel would be reused only a few times and the pack would cost about as
+/// much as the product. Broadcasts read any address at the same cost; only the
+/// cache traffic differs (constant-stride streams the hardware prefetcher follows).
+///
+/// # Safety
+/// As [`micro_tile`], with `a + p · a_step` valid for `MR` reads and
+/// `b + p · b_step + j · b_col` for one read, for every `p < kc`, `j < NR`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn micro_tile_strided<T: Float, S: Simd<T>, const MV: usize, const NR: usize>(
+    kc: usize,
+    a: *const T,
+    a_step: usize,
+    b: *const T,
+    b_step: usize,
+    b_col: usize,
+    c: *mut T,
+    ldc: usize,
+    accumulate: bool,
+) {
+    // SAFETY: forwarded.
+    unsafe { tile::<T, S, MV, NR, true>(kc, a, a_step, b, b_step, b_col, c, ldc, accumulate) }
+}
+
+/// The register tile behind both entry points; `STRIDED` selects runtime strides
+/// over the packed layout's constants.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<T: Float, S: Simd<T>, const MV: usize, const NR: usize, const STRIDED: bool>(
+    kc: usize,
+    a: *const T,
+    a_step: usize,
+    b: *const T,
+    b_step: usize,
+    b_col: usize,
+    c: *mut T,
+    ldc: usize,
+    accumulate: bool,
+) {
     let l = S::LANES;
     let mr = MV * l;
-    // SAFETY: reads stay within the panels (kc steps of MR resp. NR elements) and
-    // the tile (MR rows × NR columns of C); the caller guarantees those ranges.
+    let (a_step, b_step, b_col) = if STRIDED { (a_step, b_step, b_col) } else { (mr, NR, 1) };
+    // SAFETY: reads stay within the operands (kc steps of MR elements of Ã, of NR
+    // elements of B̃, at the strides above) and the tile (MR rows × NR columns of C); the caller
+    // guarantees those ranges.
     unsafe {
         let z = S::zero();
         let mut acc = [[z; MV]; NR];
@@ -47,13 +96,13 @@ pub(crate) unsafe fn micro_tile<T: Float, S: Simd<T>, const MV: usize, const NR:
                 av[v] = S::load(ap.add(v * l));
             }
             for j in 0..NR {
-                let bj = S::splat(*bp.add(j));
+                let bj = S::splat(*bp.add(j * b_col));
                 for v in 0..MV {
                     acc[j][v] = S::mul_add(av[v], bj, acc[j][v]);
                 }
             }
-            ap = ap.add(mr);
-            bp = bp.add(NR);
+            ap = ap.add(a_step);
+            bp = bp.add(b_step);
         }
         for j in 0..NR {
             for v in 0..MV {
