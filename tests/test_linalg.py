@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 import mlkern
 from mlkern import linalg
 
-SHAPES = [(1, 1, 1), (0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 37, 19), (37, 19, 1), (33, 65, 17), (129, 257, 131)]
+SHAPES = [(1, 1, 1), (0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 37, 19), (37, 19, 1), (33, 65, 17), (129, 257, 131),
+          # skinny: the big operand is read in place (k over several cache blocks)
+          (45, 900, 700), (700, 900, 45)]
 
 
 def bound(a: np.ndarray, b: np.ndarray, dtype: type) -> np.ndarray:
@@ -25,11 +27,14 @@ def bound(a: np.ndarray, b: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def layouts(x: np.ndarray) -> list[np.ndarray]:
-    """C order, Fortran order, a transposed view and a strided slice of the same values."""
+    """C order, Fortran order, a transposed view, a strided slice and an unaligned
+    row-major slice (unit inner stride, padded rows) of the same values."""
     big = np.zeros((x.shape[0] * 2 + 1, x.shape[1] * 3 + 2), dtype=x.dtype)
     big[1::2, 2::3][: x.shape[0], : x.shape[1]] = x
     strided = big[1::2, 2::3][: x.shape[0], : x.shape[1]]
-    return [x, np.asfortranarray(x), np.ascontiguousarray(x.T).T, strided]
+    padded = np.zeros((x.shape[0] + 1, x.shape[1] + 1), dtype=x.dtype)[1:, 1:]
+    padded[...] = x
+    return [x, np.asfortranarray(x), np.ascontiguousarray(x.T).T, strided, padded]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -39,7 +44,7 @@ def test_matmul_every_tier_and_layout(tier: str, dtype: type, rng: np.random.Gen
     b = rng.standard_normal((k, n)).astype(dtype)
     want = a.astype(np.float64) @ b.astype(np.float64)
     for av in layouts(a):
-        for bv in layouts(b)[:2]:
+        for bv in layouts(b)[:2] + layouts(b)[4:]:
             got = linalg.matmul(av, bv, method="classical")
             assert got.dtype == dtype and got.shape == (m, n) and got.flags.c_contiguous
             assert np.all(np.abs(got - want) <= bound(a, b, dtype))
