@@ -178,13 +178,17 @@ def randomized_svd(
     uhat, s, vt = _thin_svd(b)
     if not np.all(np.isfinite(s)):
         raise ValueError("a must not contain NaN or inf")
-    u = matmul(q, uhat)
+    # Only the kept triplets are formed and sign-flipped (the flip is per column,
+    # so this equals flipping all l and slicing, as scikit-learn does).
+    k = n_components
+    u = matmul(q, uhat[:, :k])
+    vt = np.ascontiguousarray(vt[:k])
+    s = s[:k].copy()
     if flip_sign:
         _svd_flip(u, vt, u_based=not transpose)
-    k = n_components
     if transpose:
-        return np.ascontiguousarray(vt[:k].T), s[:k].copy(), np.ascontiguousarray(u[:, :k].T)
-    return np.ascontiguousarray(u[:, :k]), s[:k].copy(), np.ascontiguousarray(vt[:k])
+        return np.ascontiguousarray(vt.T), s, np.ascontiguousarray(u.T)
+    return u, s, vt
 
 
 def csr_matmul(a: Any, b: npt.ArrayLike) -> np.ndarray:
