@@ -55,7 +55,9 @@ use crate::matrix::{Matrix, OutMatrix};
 /// ``γ_k = k·u/(1 - k·u)`` (u the unit roundoff), like any BLAS. Strassen satisfies
 /// only a normwise bound: ``max|C - a@b| <= c·k·u·max|a|·max|b|`` with c about 18
 /// per recursion level. NaN and inf propagate as in NumPy. Runs on mlkern's thread
-/// pool with the GIL released.
+/// pool with the GIL released. Operands are packed into cache-sized panels, except
+/// the large operand of a skinny product (the other side at most 8 register tiles
+/// wide, e.g. ``(64, 100000) @ (100000, 32)``), which is read where it lies.
 #[pyfunction]
 #[pyo3(signature = (a, b, *, method = "auto", out = None))]
 pub(crate) fn matmul<'py>(
