@@ -206,9 +206,9 @@ pub(crate) unsafe fn gemm_raw<T: Scalar>(
 /// 159 → 184), despite the tile copies.
 fn keeps_row_major_orientation<T: Scalar>(m: usize, n: usize, a: &Src<T>, b: &Src<T>) -> bool {
     let mr = dispatch::kernels::<T>().gemm.mr;
-    let b_in_place = (b.rs == 1 || b.cs == 1) && m.div_ceil(mr) <= IN_PLACE_MAX_REUSE;
-    let b_in_place_transposed = (a.rs == 1 || a.cs == 1) && n.div_ceil(mr) <= IN_PLACE_MAX_REUSE;
-    b_in_place && !b_in_place_transposed
+    // Transposed, the product is Bᵀ Aᵀ: its B̃ side is Aᵀ, facing n rows.
+    let at = Src { ptr: a.ptr, rs: a.cs, cs: a.rs };
+    reads_b_in_place(m, mr, b) && !reads_b_in_place(n, mr, &at)
 }
 
 /// Output this small relative to `k` splits `k` across threads instead of rows:
@@ -247,7 +247,7 @@ unsafe fn gemm_oriented<T: Scalar>(
         }
         let overwrite_first = beta == T::ZERO;
         let a_in_place = reads_a_in_place(n, alpha, &blk, &a);
-        let b_in_place = reads_b_in_place(m, &blk, &b);
+        let b_in_place = reads_b_in_place(m, blk.mr, &b);
         let bbuf_len = blk.kc * n.min(blk.nc).div_ceil(blk.nr) * blk.nr;
         let Ok(mut bbuf) = mem::global().take::<T>(bbuf_len) else {
             return gemm_fallback(m, n, k, alpha, a, b, overwrite_first, c);
@@ -373,8 +373,8 @@ const IN_PLACE_MAX_REUSE: usize = 8;
 /// one load and one store per element of `B` against one cycle of FMAs; packing
 /// it ran at 0.91× NumPy, in place at 2.1× (1 thread, `benches` sweep in the
 /// closing note of issue 3).
-fn reads_b_in_place<T>(m: usize, blk: &Blocking, b: &Src<T>) -> bool {
-    (b.rs == 1 || b.cs == 1) && m.div_ceil(blk.mr) <= IN_PLACE_MAX_REUSE
+fn reads_b_in_place<T>(m: usize, mr: usize, b: &Src<T>) -> bool {
+    (b.rs == 1 || b.cs == 1) && m.div_ceil(mr) <= IN_PLACE_MAX_REUSE
 }
 
 /// Whether `A` is read in place: unit row stride (the kernel loads `MR` contiguous
@@ -423,10 +423,9 @@ unsafe fn macro_loop<T: Scalar>(
             } else {
                 (tile.as_mut_ptr(), mr, false)
             };
-            // SAFETY: packed panels hold kcb·mr resp. kcb·nr elements; in-place full
-            // panels lie inside the blocks (caller); a full tile of a column-major C
-            // is inside the block; otherwise the kernel writes `tile` (mr·nr <= 512
-            // elements, ldc = mr) and only the valid part is copied.
+            // SAFETY: panels (packed: kcb·mr / kcb·nr elements; in place: inside the
+            // blocks, caller) and a full column-major C tile are in bounds; else the
+            // kernel writes `tile` (mr·nr <= 512, ldc = mr), copied out in part.
             unsafe {
                 if strided {
                     (g.kernel_strided)(kcb, ap, a_step, bp, b_step, b_col, cp, ldc, acc);

@@ -38,53 +38,14 @@ pub(crate) struct Src<T> {
 /// `a` must be valid for reads of the whole block; `dst` must hold
 /// `ceil(rows / mr) * mr * kc` elements.
 pub(crate) unsafe fn pack_a<T: Float>(a: Src<T>, rows: usize, kc: usize, mr: usize, alpha: T, dst: &mut [T]) {
-    let scale = alpha != T::ONE;
-    for (panel, out) in dst.chunks_exact_mut(mr * kc).take(rows.div_ceil(mr)).enumerate() {
-        let r0 = panel * mr;
-        let h = mr.min(rows - r0);
-        // SAFETY: reads rows r0..r0 + h, columns 0..kc of the block (caller).
-        unsafe {
-            let base = a.ptr.add(r0 * a.rs);
-            if a.rs == 1 {
-                for p in 0..kc {
-                    let col = base.add(p * a.cs);
-                    let o = &mut out[p * mr..(p + 1) * mr];
-                    for i in 0..h {
-                        o[i] = *col.add(i);
-                    }
-                    o[h..].fill(T::ZERO);
-                    if scale {
-                        o[..h].iter_mut().for_each(|x| *x = *x * alpha);
-                    }
-                }
-            } else {
-                // One source row at a time (contiguous reads when cs = 1), written
-                // with stride mr: measured faster than gathering h streams per step,
-                // especially with two threads packing at once.
-                for i in 0..h {
-                    let row = base.add(i * a.rs);
-                    for p in 0..kc {
-                        out[p * mr + i] = *row.add(p * a.cs);
-                    }
-                    if a.cs == 1 {
-                        prefetch_run(row.wrapping_add(kc), kc);
-                    }
-                }
-                if h < mr {
-                    for p in 0..kc {
-                        out[p * mr + h..(p + 1) * mr].fill(T::ZERO);
-                    }
-                }
-                if scale {
-                    out.iter_mut().for_each(|x| *x = *x * alpha);
-                }
-            }
-        }
-    }
+    let panels = rows.div_ceil(mr);
+    assert!(dst.len() >= panels * mr * kc, "pack_a: destination too short");
+    // SAFETY: forwarded; dst holds every panel (checked above) and is ours alone.
+    unsafe { pack_panels(a, rows, kc, mr, alpha, 0..panels, dst.as_mut_ptr()) }
 }
 
 /// Packs the `kc × cols` block of `b` into `ceil(cols / nr)` panels of `kc × nr`,
-/// panels `first..first + count` only (for parallel packing).
+/// panels `first..first + count` only (for parallel packing): the `A` packing of `bᵀ`.
 ///
 /// # Safety
 /// `b` must be valid for reads of the whole block; `dst` must be valid for writes of
@@ -98,39 +59,67 @@ pub(crate) unsafe fn pack_b<T: Float>(
     panels: std::ops::Range<usize>,
     dst: *mut T,
 ) {
+    let bt = Src { ptr: b.ptr, rs: b.cs, cs: b.rs };
+    // SAFETY: forwarded caller guarantees.
+    unsafe { pack_panels(bt, cols, kc, nr, T::ONE, panels, dst) }
+}
+
+/// Packs panels `panels` of the `rows × kc` block of `x`: panel `q` holds rows
+/// `q·r .. q·r + r` as `kc` steps of `r` contiguous elements (times `alpha`), rows
+/// past `rows` as zeros.
+///
+/// # Safety
+/// `x` valid for reads of the block; `dst` valid for writes of those panels
+/// (`r · kc` elements each, panel `q` at `dst + q·r·kc`), which nobody else accesses.
+unsafe fn pack_panels<T: Float>(
+    x: Src<T>,
+    rows: usize,
+    kc: usize,
+    r: usize,
+    alpha: T,
+    panels: std::ops::Range<usize>,
+    dst: *mut T,
+) {
+    let scale = alpha != T::ONE;
     for panel in panels {
-        let c0 = panel * nr;
-        let w = nr.min(cols - c0);
-        // SAFETY: this panel's kc·nr elements are ours alone (caller).
-        let out = unsafe { std::slice::from_raw_parts_mut(dst.add(panel * nr * kc), nr * kc) };
-        // SAFETY: reads rows 0..kc, columns c0..c0 + w of the block (caller).
+        let r0 = panel * r;
+        let h = r.min(rows - r0);
+        // SAFETY: this panel's kc·r elements are ours alone (caller).
+        let out = unsafe { std::slice::from_raw_parts_mut(dst.add(panel * r * kc), r * kc) };
+        // SAFETY: reads rows r0..r0 + h, columns 0..kc of the block (caller).
         unsafe {
-            let base = b.ptr.add(c0 * b.cs);
-            if b.cs == 1 {
+            let base = x.ptr.add(r0 * x.rs);
+            if x.rs == 1 {
                 for p in 0..kc {
-                    let row = base.add(p * b.rs);
-                    let o = &mut out[p * nr..(p + 1) * nr];
-                    for j in 0..w {
-                        o[j] = *row.add(j);
+                    let col = base.add(p * x.cs);
+                    let o = &mut out[p * r..(p + 1) * r];
+                    for i in 0..h {
+                        o[i] = *col.add(i);
                     }
-                    o[w..].fill(T::ZERO);
+                    o[h..].fill(T::ZERO);
                 }
             } else {
-                for j in 0..w {
-                    let col = base.add(j * b.cs);
+                // One source row at a time (contiguous reads when cs = 1), written
+                // with stride r: measured faster than gathering h streams per step,
+                // especially with two threads packing at once.
+                for i in 0..h {
+                    let row = base.add(i * x.rs);
                     for p in 0..kc {
-                        out[p * nr + j] = *col.add(p * b.rs);
+                        out[p * r + i] = *row.add(p * x.cs);
                     }
-                    if b.rs == 1 {
-                        prefetch_run(col.wrapping_add(kc), kc);
+                    if x.cs == 1 {
+                        prefetch_run(row.wrapping_add(kc), kc);
                     }
                 }
-                if w < nr {
+                if h < r {
                     for p in 0..kc {
-                        out[p * nr + w..(p + 1) * nr].fill(T::ZERO);
+                        out[p * r + h..(p + 1) * r].fill(T::ZERO);
                     }
                 }
             }
+        }
+        if scale {
+            out.iter_mut().for_each(|v| *v = *v * alpha);
         }
     }
 }
