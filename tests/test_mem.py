@@ -94,9 +94,32 @@ def test_bad_input() -> None:
         pool.empty("big")
     with pytest.raises(TypeError, match="Python objects"):
         pool.empty(3, object)
-    with pytest.raises(ValueError, match="overflows"):
+    with pytest.raises(MemoryError, match="overflows"):
         pool.empty((2**62, 2**62))
-    with pytest.raises(ValueError):
+    with pytest.raises(MemoryError):
         pool.empty((2**61,), np.float64)  # 16 EiB: the allocator refuses
+    # Just past the largest size class (2**62 bytes): MemoryError, not a Rust panic
+    # (pyo3's PanicException is a BaseException, which `except Exception` misses).
+    for n in (2**62 + 1, 2**63 - 1):
+        with pytest.raises(MemoryError):
+            pool.empty(n, np.uint8)
+    with pytest.raises(OverflowError):
+        pool.empty(2**64, np.uint8)
+    for bad in (True, (3, False), 2.5):
+        with pytest.raises(TypeError, match="shape"):
+            pool.empty(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="max_bytes must be an int, got bool"):
+        BufferPool(max_bytes=True)  # type: ignore[arg-type]
     z = pool.empty((0, 5))
     assert z.shape == (0, 5)
+
+
+def test_fresh_buffers_are_zeroed_reused_keep_contents() -> None:
+    pool = BufferPool()
+    a = pool.empty(1000, np.float64)
+    assert not a.any()  # first allocation: zeroed (no reference to uninitialised memory)
+    a[:] = 7.0
+    del a
+    b = pool.empty(1000, np.float64)
+    assert pool.stats()["hits"] == 1
+    assert (b == 7.0).all()  # reused: like numpy.empty, holds what was written last

@@ -55,7 +55,7 @@ impl<T: Zeroable> AlignedVec<T> {
         // SAFETY: layout has non-zero size (len > 0, size_of::<T>() > 0).
         let raw = unsafe { alloc::alloc_zeroed(layout) } as *mut T;
         let ptr = NonNull::new(raw)
-            .ok_or_else(|| Error::invalid("size", format!("cannot allocate {} bytes", layout.size())))?;
+            .ok_or_else(|| Error::out_of_memory("size", format!("cannot allocate {} bytes", layout.size())))?;
         Ok(AlignedVec { ptr, len })
     }
 
@@ -69,9 +69,9 @@ impl<T: Zeroable> AlignedVec<T> {
     fn layout(len: usize) -> Result<Layout> {
         let bytes = len
             .checked_mul(std::mem::size_of::<T>())
-            .ok_or_else(|| Error::invalid("size", format!("{len} elements overflow the address space")))?;
+            .ok_or_else(|| Error::out_of_memory("size", format!("{len} elements overflow the address space")))?;
         Layout::from_size_align(bytes, ALIGN.max(std::mem::align_of::<T>()))
-            .map_err(|_| Error::invalid("size", format!("{bytes} bytes exceed the largest allocation")))
+            .map_err(|_| Error::out_of_memory("size", format!("{bytes} bytes exceed the largest allocation")))
     }
 }
 

@@ -16,18 +16,37 @@ pub enum Error {
     /// A requested SIMD tier is unknown or not supported by this CPU.
     #[error("{0}")]
     Unsupported(String),
+    /// The memory a call needs cannot be allocated (or its size overflows).
+    #[error("{what}: {detail}")]
+    OutOfMemory { what: &'static str, detail: String },
 }
 
+/// The constructors every crate uses (one spelling of each kind of error).
 impl Error {
+    /// Two operands whose sizes must agree do not (`ValueError` in Python).
     #[cold]
-    pub(crate) fn shape(what: &'static str, detail: impl Into<String>) -> Self {
+    pub fn shape(what: &'static str, detail: impl Into<String>) -> Self {
         Error::ShapeMismatch { what, detail: detail.into() }
     }
 
+    /// An argument outside its domain (`ValueError` in Python).
     #[cold]
-    pub(crate) fn invalid(name: &'static str, detail: impl Into<String>) -> Self {
+    pub fn invalid(name: &'static str, detail: impl Into<String>) -> Self {
         Error::InvalidArgument { name, detail: detail.into() }
     }
+
+    /// Memory for `what` cannot be had (`MemoryError` in Python).
+    #[cold]
+    pub fn out_of_memory(what: &'static str, detail: impl Into<String>) -> Self {
+        Error::OutOfMemory { what, detail: detail.into() }
+    }
+}
+
+/// `a * b`, or an [`Error::OutOfMemory`] naming `what` when the product overflows:
+/// the checked multiplication for every size a caller's dimensions multiply into.
+#[inline]
+pub fn checked_size(what: &'static str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| Error::out_of_memory(what, format!("{a} x {b} elements overflow the address space")))
 }
 
 /// Checks that `len` elements form a row-major `(rows, cols)` matrix (no overflow);

@@ -16,6 +16,7 @@ pub mod cpu;
 pub mod dispatch;
 pub mod element;
 pub mod error;
+pub mod fork;
 pub mod kernels;
 pub mod mem;
 pub(crate) mod simd;
@@ -24,4 +25,4 @@ pub mod vector;
 
 pub use cpu::Tier;
 pub use element::Float;
-pub use error::{check_matrix, Error, Result};
+pub use error::{check_matrix, checked_size, Error, Result};

@@ -5,17 +5,27 @@
 //! request of `n` bytes is served by the smallest class ≥ `n`, so a repeated call
 //! with the same sizes finds its buffers again (a *hit*) and allocates nothing. A
 //! returned buffer is kept while the bytes held stay within `max_bytes`; otherwise
-//! it is freed at once. Memory handed out is *not* initialised (like `np.empty`).
+//! it is freed at once.
+//!
+//! Initialisation: a buffer is zeroed when it is first allocated and holds
+//! whatever was last written when it is reused, so its bytes are always
+//! initialised and [`PoolBuf::slice_mut`] never exposes uninitialised memory. (To a
+//! NumPy user, a reused buffer looks like `np.empty`.)
 //!
 //! Every [`PoolBuf`] holds an `Arc` of its pool, so a buffer that outlives every
 //! other handle of the pool is still valid; it is freed when dropped.
+//!
+//! Fork safety: the free lists live behind a [`ForkSafeMutex`], so a `fork()` child
+//! starts with empty lists (the inherited ones are leaked in the child) even if
+//! another thread of the parent was inside the pool at the time.
 
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::aligned::{Zeroable, ALIGN};
 use crate::error::{Error, Result};
+use crate::fork::ForkSafeMutex;
 
 const CLASSES: usize = usize::BITS as usize;
 /// Smallest class: one cache line.
@@ -36,15 +46,20 @@ struct Free(NonNull<u8>);
 // SAFETY: a free buffer is plain memory owned by the pool, not aliased.
 unsafe impl Send for Free {}
 
-#[derive(Default)]
 struct State {
     free: Vec<Vec<Free>>,
     stats: PoolStats,
 }
 
+impl State {
+    fn empty() -> State {
+        State { free: (0..CLASSES).map(|_| Vec::new()).collect(), stats: PoolStats::default() }
+    }
+}
+
 /// A pool of 64-byte aligned buffers; see the module docs.
 pub struct Pool {
-    state: Mutex<State>,
+    state: ForkSafeMutex<State>,
     max_bytes: usize,
 }
 
@@ -54,32 +69,32 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// Largest class: the largest power of two that a `Layout` accepts (its size
+/// rounded up to the alignment must not exceed `isize::MAX`).
+const MAX_CLASS: u32 = usize::BITS - 2;
+
 fn class_of(bytes: usize) -> Result<u32> {
-    let b = bytes.max(1).checked_next_power_of_two().filter(|&b| b <= isize::MAX as usize + 1);
-    match b {
-        Some(b) => Ok(b.trailing_zeros().max(MIN_CLASS)),
-        None => Err(Error::invalid("size", format!("{bytes} bytes exceed the largest allocation"))),
+    match bytes.max(1).checked_next_power_of_two().map(|b| b.trailing_zeros()) {
+        Some(class) if class <= MAX_CLASS => Ok(class.max(MIN_CLASS)),
+        _ => Err(Error::out_of_memory("size", format!("{bytes} bytes exceed the largest allocation"))),
     }
 }
 
 fn layout(class: u32) -> Layout {
-    // A class is a power of two in [64, isize::MAX + 1) (checked by class_of), so the layout is valid.
+    debug_assert!((MIN_CLASS..=MAX_CLASS).contains(&class));
+    // A class is a power of two in [64, 2^62] (checked by class_of), so the layout is valid.
     Layout::from_size_align(1usize << class, ALIGN).expect("pool size classes are valid layouts")
 }
 
 impl Pool {
     /// A new, empty pool that keeps at most `max_bytes` of free buffers (`None`: no cap).
     pub fn new(max_bytes: Option<usize>) -> Arc<Pool> {
-        let free = (0..CLASSES).map(|_| Vec::new()).collect();
-        Arc::new(Pool {
-            state: Mutex::new(State { free, stats: PoolStats::default() }),
-            max_bytes: max_bytes.unwrap_or(usize::MAX),
-        })
+        Arc::new(Pool { state: ForkSafeMutex::new(State::empty), max_bytes: max_bytes.unwrap_or(usize::MAX) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Every critical section leaves the state consistent, so a poisoned lock is usable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// The cap on free bytes kept.
@@ -90,6 +105,12 @@ impl Pool {
     /// Current counters.
     pub fn stats(&self) -> PoolStats {
         self.lock().stats
+    }
+
+    /// Runs `f` holding the pool's lock (the fork-safety test hook).
+    pub(crate) fn with_locked(&self, f: impl FnOnce()) {
+        let _state = self.lock();
+        f();
     }
 
     /// Frees every kept buffer.
@@ -104,7 +125,8 @@ impl Pool {
         st.stats.bytes_held = 0;
     }
 
-    /// A buffer of at least `bytes` bytes, 64-byte aligned, uninitialised.
+    /// A buffer of at least `bytes` bytes, 64-byte aligned: zeroed when newly
+    /// allocated, holding earlier contents when reused.
     pub fn take_bytes(self: &Arc<Self>, bytes: usize) -> Result<PoolBuf> {
         let class = class_of(bytes)?;
         {
@@ -117,9 +139,9 @@ impl Pool {
             st.stats.misses += 1;
         }
         // SAFETY: the layout has non-zero size (at least 64 bytes).
-        let raw = unsafe { alloc::alloc(layout(class)) };
+        let raw = unsafe { alloc::alloc_zeroed(layout(class)) };
         let ptr = NonNull::new(raw)
-            .ok_or_else(|| Error::invalid("size", format!("cannot allocate {} bytes", 1usize << class)))?;
+            .ok_or_else(|| Error::out_of_memory("size", format!("cannot allocate {} bytes", 1usize << class)))?;
         Ok(PoolBuf { ptr, class, pool: Arc::clone(self) })
     }
 
@@ -127,7 +149,7 @@ impl Pool {
     pub fn take<T: Zeroable>(self: &Arc<Self>, len: usize) -> Result<PoolBuf> {
         let bytes = len
             .checked_mul(std::mem::size_of::<T>())
-            .ok_or_else(|| Error::invalid("size", format!("{len} elements overflow the address space")))?;
+            .ok_or_else(|| Error::out_of_memory("size", format!("{len} elements overflow the address space")))?;
         self.take_bytes(bytes)
     }
 
@@ -180,14 +202,16 @@ impl PoolBuf {
         self.ptr.as_ptr()
     }
 
-    /// The first `len` elements as a mutable slice (contents unspecified on a fresh
-    /// buffer; any bit pattern is a valid `T`).
+    /// The first `len` elements as a mutable slice: zeros on a fresh buffer, earlier
+    /// contents on a reused one (initialised bytes either way; any bit pattern is a
+    /// valid `T`).
     ///
     /// # Panics
     /// If `len` elements do not fit (a bug in the caller, never user input).
     pub fn slice_mut<T: Zeroable>(&mut self, len: usize) -> &mut [T] {
         assert!(len.saturating_mul(std::mem::size_of::<T>()) <= self.bytes(), "PoolBuf too small");
-        // SAFETY: the buffer holds `bytes()` bytes, is aligned to 64 >= align_of T,
+        // SAFETY: the buffer holds `bytes()` initialised bytes (zeroed on allocation,
+        // only ever written through slices since), is aligned to 64 >= align_of T,
         // every bit pattern is a valid T (Zeroable: plain numbers) and &mut self is unique.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr() as *mut T, len) }
     }
@@ -239,6 +263,22 @@ mod tests {
         assert!(pool.take_bytes(usize::MAX).is_err());
         assert!(pool.take::<f64>(usize::MAX / 2).is_err());
         assert!(pool.take_bytes(1 << 62).is_err(), "the allocator refuses 4 EiB");
+        // Just past the largest class: an error, not a Layout panic.
+        for bytes in [(1usize << 62) + 1, 1 << 63, (1 << 63) + 1, isize::MAX as usize] {
+            assert!(matches!(pool.take_bytes(bytes), Err(Error::OutOfMemory { .. })), "{bytes}");
+        }
+    }
+
+    #[test]
+    fn fresh_buffers_are_zeroed() {
+        let pool = Pool::new(None);
+        let mut a = pool.take::<u64>(1000).unwrap();
+        assert!(a.slice_mut::<u64>(1000).iter().all(|&v| v == 0));
+        a.slice_mut::<u64>(1000).fill(7);
+        drop(a);
+        let mut b = pool.take::<u64>(1000).unwrap();
+        assert_eq!(pool.stats().hits, 1);
+        assert!(b.slice_mut::<u64>(1000).iter().all(|&v| v == 7), "reuse keeps contents");
     }
 
     #[test]

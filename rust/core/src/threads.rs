@@ -13,23 +13,36 @@
 //! `64×100 000 @ 100 000×32` 5 or 10 ms. Pinned, every call took 4.1 ms.
 //!
 //! Fork safety: a child created by `fork()` inherits the pool's bookkeeping but not
-//! its threads, so running work on it would wait forever. The pool remembers the
-//! process id that built it; a different id means we are in a forked child, and a
-//! fresh pool is built there. The stale one is leaked on purpose: dropping it would
-//! signal threads that do not exist in the child.
+//! its threads, so running work on it would wait forever. The slot that holds the
+//! pool is a [`ForkSafeMutex`]: a child starts with an empty slot (and the thread
+//! count last set, kept in an atomic) and builds a fresh pool on first use, even if
+//! another thread of the parent held the slot's lock at the time of the fork. The
+//! stale pool is leaked on purpose: dropping it would signal threads that do not
+//! exist in the child.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::fork::ForkSafeMutex;
 
 struct PoolSlot {
-    pid: u32,
     threads: usize,
-    pool: Arc<rayon::ThreadPool>,
+    /// Built on first use in each process.
+    pool: Option<Arc<rayon::ThreadPool>>,
 }
 
-static POOL: Mutex<Option<PoolSlot>> = Mutex::new(None);
+/// The thread count last given to [`set_num_threads`] (0: never), which a forked
+/// child keeps.
+static CONFIGURED: AtomicUsize = AtomicUsize::new(0);
+
+static POOL: ForkSafeMutex<PoolSlot> = ForkSafeMutex::new(|| {
+    let threads = match CONFIGURED.load(Ordering::Relaxed) {
+        0 => default_threads(),
+        n => n,
+    };
+    PoolSlot { threads, pool: None }
+});
 
 /// Largest thread count accepted (a typo guard, far above any real machine).
 pub const MAX_THREADS: usize = 4096;
@@ -97,26 +110,19 @@ mod affinity {
     pub(super) fn pin_current_thread(_cpu: usize) {}
 }
 
-fn lock() -> std::sync::MutexGuard<'static, Option<PoolSlot>> {
+fn lock() -> std::sync::MutexGuard<'static, PoolSlot> {
     // A panic while holding the lock cannot leave the slot inconsistent.
-    POOL.lock().unwrap_or_else(|p| p.into_inner())
+    POOL.lock()
 }
 
 /// The pool for this process, built on first use (or after a fork).
 fn pool() -> Result<Arc<rayon::ThreadPool>> {
-    let pid = std::process::id();
     let mut slot = lock();
-    match slot.as_ref() {
-        Some(s) if s.pid == pid => return Ok(Arc::clone(&s.pool)),
-        _ => {}
+    if let Some(p) = &slot.pool {
+        return Ok(Arc::clone(p));
     }
-    let threads = slot.as_ref().map(|s| s.threads).unwrap_or_else(default_threads);
-    let pool = build(threads)?;
-    if let Some(stale) = slot.replace(PoolSlot { pid, threads, pool: Arc::clone(&pool) }) {
-        if stale.pid != pid {
-            std::mem::forget(stale); // forked child: the stale pool's threads are gone
-        }
-    }
+    let pool = build(slot.threads)?;
+    slot.pool = Some(Arc::clone(&pool));
     Ok(pool)
 }
 
@@ -126,21 +132,26 @@ pub fn set_num_threads(n: usize) -> Result<()> {
         return Err(Error::invalid("n", format!("number of threads must be in 1..={MAX_THREADS}, got {n}")));
     }
     let pool = build(n)?;
-    let pid = std::process::id();
-    let old = lock().replace(PoolSlot { pid, threads: n, pool });
-    if let Some(old) = old {
-        if old.pid != pid {
-            std::mem::forget(old);
-        }
-        // Otherwise dropped here, outside the lock: its threads exit once idle.
-    }
+    CONFIGURED.store(n, Ordering::Relaxed);
+    let old = {
+        let mut slot = lock();
+        slot.threads = n;
+        slot.pool.replace(pool)
+    };
+    // The old pool is dropped here, outside the lock: its threads exit once idle.
+    drop(old);
     Ok(())
+}
+
+/// Runs `f` holding the slot's lock (the fork-safety test hook).
+pub(crate) fn with_slot_locked(f: impl FnOnce()) {
+    let _slot = lock();
+    f();
 }
 
 /// The number of threads mlkern's kernels use.
 pub fn num_threads() -> usize {
-    let slot = lock();
-    slot.as_ref().map(|s| s.threads).unwrap_or_else(default_threads)
+    lock().threads
 }
 
 /// Runs `f` inside mlkern's pool (Rayon's parallel iterators in `f` use it).

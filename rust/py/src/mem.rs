@@ -12,7 +12,7 @@ use std::sync::Arc;
 use mlkern_core::mem::{Pool, PoolBuf};
 use numpy::npyffi::{self, NpyTypes, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -46,10 +46,9 @@ pub(crate) struct BufferPool {
 }
 
 fn parse_shape(shape: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-    let dims: Vec<i64> = if let Ok(n) = shape.extract::<i64>() {
-        vec![n]
-    } else {
-        shape.extract::<Vec<i64>>().map_err(|_| PyTypeError::new_err("shape must be an int or a sequence of ints"))?
+    let dims: Vec<i64> = match shape.extract::<Vec<Bound<'_, PyAny>>>() {
+        Ok(items) => items.iter().map(|d| crate::arrays::count_arg(d, "shape")).collect::<PyResult<_>>()?,
+        Err(_) => vec![crate::arrays::count_arg(shape, "shape")?],
     };
     if dims.len() > 32 {
         return Err(PyValueError::new_err(format!("shape: at most 32 dimensions, got {}", dims.len())));
@@ -63,7 +62,8 @@ fn parse_shape(shape: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
 impl BufferPool {
     #[new]
     #[pyo3(signature = (max_bytes = None))]
-    fn new(max_bytes: Option<i64>) -> PyResult<Self> {
+    fn new(max_bytes: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let max_bytes = max_bytes.map(|b| crate::arrays::count_arg(b, "max_bytes")).transpose()?;
         let cap = match max_bytes {
             None => None,
             Some(b) if b >= 0 => Some(b as usize),
@@ -79,12 +79,14 @@ impl BufferPool {
     }
 
     /// A new writeable, C-contiguous array of ``shape`` and ``dtype`` whose memory
-    /// (64-byte aligned) comes from the pool. Its contents are uninitialised, like
-    /// ``numpy.empty``: a reused buffer holds whatever was written last.
+    /// (64-byte aligned) comes from the pool. Treat its contents as arbitrary, like
+    /// ``numpy.empty``: a fresh buffer is zeroed, a reused one holds whatever was
+    /// written last.
     ///
     /// ``dtype`` may be anything ``numpy.dtype`` accepts except types holding
-    /// Python objects (TypeError). Raises ValueError for negative dimensions and
-    /// MemoryError / ValueError when the size overflows or cannot be allocated.
+    /// Python objects (TypeError). Raises TypeError for a shape that is not an int
+    /// or a sequence of ints (bools included), ValueError for negative dimensions and
+    /// MemoryError when the size overflows or cannot be allocated.
     #[pyo3(signature = (shape, dtype = None))]
     fn empty<'py>(
         &self,
@@ -105,7 +107,7 @@ impl BufferPool {
             .iter()
             .try_fold(item, |acc, &d| acc.checked_mul(d))
             .filter(|&b| b <= isize::MAX as usize)
-            .ok_or_else(|| PyValueError::new_err("shape: the array size overflows"))?;
+            .ok_or_else(|| PyMemoryError::new_err("shape: the array size overflows"))?;
         let buf = self.pool.take_bytes(nbytes).map_err(to_pyerr)?;
         let data = buf.as_mut_ptr();
         let owner = Bound::new(py, _PoolMemory { _buf: buf })?;
