@@ -37,7 +37,7 @@ def dot_bound(a: np.ndarray, b: np.ndarray, dtype: type) -> float:
     return gamma(len(a), dtype) * abs_sum * 1.0001 + 1e-300
 
 
-# -- dot, norm, cosine, sqeuclidean ------------------------------------------------
+# -- dot, norm, cosine_similarity/distance, sqeuclidean ---------------------------------------------
 
 
 @pytest.mark.parametrize("n", AWKWARD)
@@ -93,7 +93,8 @@ def test_dot_family_property_vs_numpy(tier: str, pair: tuple[np.ndarray, np.ndar
         np.sum(np.abs(a.astype(np.float64) * b.astype(np.float64)))
     ) + 1e-300
     na, nb = float(np.linalg.norm(a.astype(np.float64))), float(np.linalg.norm(b.astype(np.float64)))
-    cos = float(vector.cosine(a, b))
+    cos = float(vector.cosine_similarity(a, b))
+    assert float(vector.cosine_distance(a, b)) == 1 - vector.cosine_similarity(a, b)
     if na == 0 or nb == 0:
         assert cos == 0.0
     else:
@@ -145,7 +146,7 @@ def test_nan_and_inf_propagate_like_numpy(tier: str, dtype: type, n: int) -> Non
                 np.testing.assert_equal(vector.norm(a), np.linalg.norm(a))
             a[pos] = 1
         a[pos] = np.nan
-        assert np.isnan(vector.cosine(a, b))
+        assert np.isnan(vector.cosine_similarity(a, b))
 
 
 def test_empty_vectors(dtype: type) -> None:
@@ -154,7 +155,7 @@ def test_empty_vectors(dtype: type) -> None:
     assert vector.dot(e, e, precise=True) == 0
     assert vector.norm(e) == 0
     assert vector.sqeuclidean(e, e) == 0
-    assert vector.cosine(e, e) == 0
+    assert vector.cosine_similarity(e, e) == 0
 
 
 def test_long_dot_is_chunked_and_correct(dtype: type, rng: np.random.Generator) -> None:
@@ -167,6 +168,7 @@ def test_long_dot_is_chunked_and_correct(dtype: type, rng: np.random.Generator) 
 
 def test_non_contiguous_and_sequences_are_copied_correctly(dtype: type, rng: np.random.Generator) -> None:
     base = rng.standard_normal((50, 4)).astype(dtype)
+    before = base.copy()
     col = base[:, 1]  # strided view
     assert not col.flags.c_contiguous
     np.testing.assert_allclose(vector.dot(col, col), np.dot(col, col), rtol=1e-5)
@@ -176,27 +178,31 @@ def test_non_contiguous_and_sequences_are_copied_correctly(dtype: type, rng: np.
     np.testing.assert_allclose(vector.dot(swapped, col), np.dot(col, col), rtol=1e-5)
     reversed_view = base[::-1, 0]
     np.testing.assert_allclose(vector.norm(reversed_view), np.linalg.norm(reversed_view), rtol=1e-5)
-    # The inputs are untouched.
-    np.testing.assert_array_equal(base, base.copy())
+    # The inputs are untouched (compared with a copy taken before any call).
+    np.testing.assert_array_equal(base, before)
 
 
 # -- cdist -----------------------------------------------------------------------
 
-METRICS = ["dot", "cosine", "sqeuclidean", "euclidean"]
+METRICS = ["euclidean", "sqeuclidean", "cosine", "cosine_similarity", "dot"]
+SIMILARITIES = ("dot", "cosine_similarity")
 
 
 def cdist_reference(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """NumPy in float64: SciPy's meanings; "cosine_similarity" as scikit-learn (0 for a zero row)."""
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     if metric == "dot":
         return a64 @ b64.T
-    if metric == "cosine":
+    if metric in ("cosine", "cosine_similarity"):
         na = np.linalg.norm(a64, axis=1, keepdims=True)
         nb = np.linalg.norm(b64, axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
-            s = (a64 @ b64.T) / (na * nb.T)
+            s = np.clip((a64 @ b64.T) / (na * nb.T), -1, 1)
+        if metric == "cosine":
+            return 1 - s  # NaN where a row is zero, as scipy.spatial.distance.cdist
         s[(na == 0).ravel(), :] = 0
         s[:, (nb == 0).ravel()] = 0
-        return np.clip(s, -1, 1)
+        return s
     d2 = ((a64[:, None, :] - b64[None, :, :]) ** 2).sum(-1)
     return d2 if metric == "sqeuclidean" else np.sqrt(d2)
 
@@ -208,7 +214,7 @@ def cdist_tolerance(a: np.ndarray, b: np.ndarray, metric: str, dtype: type) -> n
     g = gamma(d + 3, dtype) + gamma(d + 3, np.float64)
     if metric == "dot":
         return g * (np.abs(a64) @ np.abs(b64).T) * 1.0001 + 1e-300
-    if metric == "cosine":
+    if metric in ("cosine", "cosine_similarity"):
         return np.full((len(a), len(b)), 4 * g + 1e-300)
     ref = cdist_reference(a, b, metric)
     return g * ref + 1e-300
@@ -220,11 +226,13 @@ def test_cdist_every_tier(tier: str, dtype: type, metric: str, m: int, n: int, d
     a = rng.standard_normal((m, d)).astype(dtype)
     b = rng.standard_normal((n, d)).astype(dtype)
     if n > 2:
-        b[1] = 0  # a zero row: cosine similarity 0
+        b[1] = 0  # a zero row: cosine similarity 0, cosine distance NaN
     got = vector.cdist(a, b, metric)
     assert got.shape == (m, n) and got.dtype == dtype and got.flags.c_contiguous
-    err = np.abs(got.astype(np.float64) - cdist_reference(a, b, metric))
-    assert np.all(err <= cdist_tolerance(a, b, metric, dtype))
+    ref = cdist_reference(a, b, metric)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    err = np.abs(got.astype(np.float64) - ref)
+    assert np.all(err[~np.isnan(ref)] <= cdist_tolerance(a, b, metric, dtype)[~np.isnan(ref)])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -245,9 +253,13 @@ def test_cdist_property_vs_scipy(m: int, n: int, d: int, metric: str, dtype: typ
     got = vector.cdist(a, b, metric)
     assert got.shape == (m, n)
     ref = cdist_reference(a, b, metric)
-    assert np.all(np.abs(got - ref) <= cdist_tolerance(a, b, metric, dtype))
-    if metric in ("sqeuclidean", "euclidean") and m and n:
-        np.testing.assert_allclose(got, scipy_cdist(a.astype(np.float64), b.astype(np.float64), metric), rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    ok = ~np.isnan(ref)
+    assert np.all(np.abs(got - ref)[ok] <= cdist_tolerance(a, b, metric, dtype)[ok])
+    if metric in ("sqeuclidean", "euclidean", "cosine") and m and n:
+        with np.errstate(invalid="ignore"):
+            want = scipy_cdist(a.astype(np.float64), b.astype(np.float64), metric)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)  # NaN positions must agree too
 
 
 def test_cdist_out_is_filled_and_returned(dtype: type, rng: np.random.Generator) -> None:
@@ -262,8 +274,10 @@ def test_cdist_out_is_filled_and_returned(dtype: type, rng: np.random.Generator)
 def test_cdist_empty_shapes(dtype: type) -> None:
     assert vector.cdist(np.zeros((0, 5), dtype), np.zeros((3, 5), dtype)).shape == (0, 3)
     assert vector.cdist(np.zeros((2, 5), dtype), np.zeros((0, 5), dtype)).shape == (2, 0)
-    z = vector.cdist(np.zeros((2, 0), dtype), np.zeros((3, 0), dtype), "cosine")
+    z = vector.cdist(np.zeros((2, 0), dtype), np.zeros((3, 0), dtype), "cosine_similarity")
     np.testing.assert_array_equal(z, np.zeros((2, 3)))
+    z = vector.cdist(np.zeros((2, 0), dtype), np.zeros((3, 0), dtype), "cosine")
+    assert np.isnan(z).all()  # zero-length rows are zero rows: SciPy's 0/0
 
 
 def test_cdist_nan_propagates(dtype: type) -> None:
@@ -278,11 +292,12 @@ def test_cdist_nan_propagates(dtype: type) -> None:
 
 
 def topk_reference(q: np.ndarray, c: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, indices) from NumPy: a stable sort of the float64 reference scores (NaN last)."""
     s = cdist_reference(q, c, metric)
-    key = -s if metric in ("dot", "cosine") else s
-    # Stable sort on key, ties by lower index.
+    key = -s if metric in SIMILARITIES else s
+    # Stable sort on key, ties by lower index; NumPy sorts NaN last.
     idx = np.argsort(key, axis=1, kind="stable")[:, :k]
-    return idx, np.take_along_axis(s, idx, 1)
+    return np.take_along_axis(s, idx, 1), idx
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -291,14 +306,14 @@ def test_topk_every_tier_integer_data(tier: str, dtype: type, metric: str, q: in
     # Small integers: dot/sqeuclidean scores are exact, so ranks (with ties) must match.
     queries = rng.integers(-3, 4, (q, d)).astype(dtype)
     corpus = rng.integers(-3, 4, (n, d)).astype(dtype)
-    idx, scores = vector.topk(queries, corpus, k, metric)
+    scores, idx = vector.topk(queries, corpus, k, metric)
     assert idx.shape == scores.shape == (q, k)
     assert idx.dtype == np.int64 and scores.dtype == dtype
-    ref_idx, ref_scores = topk_reference(queries, corpus, k, metric)
-    if metric in ("dot", "sqeuclidean"):
-        np.testing.assert_array_equal(idx, ref_idx)
+    ref_scores, ref_idx = topk_reference(queries, corpus, k, metric)
+    if metric in ("dot", "sqeuclidean", "euclidean"):
+        np.testing.assert_array_equal(idx, ref_idx)  # integer data: exact scores, exact ranks
     np.testing.assert_allclose(scores, ref_scores, rtol=gamma(d + 4, dtype) * 8, atol=1e-6)
-    # Scores are exactly what cdist reports for the chosen rows.
+    # The documented promise: scores are exactly what cdist reports for the chosen rows.
     full = vector.cdist(queries, corpus, metric)
     np.testing.assert_array_equal(np.take_along_axis(full, idx, 1), scores)
 
@@ -315,25 +330,85 @@ def test_topk_property_vs_numpy_argsort(q: int, n: int, d: int, metric: str, dat
     k = data.draw(st.integers(1, n))
     queries = data.draw(hnp.arrays(np.float64, (q, d), elements=st.integers(-4, 4).map(float)))
     corpus = data.draw(hnp.arrays(np.float64, (n, d), elements=st.integers(-4, 4).map(float)))
-    idx, scores = vector.topk(queries, corpus, k, metric)
-    full = vector.cdist(queries, corpus, metric)
-    key = -full if metric in ("dot", "cosine") else full
-    want = np.argsort(key, axis=1, kind="stable")[:, :k]
-    np.testing.assert_array_equal(idx, want)
-    np.testing.assert_array_equal(scores, np.take_along_axis(full, want, 1))
+    scores, idx = vector.topk(queries, corpus, k, metric)
+    ref_scores, ref_idx = topk_reference(queries, corpus, k, metric)
+    if metric in ("dot", "sqeuclidean", "euclidean"):
+        # Small integers: every score is exact, so the ranking (ties by index) is NumPy's.
+        np.testing.assert_array_equal(idx, ref_idx)
+    else:
+        # Cosines round differently from NumPy's formula: near-ties may swap, but the
+        # chosen rows' reference scores must be the k best ones.
+        ref = cdist_reference(queries, corpus, metric)
+        np.testing.assert_allclose(np.take_along_axis(ref, idx, 1), ref_scores, atol=1e-12)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-12, atol=1e-12)
 
 
 def test_topk_nan_ranks_last(dtype: type) -> None:
     corpus = np.array([[1.0], [np.nan], [3.0], [2.0]], dtype)
-    idx, scores = vector.topk(np.ones((1, 1), dtype), corpus, 4)
+    scores, idx = vector.topk(np.ones((1, 1), dtype), corpus, 4, "dot")
     np.testing.assert_array_equal(idx, [[2, 3, 0, 1]])
     assert np.isnan(scores[0, 3])
-    idx, _ = vector.topk(np.ones((1, 1), dtype), corpus, 4, "euclidean")
+    _, idx = vector.topk(np.ones((1, 1), dtype), corpus, 4)  # default: euclidean, smallest first
     np.testing.assert_array_equal(idx, [[0, 3, 2, 1]])
 
 
+def test_topk_order_matches_sklearn_kneighbors(rng: np.random.Generator) -> None:
+    """Values first, smallest distance first, as NearestNeighbors.kneighbors."""
+    from sklearn.neighbors import NearestNeighbors
+
+    corpus = rng.standard_normal((200, 6))
+    queries = rng.standard_normal((7, 6))
+    dist, ind = NearestNeighbors(n_neighbors=5, algorithm="brute").fit(corpus).kneighbors(queries)
+    scores, idx = vector.topk(queries, corpus, 5)
+    np.testing.assert_array_equal(idx, ind)
+    np.testing.assert_allclose(scores, dist, rtol=1e-12)
+
+
+def test_names_and_defaults_match_scipy_and_sklearn(rng: np.random.Generator) -> None:
+    import inspect
+
+    from scipy.spatial import distance
+    from sklearn.metrics.pairwise import cosine_distances, cosine_similarity
+
+    # cdist: SciPy's argument names, default metric and meanings.
+    ours = inspect.signature(vector.cdist).parameters
+    theirs = inspect.signature(distance.cdist).parameters
+    assert list(ours)[:3] == list(theirs)[:3] == ["XA", "XB", "metric"] or list(ours)[:3] == ["a", "b", "metric"]
+    assert ours["metric"].default == theirs["metric"].default == "euclidean"
+    a, b = rng.standard_normal((5, 8)), rng.standard_normal((4, 8))
+    a[2] = 0
+    with np.errstate(invalid="ignore"):
+        for metric in ("euclidean", "sqeuclidean", "cosine"):
+            np.testing.assert_allclose(vector.cdist(a, b, metric), distance.cdist(a, b, metric), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(vector.cdist(a, b), distance.cdist(a, b), rtol=1e-12)
+    np.testing.assert_allclose(vector.cdist(a, b, "cosine_similarity"), cosine_similarity(a, b), rtol=1e-12, atol=1e-15)
+    # One pair: scikit-learn's conventions (zero vector: similarity 0, distance 1).
+    for x, y in ((a[0], b[0]), (a[2], b[1])):
+        assert vector.cosine_similarity(x, y) == pytest.approx(cosine_similarity([x], [y])[0, 0], abs=1e-15)
+        assert vector.cosine_distance(x, y) == pytest.approx(cosine_distances([x], [y])[0, 0], abs=1e-15)
+        if np.any(x):
+            assert vector.cosine_distance(x, y) == pytest.approx(distance.cosine(x, y), abs=1e-15)
+    assert not hasattr(vector, "cosine")
+
+
+@pytest.mark.parametrize("scale32,scale64", [(1e-25, 1e-200), (1e-30, 1e-300), (1e18, 1e200), (1e30, 1e300)])
+def test_cosine_of_tiny_and_huge_vectors(tier: str, scale32: float, scale64: float, rng: np.random.Generator) -> None:
+    """Squared norms that under/overflow: the cosine is that of the unscaled vectors."""
+    a, b = rng.standard_normal((3, 37)), rng.standard_normal((4, 37))
+    want = 1 - (a @ b.T) / np.outer(np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1))
+    for dtype, scale, tol in ((np.float32, scale32, 1e-5), (np.float64, scale64, 1e-12)):
+        x, y = (a * scale).astype(dtype), (b * scale).astype(dtype)
+        np.testing.assert_allclose(vector.cdist(x, y, "cosine"), want, atol=tol)
+        np.testing.assert_allclose(vector.cdist(x, y, "cosine_similarity"), 1 - want, atol=tol)
+        np.testing.assert_allclose(vector.cdist(x, b.astype(dtype), "cosine"), want, atol=tol)
+        assert float(vector.cosine_distance(x[0], y[0])) == pytest.approx(want[0, 0], abs=tol)
+        scores, idx = vector.topk(x, y, 2, "cosine")
+        np.testing.assert_allclose(scores, np.take_along_axis(want, idx, 1), atol=tol)
+        np.testing.assert_array_equal(idx, np.argsort(want, axis=1, kind="stable")[:, :2])
+
+
 def test_topk_zero_queries(dtype: type) -> None:
-    idx, scores = vector.topk(np.zeros((0, 3), dtype), np.zeros((5, 3), dtype), 2)
+    scores, idx = vector.topk(np.zeros((0, 3), dtype), np.zeros((5, 3), dtype), 2)
     assert idx.shape == (0, 2) and scores.shape == (0, 2)
 
 
@@ -351,7 +426,7 @@ def test_misaligned_and_fortran_inputs_are_copied_correctly(dtype: type, rng: np
     b = rng.standard_normal((9, 30)).astype(dtype).T  # (30, 9), F-ordered view
     assert not b.flags.c_contiguous
     np.testing.assert_array_equal(vector.cdist(a, b, "euclidean"), vector.cdist(a, np.ascontiguousarray(b), "euclidean"))
-    np.testing.assert_array_equal(vector.topk(np.asfortranarray(a), b, 3)[0], vector.topk(a, np.ascontiguousarray(b), 3)[0])
+    np.testing.assert_array_equal(vector.topk(np.asfortranarray(a), b, 3)[1], vector.topk(a, np.ascontiguousarray(b), 3)[1])
     # Lists of lists work too (converted with numpy.asarray: float64).
     got = vector.cdist([[1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], "dot")
     np.testing.assert_array_equal(got, [[0.0, 1.0]])

@@ -11,7 +11,7 @@ f32 = np.float32
 f64 = np.float64
 
 
-@pytest.mark.parametrize("fn", [vector.dot, vector.cosine, vector.sqeuclidean])
+@pytest.mark.parametrize("fn", [vector.dot, vector.cosine_similarity, vector.cosine_distance, vector.sqeuclidean])
 def test_pair_functions_reject_bad_vectors(fn) -> None:  # type: ignore[no-untyped-def]
     a = np.ones(4, f32)
     with pytest.raises(TypeError, match=r"a must be a float32 or float64 array, got dtype int64"):
@@ -125,10 +125,15 @@ def test_topk_rejects_bad_k_and_shapes() -> None:
         vector.topk(q, c.astype(f64), 1)
     with pytest.raises(ValueError, match="metric: unknown metric"):
         vector.topk(q, c, 1, "hamming")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="k must be an int, got float"):
         vector.topk(q, c, 1.5)  # type: ignore[arg-type]
-    with pytest.raises(OverflowError):
+    for flag in (True, False, np.True_):
+        with pytest.raises(TypeError, match="k must be an int, got bool"):
+            vector.topk(q, c, flag)  # type: ignore[arg-type]
+    with pytest.raises(OverflowError, match="k = 1180591620717411303424 does not fit in 64 bits"):
         vector.topk(q, c, 2**70)
+    # NumPy integers are counts like ints.
+    assert vector.topk(q, c, np.int64(2))[1].shape == (2, 2)
 
 
 def test_huge_declared_sizes_fail_cleanly() -> None:

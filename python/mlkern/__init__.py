@@ -13,7 +13,7 @@ get_num_threads()
 
 Submodules
 ----------
-mlkern.vector         dot, norm, cosine, sqeuclidean, cdist, topk
+mlkern.vector         dot, norm, cosine_similarity, cosine_distance, sqeuclidean, cdist, topk
 mlkern.signal         rfft/irfft/fft/ifft, convolve/correlate, describe, rolling, welch, spectral_features
 mlkern.linalg         matmul (packed GEMM, Strassen), qr, randomized_svd, csr_matmul
 mlkern.mem            BufferPool: pooled, 64-byte aligned NumPy arrays

@@ -12,6 +12,7 @@ __all__ = [
     "_PoolMemory",
     "_csr_matmul",
     "_fma_ceiling",
+    "_hold_locks",
     "_lu_pl",
     "_svd_jacobi",
     "_choose_convolve_method",
@@ -25,7 +26,8 @@ __all__ = [
     "_spectral_features_rows",
     "_welch_rows",
     "cdist",
-    "cosine",
+    "cosine_distance",
+    "cosine_similarity",
     "cpu_info",
     "dot",
     "get_num_threads",
@@ -39,7 +41,7 @@ __all__ = [
 
 _Float: TypeAlias = np.float32 | np.float64
 _FloatArray: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
-_Metric: TypeAlias = Literal["dot", "cosine", "sqeuclidean", "euclidean"]
+_Metric: TypeAlias = Literal["euclidean", "sqeuclidean", "cosine", "cosine_similarity", "dot"]
 
 @type_check_only
 class CpuInfo(TypedDict):
@@ -54,14 +56,16 @@ def cpu_info() -> CpuInfo: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def _set_tier(name: str) -> None: ...
+def _hold_locks(seconds: float) -> None: ...
 def dot(a: npt.ArrayLike, b: npt.ArrayLike, *, precise: bool = False) -> _Float: ...
 def norm(a: npt.ArrayLike) -> _Float: ...
-def cosine(a: npt.ArrayLike, b: npt.ArrayLike) -> _Float: ...
+def cosine_similarity(a: npt.ArrayLike, b: npt.ArrayLike) -> _Float: ...
+def cosine_distance(a: npt.ArrayLike, b: npt.ArrayLike) -> _Float: ...
 def sqeuclidean(a: npt.ArrayLike, b: npt.ArrayLike) -> _Float: ...
 def cdist(
     a: npt.ArrayLike,
     b: npt.ArrayLike,
-    metric: _Metric = "dot",
+    metric: _Metric = "euclidean",
     *,
     out: _FloatArray | None = None,
 ) -> _FloatArray: ...
@@ -69,8 +73,8 @@ def topk(
     queries: npt.ArrayLike,
     corpus: npt.ArrayLike,
     k: int,
-    metric: _Metric = "dot",
-) -> tuple[npt.NDArray[np.int64], _FloatArray]: ...
+    metric: _Metric = "euclidean",
+) -> tuple[_FloatArray, npt.NDArray[np.int64]]: ...
 
 # mlkern.signal's row kernels (called by python/mlkern/signal.py; complex data is
 # passed as float rows of twice the width). workers = 0 means the whole pool.

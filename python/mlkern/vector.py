@@ -8,8 +8,15 @@ C-contiguous inputs are read in place. Strided views, big-endian arrays and Pyth
 sequences are copied once into a contiguous array (documented copy). Work above a
 few thousand elements runs with the GIL released, on mlkern's thread pool where it
 is parallel.
+
+Names follow SciPy and scikit-learn: ``cdist`` takes SciPy's default metric
+(``"euclidean"``) and SciPy's meanings (``"cosine"`` is the distance
+``1 - similarity``); similarities go by names that say so (``"cosine_similarity"``,
+``"dot"``; ``cosine_similarity``/``cosine_distance`` for one pair, as scikit-learn's).
+``topk`` returns ``(scores, indices)``, values first, as ``torch.topk`` and
+scikit-learn's ``kneighbors``.
 """
 
-from mlkern._mlkern import cdist, cosine, dot, norm, sqeuclidean, topk
+from mlkern._mlkern import cdist, cosine_distance, cosine_similarity, dot, norm, sqeuclidean, topk
 
-__all__ = ["cdist", "cosine", "dot", "norm", "sqeuclidean", "topk"]
+__all__ = ["cdist", "cosine_distance", "cosine_similarity", "dot", "norm", "sqeuclidean", "topk"]

@@ -74,7 +74,7 @@ fn drivers(c: &mut Criterion) {
     g.sample_size(20);
     g.throughput(Throughput::Elements((m * n * d) as u64));
     g.bench_function("cdist_cosine_f32_256x256x768", |bch| {
-        bch.iter(|| vector::cdist(&a, m, &b, n, d, Metric::Cosine, &mut out).unwrap())
+        bch.iter(|| vector::cdist(&a, m, &b, n, d, Metric::CosineSimilarity, &mut out).unwrap())
     });
     let corpus = data_f32(20_000 * 128, 5);
     let queries = data_f32(16 * 128, 6);

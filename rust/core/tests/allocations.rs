@@ -50,7 +50,7 @@ fn per_call_kernels_allocate_nothing() {
             vector::dot(&a, &a).unwrap();
             vector::dot_precise(&a, &a).unwrap();
             vector::sqeuclidean(&b, &b).unwrap();
-            vector::cosine(&b, &b).unwrap();
+            vector::cosine_similarity(&b, &b).unwrap();
             vector::norm(&a);
         };
         warm();
@@ -67,7 +67,9 @@ fn cdist_and_topk_allocate_only_small_scratch() {
     let a: Vec<f32> = (0..m * d).map(|i| (i % 13) as f32).collect();
     let b: Vec<f32> = (0..n * d).map(|i| (i % 11) as f32).collect();
     let mut out = vec![0.0f32; m * n];
-    for metric in [Metric::Dot, Metric::Cosine, Metric::SqEuclidean, Metric::Euclidean] {
+    for metric in
+        [Metric::Dot, Metric::CosineSimilarity, Metric::CosineDistance, Metric::SqEuclidean, Metric::Euclidean]
+    {
         vector::cdist(&a, m, &b, n, d, metric, &mut out).unwrap();
         let (_, bytes, _) = count(|| vector::cdist(&a, m, &b, n, d, metric, &mut out).unwrap());
         // Norms (m + n values) plus the pool's bookkeeping: far below the m * n output.
@@ -75,7 +77,7 @@ fn cdist_and_topk_allocate_only_small_scratch() {
     }
     let (q, k) = (20, 10);
     let (mut idx, mut sc) = (vec![0i64; q * k], vec![0.0f32; q * k]);
-    for metric in [Metric::Dot, Metric::Cosine] {
+    for metric in [Metric::Dot, Metric::CosineSimilarity, Metric::CosineDistance] {
         vector::topk(&a[..q * d], q, &b, n, d, k, metric, &mut idx, &mut sc).unwrap();
         let (_, bytes, _) = count(|| vector::topk(&a[..q * d], q, &b, n, d, k, metric, &mut idx, &mut sc).unwrap());
         // Heaps of q * k entries per corpus chunk (n / 2048 chunks), never q * n scores.

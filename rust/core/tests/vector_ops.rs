@@ -36,18 +36,20 @@ fn reference(metric: Metric, x: &[f64], y: &[f64]) -> f64 {
                 s
             }
         }
-        Metric::Cosine => {
+        Metric::CosineSimilarity | Metric::CosineDistance => {
             let (nx, ny) = (exact_dot(x, x).sqrt(), exact_dot(y, y).sqrt());
-            if nx == 0.0 || ny == 0.0 {
-                0.0
-            } else {
-                exact_dot(x, y) / (nx * ny)
+            match (nx == 0.0 || ny == 0.0, metric) {
+                (true, Metric::CosineSimilarity) => 0.0, // scikit-learn
+                (true, _) => f64::NAN,                   // SciPy
+                (false, Metric::CosineSimilarity) => exact_dot(x, y) / (nx * ny),
+                (false, _) => 1.0 - exact_dot(x, y) / (nx * ny),
             }
         }
     }
 }
 
-const METRICS: [Metric; 4] = [Metric::Dot, Metric::Cosine, Metric::SqEuclidean, Metric::Euclidean];
+const METRICS: [Metric; 5] =
+    [Metric::Dot, Metric::CosineSimilarity, Metric::CosineDistance, Metric::SqEuclidean, Metric::Euclidean];
 
 #[test]
 fn cdist_matches_pairwise_reference_every_tier_and_shape() {
@@ -70,13 +72,13 @@ fn cdist_matches_pairwise_reference_every_tier_and_shape() {
                         let want = reference(metric, &x, &y);
                         let scale = match metric {
                             Metric::Dot => abs_dot(&x, &y),
-                            Metric::Cosine => 1.0,
+                            Metric::CosineSimilarity | Metric::CosineDistance => 1.0,
                             _ => want.abs(),
                         };
                         let tol = 4.0 * gamma(d + 4, 6e-8) * scale + 1e-30;
                         let got = out[i * n + j] as f64;
                         assert!(
-                            (got - want).abs() <= tol,
+                            (got - want).abs() <= tol || (got.is_nan() && want.is_nan()),
                             "{tier} {metric:?} ({m},{n},{d}) [{i},{j}]: {got} vs {want}"
                         );
                     }
@@ -132,10 +134,10 @@ fn topk_cosine_agrees_with_cdist() {
     let corpus = rng.vec_f32(n * d);
     each_tier(|tier| {
         let mut full = vec![0.0f32; q * n];
-        vector::cdist(&queries, q, &corpus, n, d, Metric::Cosine, &mut full).unwrap();
+        vector::cdist(&queries, q, &corpus, n, d, Metric::CosineSimilarity, &mut full).unwrap();
         let mut idx = vec![0i64; q * k];
         let mut scores = vec![0.0f32; q * k];
-        vector::topk(&queries, q, &corpus, n, d, k, Metric::Cosine, &mut idx, &mut scores).unwrap();
+        vector::topk(&queries, q, &corpus, n, d, k, Metric::CosineSimilarity, &mut idx, &mut scores).unwrap();
         for i in 0..q {
             let row = &full[i * n..(i + 1) * n];
             let kth = scores[i * k + k - 1];
@@ -171,7 +173,7 @@ fn results_do_not_depend_on_thread_count() {
         vector::cdist(&x, m, &y, nn, d, Metric::Euclidean, &mut out).unwrap();
         let mut idx = vec![0i64; 4 * 20];
         let mut sc = vec![0.0f32; 4 * 20];
-        vector::topk(&corpus[..4 * 8], 4, &corpus, 9000, 8, 20, Metric::Cosine, &mut idx, &mut sc).unwrap();
+        vector::topk(&corpus[..4 * 8], 4, &corpus, 9000, 8, 20, Metric::CosineSimilarity, &mut idx, &mut sc).unwrap();
         runs.push((dot.to_bits(), out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), idx, sc));
     }
     assert!(runs.windows(2).all(|w| w[0] == w[1]));
@@ -193,8 +195,60 @@ fn inconsistent_shapes_are_errors() {
     assert!(e.to_string().contains("exceeds"), "{e}");
     assert!(vector::topk(&[0.0f32; 3], 1, &[0.0; 3], 1, 3, 0, Metric::Dot, &mut i, &mut s).is_err());
     assert!(Metric::from_name("manhattan").is_err());
-    // Zero vectors: cosine 0; NaN input: NaN.
-    assert_eq!(vector::cosine(&[0.0f32; 4], &[1.0; 4]).unwrap(), 0.0);
-    assert!(vector::cosine(&[f64::NAN, 1.0], &[1.0, 1.0]).unwrap().is_nan());
+    // Zero vectors: similarity 0, distance 1 (scikit-learn); NaN input: NaN.
+    assert_eq!(vector::cosine_similarity(&[0.0f32; 4], &[1.0; 4]).unwrap(), 0.0);
+    assert_eq!(vector::cosine_distance(&[0.0f32; 4], &[1.0; 4]).unwrap(), 1.0);
+    assert!(vector::cosine_similarity(&[f64::NAN, 1.0], &[1.0, 1.0]).unwrap().is_nan());
     assert_eq!(vector::dot_precise(&[f64::INFINITY, 1.0], &[1.0, 1.0]).unwrap(), f64::INFINITY);
+}
+
+/// Rows of 1e-200 / 1e200 (float64) and 1e-25 / 1e25 (float32) whose squared norms
+/// under- or overflow: the cosine of a scaled pair equals that of the unscaled one.
+#[test]
+fn cosine_of_tiny_and_huge_rows_every_tier() {
+    let mut rng = Rng(14);
+    let (m, n, d) = (5, 6, 19);
+    let a = rng.vec_f64(m * d);
+    let b = rng.vec_f64(n * d);
+    each_tier(|tier| {
+        for metric in [Metric::CosineSimilarity, Metric::CosineDistance] {
+            let mut want = vec![0.0f64; m * n];
+            vector::cdist(&a, m, &b, n, d, metric, &mut want).unwrap();
+            for (sa, sb) in
+                [(1e-200, 1.0), (1.0, 1e-200), (1e-200, 1e-200), (1e200, 1e-200), (1e300, 1e300), (1e-310, 1.0)]
+            {
+                let xa: Vec<f64> = a.iter().map(|v| v * sa).collect();
+                let xb: Vec<f64> = b.iter().map(|v| v * sb).collect();
+                let mut got = vec![0.0f64; m * n];
+                vector::cdist(&xa, m, &xb, n, d, metric, &mut got).unwrap();
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-6, "{tier} {metric:?} {sa} {sb}: {g} vs {w}");
+                }
+                let (mut idx, mut sc) = (vec![0i64; m * 3], vec![0.0f64; m * 3]);
+                vector::topk(&xa, m, &xb, n, d, 3, metric, &mut idx, &mut sc).unwrap();
+                for i in 0..m {
+                    for s in 0..3 {
+                        assert_eq!(sc[i * 3 + s], got[i * n + idx[i * 3 + s] as usize], "{tier} topk {metric:?}");
+                    }
+                }
+            }
+            let af: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            let bf: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+            for (sa, sb) in [(1e-25f32, 1.0f32), (1e-25, 1e-25), (1e25, 1e-25), (1e-40, 1.0)] {
+                let xa: Vec<f32> = af.iter().map(|v| v * sa).collect();
+                let xb: Vec<f32> = bf.iter().map(|v| v * sb).collect();
+                let mut got = vec![0.0f32; m * n];
+                vector::cdist(&xa, m, &xb, n, d, metric, &mut got).unwrap();
+                // 1e-40 is subnormal in float32: the scaled values carry fewer bits.
+                let tol = if sa < 1e-38 { 1e-2 } else { 1e-5 };
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((*g as f64 - w).abs() <= tol, "{tier} {metric:?} {sa} {sb}: {g} vs {w}");
+                }
+            }
+        }
+        let tiny = [3e-200f64, 4e-200];
+        assert!((vector::cosine_similarity(&tiny, &[4e-200, 3e-200]).unwrap() - 0.96).abs() < 1e-15, "{tier}");
+        let tiny32 = [3e-25f32, 4e-25];
+        assert!((vector::cosine_similarity(&tiny32, &[4e-25, 3e-25]).unwrap() - 0.96).abs() < 1e-6, "{tier}");
+    });
 }

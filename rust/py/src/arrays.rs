@@ -318,30 +318,26 @@ pub(crate) fn numpy_scalar<T: NpyFloat>(py: Python<'_>, v: T) -> PyResult<Bound<
 
 /// A new zero-filled C-contiguous array and a mutable view of its elements. Raises
 /// `MemoryError` (never panics) when the shape is too large or NumPy cannot allocate it.
-/// (NumPy allocates with `calloc`, which still clears memory that glibc hands back
-/// from its heap; results the kernel overwrites entirely use [`new_array_for_overwrite`].)
 pub(crate) fn new_array<'py, T: Element>(
     py: Python<'py>,
     shape: [usize; 2],
 ) -> PyResult<(Bound<'py, PyAny>, &'py mut [T])> {
-    allocate(py, shape, true)
+    allocate(py, shape)
 }
 
-/// Like [`new_array`], but the elements are not cleared first: only for kernels
-/// that write every element before the array reaches Python (their tests fill
-/// `out` with NaN and check that nothing is left). Saves a full memory pass.
+/// The result array of a kernel that writes every element. It is zero-filled too:
+/// handing a kernel `&mut [T]` over memory nobody has written would be a reference
+/// to uninitialised memory (undefined behaviour in Rust, whatever the kernel does).
+/// NumPy allocates with `calloc`, so large arrays come zeroed from the kernel
+/// without a clearing pass; small ones cost one `memset`.
 pub(crate) fn new_array_for_overwrite<'py, T: Element>(
     py: Python<'py>,
     shape: [usize; 2],
 ) -> PyResult<(Bound<'py, PyAny>, &'py mut [T])> {
-    allocate(py, shape, false)
+    allocate(py, shape)
 }
 
-fn allocate<'py, T: Element>(
-    py: Python<'py>,
-    shape: [usize; 2],
-    zeroed: bool,
-) -> PyResult<(Bound<'py, PyAny>, &'py mut [T])> {
+fn allocate<'py, T: Element>(py: Python<'py>, shape: [usize; 2]) -> PyResult<(Bound<'py, PyAny>, &'py mut [T])> {
     use numpy::PyArrayDescrMethods;
     let len = shape[0]
         .checked_mul(shape[1])
@@ -352,15 +348,9 @@ fn allocate<'py, T: Element>(
     let mut dims = [shape[0] as npyffi::npy_intp, shape[1] as npyffi::npy_intp];
     let descr = T::get_dtype(py).into_dtype_ptr();
     // SAFETY: `dims` holds two valid dimensions (their product fits in isize, checked
-    // above); PyArray_Zeros/PyArray_Empty steal the reference to `descr` and return a
-    // new array or NULL with MemoryError set, which from_owned_ptr_or_err turns into a PyErr.
-    let raw = unsafe {
-        if zeroed {
-            PY_ARRAY_API.PyArray_Zeros(py, 2, dims.as_mut_ptr(), descr, 0)
-        } else {
-            PY_ARRAY_API.PyArray_Empty(py, 2, dims.as_mut_ptr(), descr, 0)
-        }
-    };
+    // above); PyArray_Zeros steals the reference to `descr` and returns a new array or
+    // NULL with MemoryError set, which from_owned_ptr_or_err turns into a PyErr.
+    let raw = unsafe { PY_ARRAY_API.PyArray_Zeros(py, 2, dims.as_mut_ptr(), descr, 0) };
     // SAFETY: `raw` is an owned reference returned by NumPy, or NULL with an error set.
     let arr = unsafe { Bound::from_owned_ptr_or_err(py, raw)? };
     // SAFETY: `arr` is the ndarray just created.
@@ -368,9 +358,8 @@ fn allocate<'py, T: Element>(
     let view: &'py mut [T] = if len == 0 {
         &mut []
     } else {
-        // Zero-filled, or (new_array_for_overwrite) whatever NumPy's C allocator
-        // returned, which every such caller overwrites before anything reads it.
-        // SAFETY: a fresh aligned array of `len` T, unseen by anyone else; kept alive by `arr`.
+        // SAFETY: a fresh, zero-filled (initialised) aligned array of `len` T, unseen
+        // by anyone else; kept alive by `arr`.
         unsafe { std::slice::from_raw_parts_mut(data, len) }
     };
     Ok((arr, view))
@@ -455,6 +444,25 @@ impl<'py> OutArray<'py> {
         // `len` elements, disjoint from the inputs; `owner` keeps it alive.
         unsafe { std::slice::from_raw_parts_mut(self.data as *mut T, self.len) }
     }
+}
+
+/// A count argument (`k`, `n`, a thread count, ...) as a Python int would be read:
+/// any integer type (`int`, NumPy integers, anything with `__index__`) but never a
+/// `bool` (`TypeError`, although Python's `bool` is an `int`), nor a float
+/// (`TypeError`); an int beyond 64 bits is an `OverflowError`. Range checks are the
+/// caller's (each names its own bounds).
+pub(crate) fn count_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    let type_name = || obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    if obj.is_instance_of::<pyo3::types::PyBool>() || type_name() == "bool" {
+        return Err(PyTypeError::new_err(format!("{name} must be an int, got bool")));
+    }
+    obj.extract::<i64>().map_err(|e| {
+        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(obj.py()) {
+            pyo3::exceptions::PyOverflowError::new_err(format!("{name} = {obj} does not fit in 64 bits"))
+        } else {
+            PyTypeError::new_err(format!("{name} must be an int, got {}", type_name()))
+        }
+    })
 }
 
 /// Builds a tuple `(x, y)`.

@@ -40,8 +40,12 @@ pub(crate) fn cpu_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 ///
 /// Rebuilds mlkern's one Rayon pool; other libraries' pools are not touched. Also
 /// settable at start-up with ``MLKERN_NUM_THREADS``.
+///
+/// Raises TypeError for a bool or a non-integer, ValueError for ``n < 1`` or more than
+/// 4096 threads.
 #[pyfunction]
-pub(crate) fn set_num_threads(py: Python<'_>, n: i64) -> PyResult<()> {
+pub(crate) fn set_num_threads(py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<()> {
+    let n = crate::arrays::count_arg(n, "n")?;
     if n < 1 {
         return Err(PyValueError::new_err(format!("n must be a positive integer, got {n}")));
     }
@@ -78,4 +82,18 @@ pub(crate) fn _fma_ceiling(py: Python<'_>, dtype: &str) -> PyResult<f64> {
         "float64" => Ok(py.detach(run::<f64>)),
         _ => Err(PyValueError::new_err(format!("dtype must be 'float32' or 'float64', got {dtype:?}"))),
     }
+}
+
+/// Test hook: another thread holds mlkern's internal locks (the thread-pool slot,
+/// the process-wide buffer pool and the FFT plan caches) for ``seconds`` with the GIL
+/// released, so a test can ``os.fork()`` while they are held and check that the
+/// child still runs every kernel.
+#[pyfunction]
+pub(crate) fn _hold_locks(py: Python<'_>, seconds: f64) -> PyResult<()> {
+    if !(0.0..=60.0).contains(&seconds) {
+        return Err(PyValueError::new_err(format!("seconds must be in [0, 60], got {seconds}")));
+    }
+    let d = std::time::Duration::from_secs_f64(seconds);
+    py.detach(|| mlkern_core::fork::hold_core_locks_for_test(d, || {}));
+    Ok(())
 }

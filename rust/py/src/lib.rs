@@ -27,9 +27,11 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cpu::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(cpu::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(cpu::_set_tier, m)?)?;
+    m.add_function(wrap_pyfunction!(cpu::_hold_locks, m)?)?;
     m.add_function(wrap_pyfunction!(vector::dot, m)?)?;
     m.add_function(wrap_pyfunction!(vector::norm, m)?)?;
-    m.add_function(wrap_pyfunction!(vector::cosine, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::cosine_similarity, m)?)?;
+    m.add_function(wrap_pyfunction!(vector::cosine_distance, m)?)?;
     m.add_function(wrap_pyfunction!(vector::sqeuclidean, m)?)?;
     m.add_function(wrap_pyfunction!(vector::cdist, m)?)?;
     m.add_function(wrap_pyfunction!(vector::topk, m)?)?;

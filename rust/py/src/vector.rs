@@ -1,4 +1,4 @@
-//! `mlkern.vector`: dot, norm, cosine, sqeuclidean, cdist, topk.
+//! `mlkern.vector`: dot, norm, cosine_similarity, cosine_distance, sqeuclidean, cdist, topk.
 //!
 //! Each function extracts and checks its arguments with the GIL held, then runs the
 //! core kernel with the GIL released when the work exceeds [`GIL_RELEASE_MIN`]
@@ -9,7 +9,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::arrays::{new_array, numpy_scalar, pair, same_dtype, with_float, DType, FloatArray, NpyFloat, OutArray};
+use crate::arrays::{
+    count_arg, new_array, numpy_scalar, pair, same_dtype, with_float, DType, FloatArray, NpyFloat, OutArray,
+};
 use crate::errors::to_pyerr;
 
 /// Elements of work from which the GIL is released.
@@ -110,21 +112,36 @@ pub(crate) fn norm<'py>(py: Python<'py>, a: &Bound<'py, PyAny>) -> PyResult<Boun
     })
 }
 
-/// Cosine similarity ``a·b / (|a| |b|)`` of two 1-D arrays of the same dtype.
+/// Cosine similarity ``a·b / (|a| |b|)`` of two 1-D arrays of the same dtype, as
+/// ``sklearn.metrics.pairwise.cosine_similarity`` computes it for one pair.
 ///
-/// The result is clamped to [-1, 1]. If either vector has zero norm the similarity is
-/// 0 (scikit-learn's ``cosine_similarity`` convention; SciPy's ``cosine`` distance
-/// would give NaN). Norms are ``sqrt(sum(a**2))`` in the input precision, so a vector
-/// whose squared norm underflows (``|a| < ~1e-19`` in float32) counts as zero, as in
-/// ``numpy.linalg.norm``. NaN in an input gives NaN. Returns a NumPy scalar.
+/// The result is clamped to [-1, 1]. If either vector is all zeros the similarity
+/// is 0 (scikit-learn's convention). Tiny and huge vectors (``1e-200``, ``1e300``;
+/// ``1e-25`` in float32), whose squared norms would under- or overflow, are scaled
+/// by powers of two first, so they get the right cosine. NaN in an input gives
+/// NaN; an infinite element gives NaN. Returns a NumPy scalar of the input dtype.
 #[pyfunction]
-pub(crate) fn cosine<'py>(
+pub(crate) fn cosine_similarity<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (a, b, dtype) = two_vectors(a, b)?;
-    with_float!(dtype, T => pair_scalar::<T>(py, &a, &b, vector::cosine::<T>))
+    with_float!(dtype, T => pair_scalar::<T>(py, &a, &b, vector::cosine_similarity::<T>))
+}
+
+/// Cosine distance ``1 - cosine_similarity(a, b)`` of two 1-D arrays, in [0, 2], as
+/// ``sklearn.metrics.pairwise.cosine_distances`` computes it for one pair (1 when
+/// either vector is all zeros; SciPy's ``scipy.spatial.distance.cosine`` gives NaN
+/// there, and so does ``cdist(..., metric="cosine")``, which follows SciPy).
+#[pyfunction]
+pub(crate) fn cosine_distance<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (a, b, dtype) = two_vectors(a, b)?;
+    with_float!(dtype, T => pair_scalar::<T>(py, &a, &b, vector::cosine_distance::<T>))
 }
 
 /// Squared Euclidean distance ``sum((a - b)**2)`` of two 1-D arrays of the same dtype,
@@ -159,16 +176,23 @@ fn two_matrices<'py>(
     Ok((a, b, dtype))
 }
 
-/// Pairwise scores between the rows of ``a`` (m, d) and ``b`` (n, d), as an (m, n) array.
+/// Pairwise distances (or similarities) between the rows of ``a`` (m, d) and ``b``
+/// (n, d), as an (m, n) array: ``scipy.spatial.distance.cdist`` for the metrics
+/// they share.
 ///
 /// Parameters
 /// ----------
 /// a, b : array_like, 2-D, float32 or float64 (both the same dtype)
-///     C-contiguous arrays are read in place; other layouts are copied once.
-/// metric : {"dot", "cosine", "sqeuclidean", "euclidean"}
-///     ``"cosine"`` is the cosine *similarity* (0 for zero rows, clamped to [-1, 1]);
-///     SciPy's ``"cosine"`` is the distance ``1 - similarity``. ``"sqeuclidean"`` and
-///     ``"euclidean"`` accumulate squared differences directly.
+///     C-contiguous arrays are read in place; other layouts (and byte-swapped
+///     arrays) are copied once.
+/// metric : {"euclidean", "sqeuclidean", "cosine", "cosine_similarity", "dot"}
+///     Distances with SciPy's meaning: ``"euclidean"`` (default, as SciPy),
+///     ``"sqeuclidean"`` (both accumulate squared differences directly, no
+///     cancellation), ``"cosine"`` = ``1 - similarity``, the similarity clamped to
+///     [-1, 1] first (NaN where a row is all zeros, as SciPy). Similarities under
+///     names that say so: ``"cosine_similarity"`` (0 where a row is all zeros, as
+///     ``sklearn.metrics.pairwise.cosine_similarity``) and ``"dot"`` (``a_i · b_j``).
+///     Cosines of tiny or huge rows are computed from rows scaled by powers of two.
 /// out : numpy.ndarray, optional
 ///     Writeable, C-contiguous (m, n) array of the input dtype, not overlapping ``a``
 ///     or ``b``. Checked before anything is written; returned.
@@ -183,7 +207,7 @@ fn two_matrices<'py>(
 /// one 4 × 4 register tile, so results do not depend on the thread count. Error per
 /// entry as for ``dot`` with n = d.
 #[pyfunction]
-#[pyo3(signature = (a, b, metric = "dot", *, out = None))]
+#[pyo3(signature = (a, b, metric = "euclidean", *, out = None))]
 pub(crate) fn cdist<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
@@ -220,17 +244,21 @@ pub(crate) fn cdist<'py>(
 /// queries : array_like, 2-D (q, d), float32 or float64
 /// corpus : array_like, 2-D (n, d), same dtype as ``queries``
 /// k : int
-///     Number of neighbours, ``1 <= k <= n``.
-/// metric : {"dot", "cosine", "sqeuclidean", "euclidean"}
-///     Similarities (dot, cosine) rank higher first; distances rank lower first.
+///     Number of neighbours, ``1 <= k <= n`` (a bool is a TypeError).
+/// metric : {"euclidean", "sqeuclidean", "cosine", "cosine_similarity", "dot"}
+///     As in :func:`cdist`. Distances (``"euclidean"``, the default as in
+///     scikit-learn's ``kneighbors``, ``"sqeuclidean"``, ``"cosine"``) rank the
+///     smallest first; similarities (``"cosine_similarity"``, ``"dot"``) the largest.
 ///
 /// Returns
 /// -------
-/// indices : numpy.ndarray of int64, shape (q, k)
-///     Row indices into ``corpus``, best first. Equal scores rank the lower index
-///     first; NaN scores rank last.
 /// scores : numpy.ndarray of the input dtype, shape (q, k)
-///     The matching scores, as ``cdist(queries, corpus, metric)`` would report them.
+///     The scores of the chosen rows, best first, exactly as
+///     ``cdist(queries, corpus, metric)`` reports them (values first, as
+///     ``torch.topk`` and ``kneighbors``).
+/// indices : numpy.ndarray of int64, shape (q, k)
+///     Row indices into ``corpus``. Equal scores rank the lower index first; NaN
+///     scores rank last.
 ///
 /// Notes
 /// -----
@@ -238,14 +266,15 @@ pub(crate) fn cdist<'py>(
 /// so extra memory is O(q · k) per worker thread, never O(q · n). Multi-threaded over
 /// corpus chunks with the GIL released; results do not depend on the thread count.
 #[pyfunction]
-#[pyo3(signature = (queries, corpus, k, metric = "dot"))]
+#[pyo3(signature = (queries, corpus, k, metric = "euclidean"))]
 pub(crate) fn topk<'py>(
     py: Python<'py>,
     queries: &Bound<'py, PyAny>,
     corpus: &Bound<'py, PyAny>,
-    k: i64,
+    k: &Bound<'py, PyAny>,
     metric: &str,
 ) -> PyResult<Bound<'py, PyTuple>> {
+    let k = count_arg(k, "k")?;
     let metric = Metric::from_name(metric).map_err(to_pyerr)?;
     let (qa, ca, dtype) = two_matrices(queries, "queries", corpus, "corpus")?;
     let (q, n, d) = (qa.shape[0], ca.shape[0], qa.shape[1]);
@@ -265,6 +294,6 @@ pub(crate) fn topk<'py>(
         let (idx_arr, idx) = new_array::<i64>(py, [q, k])?;
         let (score_arr, scores) = new_array::<T>(py, [q, k])?;
         run(py, work, || vector::topk(x, q, y, n, d, k, metric, idx, scores)).map_err(to_pyerr)?;
-        pair(py, idx_arr, score_arr)
+        pair(py, score_arr, idx_arr)
     })
 }

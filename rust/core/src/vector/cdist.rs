@@ -5,13 +5,15 @@
 //! L2), and every 4 × 4 pair of row groups is computed by the register-blocked tile
 //! kernel of the active tier (`kernels/tile.rs`). Edge groups repeat their last row
 //! and drop the extra results. Cosine scales dot products by precomputed inverse
-//! norms; euclidean takes the square root of directly accumulated squared
-//! differences (no `|a|^2 + |b|^2 - 2ab` cancellation).
+//! norms (pairs with a tiny or huge row take the scaled path of `cosine.rs`);
+//! euclidean takes the square root of directly accumulated squared differences
+//! (no `|a|^2 + |b|^2 - 2ab` cancellation).
 
 use rayon::prelude::*;
 
-use super::metric::{cosine_from_parts, Metric};
-use super::{check_matrix, inverse_norm};
+use super::check_matrix;
+use super::cosine::{self, SCALE_ROW};
+use super::metric::{clamp_unit, cosine_from_parts, Metric};
 use crate::aligned::{AlignedVec, Zeroable};
 use crate::dispatch::{kernels, HasKernels, TileFn};
 use crate::error::Result;
@@ -32,15 +34,43 @@ fn row<T>(m: &[T], d: usize, i: usize, rows: usize) -> &[T] {
     &m[i * d..i * d + d]
 }
 
-/// Inverse Euclidean norms of each row (0 for zero rows).
-pub(crate) fn inverse_row_norms<T: HasKernels + Zeroable>(m: &[T], rows: usize, d: usize) -> Result<AlignedVec<T>> {
+/// What a zero row's inverse norm is under `metric`: 0 gives the similarity 0
+/// (scikit-learn), NaN the distance NaN (SciPy).
+pub(crate) fn zero_row_inverse<T: HasKernels>(metric: Metric) -> T {
+    if metric == Metric::CosineDistance {
+        T::from_f64(f64::NAN)
+    } else {
+        T::ZERO
+    }
+}
+
+/// Inverse Euclidean norms of each row (see `cosine::inverse_norm`).
+pub(crate) fn inverse_row_norms<T: HasKernels + Zeroable>(
+    m: &[T],
+    rows: usize,
+    d: usize,
+    metric: Metric,
+) -> Result<AlignedVec<T>> {
     let dot = kernels::<T>().dot;
     let mut inv = AlignedVec::zeroed(rows)?;
     for (i, v) in inv.iter_mut().enumerate() {
-        let r = &m[i * d..i * d + d];
-        *v = inverse_norm(dot(r, r).sqrt());
+        *v = cosine::inverse_norm(&m[i * d..i * d + d], dot, zero_row_inverse(metric));
     }
     Ok(inv)
+}
+
+/// The cosine similarity of rows `x`, `y` from their dot product `xy` and inverse
+/// norms (either may be [`SCALE_ROW`]); clamped to [-1, 1].
+#[inline(always)]
+pub(crate) fn cosine_of_rows<T: HasKernels>(xy: T, inv_x: T, inv_y: T, x: &[T], y: &[T], metric: Metric) -> T {
+    let scale = T::from_f64(SCALE_ROW);
+    if inv_x != scale && inv_y != scale {
+        return cosine_from_parts(xy, inv_x, inv_y);
+    }
+    match cosine::scaled_similarity(x, y) {
+        Some(c) => clamp_unit(T::from_f64(c)),
+        None => zero_row_inverse(metric),
+    }
 }
 
 /// Writes `out[i * n + j] = metric(a[i], b[j])` for `a: (m, d)`, `b: (n, d)`, `out: (m, n)`.
@@ -63,8 +93,8 @@ pub fn cdist<T: HasKernels + Zeroable>(
         return Ok(());
     }
     let tile = metric.tile(kernels::<T>());
-    let (inv_a, inv_b) = if metric == Metric::Cosine {
-        (Some(inverse_row_norms(a, m, d)?), Some(inverse_row_norms(b, n, d)?))
+    let (inv_a, inv_b) = if metric.is_cosine() {
+        (Some(inverse_row_norms(a, m, d, metric)?), Some(inverse_row_norms(b, n, d, metric)?))
     } else {
         (None, None)
     };
@@ -118,13 +148,18 @@ impl<T: HasKernels> Ctx<'_, T> {
 
     #[inline(always)]
     fn finish(&self, v: T, i: usize, j: usize) -> T {
+        let cosine = || match (self.inv_a, self.inv_b) {
+            (Some(ia), Some(ib)) => {
+                let (x, y) = (row(self.a, self.d, i, self.m), row(self.b, self.d, j, self.n));
+                cosine_of_rows(v, ia[i], ib[j], x, y, self.metric)
+            }
+            _ => v,
+        };
         match self.metric {
             Metric::Dot | Metric::SqEuclidean => v,
             Metric::Euclidean => v.sqrt(),
-            Metric::Cosine => match (self.inv_a, self.inv_b) {
-                (Some(ia), Some(ib)) => cosine_from_parts(v, ia[i], ib[j]),
-                _ => v,
-            },
+            Metric::CosineSimilarity => cosine(),
+            Metric::CosineDistance => T::ONE - cosine(),
         }
     }
 }

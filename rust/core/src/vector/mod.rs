@@ -6,11 +6,12 @@
 //! depend on the length but never on the thread count.
 
 mod cdist;
+mod cosine;
 mod metric;
 mod topk;
 
 pub use cdist::cdist;
-pub use metric::Metric;
+pub use metric::{Metric, METRIC_NAMES};
 pub use topk::topk;
 
 use crate::dispatch::{kernels, HasKernels, PairFn};
@@ -84,23 +85,18 @@ pub fn norm<T: HasKernels>(a: &[T]) -> T {
     reduce_pair(a, a, kernels::<T>().dot).sqrt()
 }
 
-/// Cosine similarity `a·b / (|a| |b|)`, clamped to [-1, 1]; 0 when either vector has
-/// zero norm (the scikit-learn convention); NaN when an input holds NaN.
-pub fn cosine<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
+/// Cosine similarity `a·b / (|a| |b|)`, clamped to [-1, 1]; 0 when either vector is
+/// zero (scikit-learn's `cosine_similarity`); NaN when an input holds NaN. Tiny and
+/// huge vectors are scaled so their norms neither underflow nor overflow (see
+/// `cosine.rs`).
+pub fn cosine_similarity<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
     check_same_len(a.len(), b.len())?;
-    let k = kernels::<T>();
-    let ab = reduce_pair(a, b, k.dot);
-    let na = reduce_pair(a, a, k.dot).sqrt();
-    let nb = reduce_pair(b, b, k.dot).sqrt();
-    Ok(metric::cosine_from_parts(ab, inverse_norm(na), inverse_norm(nb)))
+    let dot: PairFn<T> = |x, y| reduce_pair(x, y, kernels::<T>().dot);
+    Ok(cosine::similarity(a, b, dot).unwrap_or(T::ZERO))
 }
 
-/// `1 / norm`, or 0 for a zero norm (so the cosine of a zero vector is 0).
-#[inline]
-pub(crate) fn inverse_norm<T: HasKernels>(norm: T) -> T {
-    if norm == T::ZERO {
-        T::ZERO
-    } else {
-        T::ONE / norm
-    }
+/// `1 - cosine_similarity(a, b)` (scikit-learn's `cosine_distances`: 1 when either
+/// vector is zero), in [0, 2].
+pub fn cosine_distance<T: HasKernels>(a: &[T], b: &[T]) -> Result<T> {
+    Ok(T::ONE - cosine_similarity(a, b)?)
 }

@@ -8,15 +8,16 @@
 //! rejected by one comparison with the heap's worst entry. Task results are merged.
 //! Extra memory: `O(q · k)` per task in flight, never `O(q · n)`.
 //!
-//! Order: higher similarity (dot, cosine) or lower distance is better; equal scores
+//! Order: higher similarity (dot, cosine_similarity) or lower distance is better; equal scores
 //! rank the lower corpus index first; NaN ranks below every number. This is a strict
 //! total order on (score, index), so the result does not depend on the thread count.
 
 use rayon::prelude::*;
 
-use super::cdist::inverse_row_norms;
+use super::cdist::{cosine_of_rows, inverse_row_norms, zero_row_inverse};
 use super::check_matrix;
-use super::metric::{cosine_from_parts, Metric};
+use super::cosine;
+use super::metric::Metric;
 use crate::aligned::Zeroable;
 use crate::dispatch::{kernels, HasKernels, TileFn};
 use crate::error::{Error, Result};
@@ -151,7 +152,7 @@ pub fn topk<T: HasKernels + Zeroable>(
     if q == 0 {
         return Ok(());
     }
-    let inv_q = if metric == Metric::Cosine { Some(inverse_row_norms(queries, q, d)?) } else { None };
+    let inv_q = if metric.is_cosine() { Some(inverse_row_norms(queries, q, d, metric)?) } else { None };
     let ctx = Search { queries, q, corpus, d, k, metric, tile: metric.tile(kernels::<T>()), inv_q: inv_q.as_deref() };
     let chunks = n.div_ceil(CHUNK_ROWS);
     let heaps = if chunks == 1 || q.saturating_mul(n).saturating_mul(d.max(1)) < (1 << 18) {
@@ -191,20 +192,23 @@ struct Search<'a, T: 'static> {
 }
 
 impl<T: HasKernels> Search<'_, T> {
-    /// Best-first key: similarity as is, distance negated (exact), so larger is better.
+    /// Best-first key: similarity as is, distance negated (exact), so larger is
+    /// better; `x`, `y` are the rows (read only for tiny or huge cosine rows).
     #[inline(always)]
-    fn key(&self, raw: T, inv_q: T, inv_c: T) -> T {
+    fn key(&self, raw: T, inv_q: T, inv_c: T, x: &[T], y: &[T]) -> T {
         match self.metric {
             Metric::Dot => raw,
-            Metric::Cosine => cosine_from_parts(raw, inv_q, inv_c),
+            Metric::CosineSimilarity => cosine_of_rows(raw, inv_q, inv_c, x, y, self.metric),
+            Metric::CosineDistance => -(T::ONE - cosine_of_rows(raw, inv_q, inv_c, x, y, self.metric)),
             Metric::SqEuclidean | Metric::Euclidean => -raw,
         }
     }
 
+    /// The score `cdist` reports, from a key (exact inverse of [`Self::key`]).
     fn score_from_key(&self, key: T) -> T {
         match self.metric {
-            Metric::Dot | Metric::Cosine => key,
-            Metric::SqEuclidean => -key,
+            Metric::Dot | Metric::CosineSimilarity => key,
+            Metric::SqEuclidean | Metric::CosineDistance => -key,
             Metric::Euclidean => (-key).sqrt(),
         }
     }
@@ -221,9 +225,10 @@ impl<T: HasKernels> Search<'_, T> {
                 let s = row(j + c, j1);
                 &self.corpus[s..s + d]
             });
-            let inv_c: [T; TILE] = match self.metric {
-                Metric::Cosine => std::array::from_fn(|c| super::inverse_norm(dot(rc[c], rc[c]).sqrt())),
-                _ => [T::ONE; TILE],
+            let inv_c: [T; TILE] = if self.metric.is_cosine() {
+                std::array::from_fn(|c| cosine::inverse_norm(rc[c], dot, zero_row_inverse(self.metric)))
+            } else {
+                [T::ONE; TILE]
             };
             for i in (0..q).step_by(TILE) {
                 let rows = TILE.min(q - i);
@@ -236,7 +241,7 @@ impl<T: HasKernels> Search<'_, T> {
                     let iq = self.inv_q.map_or(T::ONE, |v| v[i + r]);
                     let heap = &mut heaps[i + r];
                     for c in 0..cols {
-                        heap.push(self.key(vals[r][c], iq, inv_c[c]), j + c);
+                        heap.push(self.key(vals[r][c], iq, inv_c[c], rq[r], rc[c]), j + c);
                     }
                 }
             }
