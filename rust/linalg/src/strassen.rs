@@ -35,12 +35,16 @@ use crate::Scalar;
 /// How `matmul` multiplies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// Strassen when every dimension is at least the measured crossover, else classical.
+    /// Strassen when every dimension is at least the measured crossover and both
+    /// operands are finite, else classical: `auto` never changes where NaN and inf
+    /// appear (the classical product's pattern is NumPy's).
     Auto,
     /// The packed classical GEMM only.
     Classical,
     /// At least one Strassen level (if every dimension is ≥ 2), recursing while the
-    /// sub-problems stay above the crossover.
+    /// sub-problems stay above the crossover. With an inf in an operand the
+    /// differences `S`, `T` and the sums of the `M` products form `inf - inf`:
+    /// entries that are ±inf in the classical product can come out NaN.
     Strassen,
 }
 
@@ -72,7 +76,9 @@ pub const LEAF_F64: usize = 2048;
 /// The same for f32.
 pub const LEAF_F32: usize = 1024;
 
-/// The `auto` crossover for element type `T` on `threads` threads.
+/// The `auto` crossover for element type `T` on `threads` threads. The only place
+/// where a result depends on the thread count: float32 with every dimension at
+/// least [`CROSSOVER_F32`] is Strassen on one thread and classical on more.
 pub fn crossover<T>(threads: usize) -> usize {
     match (std::mem::size_of::<T>() == 4, threads > 1) {
         (true, true) => usize::MAX,
@@ -103,7 +109,7 @@ pub fn matmul<T: Scalar>(
     let cross = leaf::<T>();
     let levels_from_top = match method {
         Method::Classical => false,
-        Method::Auto => small >= crossover::<T>(par.threads()),
+        Method::Auto => small >= crossover::<T>(par.threads()) && all_finite(&a) && all_finite(&b),
         Method::Strassen => small >= 2,
     };
     let c = Dst { ptr: out.ptr(), rs: out.rs, cs: out.cs };
@@ -118,6 +124,19 @@ pub fn matmul<T: Scalar>(
         }
     }
     Ok(())
+}
+
+/// Whether every element of `x` is finite: one pass along its smaller stride,
+/// `O(rows · cols)` against the product's `O(m · n · k)`.
+fn all_finite<T: Scalar>(x: &MatRef<'_, T>) -> bool {
+    let (outer, inner, so, si) = if x.rs <= x.cs { (x.cols, x.rows, x.cs, x.rs) } else { (x.rows, x.cols, x.rs, x.cs) };
+    // x - x is 0 for finite x and NaN for ±inf and NaN (no branch: vectorises).
+    (0..outer).all(|o| {
+        (0..inner).fold(T::ZERO, |acc, i| {
+            let v = x.data[o * so + i * si];
+            acc + (v - v)
+        }) == T::ZERO
+    })
 }
 
 impl<T> Src<T> {
@@ -142,7 +161,7 @@ impl<T> Dst<T> {
 /// Calls `column(j)` for every `j < n` of an `(m, n)` elementwise pass, columns split
 /// across `threads` when the pass is large (the additions are memory-bound).
 fn by_columns(m: usize, n: usize, threads: usize, column: impl Fn(usize) + Sync) {
-    let chunks = if threads > 1 && m * n >= 1 << 16 { 4 * threads } else { 1 };
+    let chunks = if threads > 1 && m.saturating_mul(n) >= 1 << 16 { 4 * threads } else { 1 };
     let per = n.div_ceil(chunks).max(1);
     mlkern_core::threads::parallel_for(n.div_ceil(per), threads, |ci| {
         (ci * per..((ci + 1) * per).min(n)).for_each(&column)
@@ -215,6 +234,14 @@ unsafe fn quad<T: Scalar>(
     });
 }
 
+/// Sizes of one level's temporaries: `(mh·kh, kh·nh, mh·nh, 4·mh·kh + 4·kh·nh + 3·mh·nh)`,
+/// `None` on overflow.
+fn temporaries_len(mh: usize, kh: usize, nh: usize) -> Option<(usize, usize, usize, usize)> {
+    let (sa, sb, sc) = (mh.checked_mul(kh)?, kh.checked_mul(nh)?, mh.checked_mul(nh)?);
+    let total = sa.checked_mul(4)?.checked_add(sb.checked_mul(4)?)?.checked_add(sc.checked_mul(3)?)?;
+    Some((sa, sb, sc, total))
+}
+
 /// `C = A · B` (overwrite) by Strassen–Winograd; see the module docs.
 ///
 /// # Safety
@@ -243,8 +270,12 @@ unsafe fn strassen<T: Scalar>(
             return strassen(n, m, k, at, bt, Dst { ptr: c.ptr, rs: c.cs, cs: c.rs }, cross, threads, top);
         }
         let (mh, kh, nh) = (m / 2, k / 2, n / 2);
-        let (sz_a, sz_b, sz_c) = (mh * kh, kh * nh, mh * nh);
-        let total = 4 * sz_a + 4 * sz_b + 3 * sz_c;
+        // k may be huge behind a zero-stride view: sizes are checked, and a size that
+        // overflows or cannot be allocated falls back to the classical product.
+        let sizes = temporaries_len(mh, kh, nh);
+        let Some((sz_a, sz_b, sz_c, total)) = sizes else {
+            return gemm_raw(m, n, k, T::ONE, a, b, T::ZERO, c, threads);
+        };
         let Ok(mut buf) = mem::global().take::<T>(total) else {
             return gemm_raw(m, n, k, T::ONE, a, b, T::ZERO, c, threads);
         };
