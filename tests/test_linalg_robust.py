@@ -290,7 +290,7 @@ def test_randomized_svd_of_finite_badly_scaled_input(scale: float) -> None:
 def test_randomized_svd_float32_badly_scaled() -> None:
     r = np.random.default_rng(9)
     base = (r.standard_normal((150, 5)) @ r.standard_normal((5, 60))).astype(np.float32)
-    for scale in [1e30, 1e-30]:
+    for scale in [1e36, 1e-36, 1e30]:  # unscaled, 1e±36 overflow/underflow the power iterations
         a = (base * np.float32(scale)).astype(np.float32)
         s = linalg.randomized_svd(a, 3, random_state=0)[1]
         s_ref = np.linalg.svd(base.astype(np.float64), compute_uv=False)[:3] * scale

@@ -170,8 +170,9 @@ def randomized_svd(
     the ``l × l`` triangular factor (``l = n_components + n_oversamples``), accurate
     to ``O(l·u)·σ_max``. Any finite input is fine, however scaled: when ``max|a|``
     is beyond ``2**±128`` (float64; ``2**±16`` for float32) ``a`` is scaled by a
-    power of two (one copy, exact) and ``S`` scaled back. Results are bitwise the
-    same on any number of threads.
+    power of two (one copy, exact) and ``S`` scaled back (a singular value beyond the
+    dtype's range is then ``inf``, with NumPy's overflow warning). Results are
+    bitwise the same on any number of threads.
     """
     m_arr = _float_matrix(a, "a")
     n_components = _int_param(n_components, "n_components", 1)
