@@ -67,9 +67,10 @@ def _random_state(seed: Any) -> np.random.RandomState | np.random.Generator:
     if isinstance(seed, (bool, np.bool_)):
         raise TypeError(f"random_state must be None, an int, a RandomState or a Generator, got a bool ({seed!r})")
     if isinstance(seed, numbers.Integral):
-        if not 0 <= seed < 2**32:
-            raise ValueError(f"random_state must be an int in [0, 2**32), got {seed}")
-        return np.random.RandomState(int(seed))
+        value = int(seed)
+        if not 0 <= value < 2**32:
+            raise ValueError(f"random_state must be an int in [0, 2**32), got {value}")
+        return np.random.RandomState(value)
     raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {seed!r}")
 
 

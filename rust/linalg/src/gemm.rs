@@ -264,7 +264,9 @@ unsafe fn gemm_oriented<T: Scalar>(
     }
 }
 
-/// The BLIS loop nest (`jc`, `pc`, tasks over row blocks × panel ranges).
+/// The BLIS loop nest: `jc` over `NC`-column blocks, `pc` over `KC`-deep slices
+/// (the `B` block prepared once per slice by [`prepare_b_block`]), then tasks over
+/// row blocks × ranges of `B` panels ([`run_task`]), claimed by the threads.
 ///
 /// # Safety
 /// As [`gemm_raw`].
@@ -288,22 +290,16 @@ unsafe fn gemm_blocked<T: Scalar>(
             scale(m, n, beta, c);
         }
         let overwrite_first = beta == T::ZERO;
-        let a_in_place = reads_a_in_place(n, alpha, &blk, &a);
         let b_in_place = reads_b_in_place(m, blk.mr, &b);
-        // Both bounded by the block sizes (KC·NC, MC·KC): no user size multiplies here.
+        // Bounded by the block sizes (KC·NC): no user size multiplies here.
         let bbuf_len = blk.kc * n.min(blk.nc).div_ceil(blk.nr) * blk.nr;
         let Ok(mut bbuf) = mem::global().take::<T>(bbuf_len) else {
             return gemm_fallback(m, n, k, alpha, a, b, overwrite_first, c);
         };
         let bpack = Dst { ptr: bbuf.slice_mut::<T>(bbuf_len).as_mut_ptr(), rs: 0, cs: 0 };
-        // At least one row block per thread when m allows (whole micro-panels):
-        // splitting columns instead would pack the same A block once per task. But
-        // when B is read in place, A is a few panels and B is the big operand: then
-        // threads split the columns, so that each reads its own part of B (split
-        // rows, every thread streamed all of B: `X @ Ω` ran 11 ms on 2 threads, 11 on 1).
-        let row_blocks =
-            if b_in_place { m.div_ceil(blk.mc) } else { m.div_ceil(blk.mc).max(threads.min(m.div_ceil(blk.mr))) };
-        let mc = m.div_ceil(row_blocks).div_ceil(blk.mr) * blk.mr;
+        let driver =
+            Driver { alpha, a, b, c, g: *g, blk, a_in_place: reads_a_in_place(n, alpha, &blk, &a), bpack, bbuf_len };
+        let (row_blocks, mc) = row_partition(m, threads, b_in_place, &blk);
         for jc in (0..n).step_by(blk.nc) {
             let ncb = blk.nc.min(n - jc);
             let panels = ncb.div_ceil(blk.nr);
@@ -313,67 +309,136 @@ unsafe fn gemm_blocked<T: Scalar>(
             for pc in (0..k).step_by(blk.kc) {
                 let kcb = blk.kc.min(k - pc);
                 let bsrc = Src { ptr: b.ptr.add(pc * b.rs + jc * b.cs), rs: b.rs, cs: b.cs };
-                let b_strided = if b_in_place {
-                    // Only a partial last panel is packed (zero-padded to NR columns).
-                    if !ncb.is_multiple_of(blk.nr) {
-                        pack_b(bsrc, kcb, ncb, blk.nr, panels - 1..panels, bpack.ptr);
-                    }
-                    Some(InPlace { ptr: bsrc.ptr, step: b.rs, col: b.cs })
-                } else {
-                    // Parallel packing costs a pool wake-up: only worth it for big blocks.
-                    let pack_chunks = if threads > 1 && kcb * ncb >= 1 << 18 { threads } else { 1 };
-                    let per_chunk = panels.div_ceil(pack_chunks);
-                    threads::parallel_for(pack_chunks, threads, |t| {
-                        let _ = (&bsrc, &bpack); // capture the Send/Sync wrappers, not their raw fields
-                        let range = (t * per_chunk).min(panels)..((t + 1) * per_chunk).min(panels);
-                        pack_b(bsrc, kcb, ncb, blk.nr, range, bpack.ptr);
-                    });
-                    None
-                };
-                let accumulate = !(pc == 0 && overwrite_first);
+                let b_strided = prepare_b_block(bsrc, kcb, ncb, &blk, b_in_place, bpack, threads);
+                let slice = Slice { jc, pc, kcb, ncb, accumulate: !(pc == 0 && overwrite_first), b_strided };
                 threads::parallel_for(row_blocks * col_splits, threads, |task| {
-                    let _ = (&a, &b, &c, &bpack, &b_strided);
+                    let _ = (&driver, &slice); // capture the Send/Sync wrappers, not their raw fields
                     let (rb, cs) = (task / col_splits, task % col_splits);
                     let ic = rb * mc;
-                    if ic >= m {
-                        return;
-                    }
-                    let mcb = mc.min(m - ic);
                     let prange = (cs * per_split).min(panels)..((cs + 1) * per_split).min(panels);
-                    if prange.is_empty() {
-                        return;
+                    if ic < m && !prange.is_empty() {
+                        run_task(&driver, &slice, ic, mc.min(m - ic), prange);
                     }
-                    let alen = mcb.div_ceil(blk.mr) * blk.mr * kcb;
-                    let Ok(mut abuf) = mem::global().take::<T>(alen) else {
-                        // Out of memory for a panel: unpacked fallback for this block.
-                        let asub = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
-                        let j0 = jc + prange.start * blk.nr;
-                        let j1 = (jc + prange.end * blk.nr).min(jc + ncb);
-                        let bsub = Src { ptr: b.ptr.add(pc * b.rs + j0 * b.cs), rs: b.rs, cs: b.cs };
-                        let csub = Dst { ptr: c.at(ic, j0), rs: c.rs, cs: c.cs };
-                        return gemm_fallback(mcb, j1 - j0, kcb, alpha, asub, bsub, !accumulate, csub);
-                    };
-                    let apack = abuf.slice_mut::<T>(alen);
-                    let asrc = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
-                    let a_strided = if a_in_place {
-                        // Only a partial last panel is packed (zero-padded to MR rows).
-                        let full = mcb / blk.mr * blk.mr;
-                        if full < mcb {
-                            let tail = Src { ptr: asrc.ptr.add(full * a.rs), ..asrc };
-                            pack_a(tail, mcb - full, kcb, blk.mr, alpha, &mut apack[full * kcb..]);
-                        }
-                        Some(InPlace { ptr: asrc.ptr, step: a.cs, col: 0 })
-                    } else {
-                        pack_a(asrc, mcb, kcb, blk.mr, alpha, apack);
-                        None
-                    };
-                    let bpanels = std::slice::from_raw_parts(bpack.ptr as *const T, bbuf_len);
-                    let cblock = Dst { ptr: c.at(ic, jc), rs: c.rs, cs: c.cs };
-                    let operands = Operands { apack, a_strided, bpack: bpanels, b_strided };
-                    macro_loop(g, blk, kcb, mcb, ncb, operands, prange, cblock, accumulate);
                 });
             }
         }
+    }
+}
+
+/// Row blocks of the blocked driver and their height (whole micro-panels). At least
+/// one row block per thread when m allows: splitting columns instead would pack the
+/// same A block once per task. But when B is read in place, A is a few panels and B
+/// is the big operand: then threads split the columns, so that each reads its own
+/// part of B (split rows, every thread streamed all of B: `X @ Ω` ran 11 ms on 2
+/// threads, 11 on 1).
+fn row_partition(m: usize, threads: usize, b_in_place: bool, blk: &Blocking) -> (usize, usize) {
+    let by_cache = m.div_ceil(blk.mc);
+    let row_blocks = if b_in_place { by_cache } else { by_cache.max(threads.min(m.div_ceil(blk.mr))) };
+    (row_blocks, m.div_ceil(row_blocks).div_ceil(blk.mr) * blk.mr)
+}
+
+/// Prepares the `kcb × ncb` block of `B` at `bsrc` for the macro-loops: packed into
+/// `NR`-wide panels at `bpack` (in parallel for big blocks), or, read in place,
+/// only its partial last panel packed (zero-padded to `NR` columns); returns the
+/// in-place view then.
+///
+/// # Safety
+/// `bsrc` readable over the block; `bpack` writable for `kcb · ceil(ncb / NR) · NR`
+/// elements and not in use by anyone else.
+unsafe fn prepare_b_block<T: Scalar>(
+    bsrc: Src<T>,
+    kcb: usize,
+    ncb: usize,
+    blk: &Blocking,
+    b_in_place: bool,
+    bpack: Dst<T>,
+    threads: usize,
+) -> Option<InPlace<T>> {
+    let panels = ncb.div_ceil(blk.nr);
+    // SAFETY: forwarded caller guarantees; concurrent packers take disjoint panels.
+    unsafe {
+        if b_in_place {
+            if !ncb.is_multiple_of(blk.nr) {
+                pack_b(bsrc, kcb, ncb, blk.nr, panels - 1..panels, bpack.ptr);
+            }
+            return Some(InPlace { ptr: bsrc.ptr, step: bsrc.rs, col: bsrc.cs });
+        }
+        // Parallel packing costs a pool wake-up: only worth it for big blocks.
+        let pack_chunks = if threads > 1 && kcb * ncb >= 1 << 18 { threads } else { 1 };
+        let per_chunk = panels.div_ceil(pack_chunks);
+        threads::parallel_for(pack_chunks, threads, |t| {
+            let _ = (&bsrc, &bpack); // capture the Send/Sync wrappers, not their raw fields
+            let range = (t * per_chunk).min(panels)..((t + 1) * per_chunk).min(panels);
+            pack_b(bsrc, kcb, ncb, blk.nr, range, bpack.ptr);
+        });
+        None
+    }
+}
+
+/// What every task of one blocked product shares.
+struct Driver<T: 'static> {
+    alpha: T,
+    a: Src<T>,
+    b: Src<T>,
+    c: Dst<T>,
+    g: GemmMicro<T>,
+    blk: Blocking,
+    a_in_place: bool,
+    bpack: Dst<T>,
+    bbuf_len: usize,
+}
+
+/// One `KC`-deep slice of one `NC`-column block: columns `jc..jc + ncb`, steps
+/// `pc..pc + kcb`, its `B` block prepared (in place, or packed at `Driver::bpack`).
+struct Slice<T> {
+    jc: usize,
+    pc: usize,
+    kcb: usize,
+    ncb: usize,
+    accumulate: bool,
+    b_strided: Option<InPlace<T>>,
+}
+
+/// One task: rows `ic..ic + mcb` of C against the `B` panels `prange` of `slice`.
+/// Packs its `A` block (or only the partial last panel when `A` is read in place)
+/// into a pooled buffer and runs the macro-loop; without memory for the buffer, the
+/// unpacked loop computes the same block.
+///
+/// # Safety
+/// As [`gemm_raw`] for `d`'s views; `slice`'s `B` block prepared; tasks running at
+/// the same time have disjoint `(rows, panels)`.
+unsafe fn run_task<T: Scalar>(d: &Driver<T>, slice: &Slice<T>, ic: usize, mcb: usize, prange: std::ops::Range<usize>) {
+    let (blk, a, b, c) = (d.blk, d.a, d.b, d.c);
+    let (pc, jc, kcb) = (slice.pc, slice.jc, slice.kcb);
+    // SAFETY: every block below lies inside A, B, C or the buffers (caller).
+    unsafe {
+        let asrc = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
+        let alen = mcb.div_ceil(blk.mr) * blk.mr * kcb; // <= MC·KC: the block sizes
+        let Ok(mut abuf) = mem::global().take::<T>(alen) else {
+            // Out of memory for a panel: unpacked fallback for this block.
+            let j0 = jc + prange.start * blk.nr;
+            let j1 = (jc + prange.end * blk.nr).min(jc + slice.ncb);
+            let bsub = Src { ptr: b.ptr.add(pc * b.rs + j0 * b.cs), rs: b.rs, cs: b.cs };
+            let csub = Dst { ptr: c.at(ic, j0), rs: c.rs, cs: c.cs };
+            return gemm_fallback(mcb, j1 - j0, kcb, d.alpha, asrc, bsub, !slice.accumulate, csub);
+        };
+        let apack = abuf.slice_mut::<T>(alen);
+        let a_strided = if d.a_in_place {
+            // Only a partial last panel is packed (zero-padded to MR rows).
+            let full = mcb / blk.mr * blk.mr;
+            if full < mcb {
+                let tail = Src { ptr: asrc.ptr.add(full * a.rs), ..asrc };
+                pack_a(tail, mcb - full, kcb, blk.mr, d.alpha, &mut apack[full * kcb..]);
+            }
+            Some(InPlace { ptr: asrc.ptr, step: a.cs, col: 0 })
+        } else {
+            pack_a(asrc, mcb, kcb, blk.mr, d.alpha, apack);
+            None
+        };
+        let bpanels = std::slice::from_raw_parts(d.bpack.ptr as *const T, d.bbuf_len);
+        let cblock = Dst { ptr: c.at(ic, jc), rs: c.rs, cs: c.cs };
+        let operands = Operands { apack, a_strided, bpack: bpanels, b_strided: slice.b_strided };
+        macro_loop(&d.g, blk, kcb, mcb, slice.ncb, operands, prange, cblock, slice.accumulate);
     }
 }
 

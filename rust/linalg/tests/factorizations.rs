@@ -9,7 +9,6 @@ mod serial;
 
 use common::Rng;
 use mlkern_core::cpu::{self, available_tiers};
-use mlkern_core::Float;
 use mlkern_linalg::qr::{factor, QrMode};
 use mlkern_linalg::sparse::{csr_matmul, Csr};
 use mlkern_linalg::strassen::{matmul, Method};
