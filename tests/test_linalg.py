@@ -108,7 +108,7 @@ def test_matmul_threads_agree(rng: np.random.Generator) -> None:
         two = linalg.matmul(a, b)
     finally:
         mlkern.set_num_threads(before)
-    np.testing.assert_allclose(one, two, rtol=0, atol=1e-12)
+    assert one.tobytes() == two.tobytes()  # bitwise: results do not depend on the thread count
     # Small output, long k: the k-split path.
     a, b = rng.standard_normal((9, 40000)), rng.standard_normal((40000, 7))
     np.testing.assert_allclose(linalg.matmul(a, b), a @ b, rtol=1e-10, atol=1e-9)
@@ -156,7 +156,10 @@ def test_qr_matches_numpy(shape: tuple, mode: str, dtype: type, rng: np.random.G
     tol = 50 * max(shape) * UNIT[dtype]
     np.testing.assert_allclose(q @ r, a, atol=tol * np.abs(a).max())
     np.testing.assert_allclose(q.T @ q, np.eye(q.shape[1]), atol=tol)
-    np.testing.assert_allclose(np.abs(r), np.abs(rn), atol=tol * np.abs(a).max() * 10)
+    # Signed: the LAPACK sign convention is promised, so R and Q equal NumPy's.
+    np.testing.assert_allclose(r, rn, atol=tol * np.abs(a).max() * 10)
+    k = min(shape)
+    np.testing.assert_allclose(q[:, :k], qn[:, :k], atol=tol * 10)
     assert np.all(np.tril(r, -1) == 0)
     np.testing.assert_allclose(linalg.qr(a, mode="r"), r[: min(shape)], atol=tol)
 

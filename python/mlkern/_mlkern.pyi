@@ -11,6 +11,7 @@ __all__ = [
     "__version__",
     "_PoolMemory",
     "_csr_matmul",
+    "_rust_allocation_count",
     "_fma_ceiling",
     "_hold_locks",
     "_lu_pl",
@@ -112,6 +113,7 @@ def _csr_matmul(
     shape: tuple[int, int],
     b: npt.ArrayLike,
 ) -> _FloatArray: ...
+def _rust_allocation_count() -> int: ...
 def _fma_ceiling(dtype: str) -> float: ...
 
 # mem

@@ -7,7 +7,10 @@ csr_matmul(a, b)                            scipy.sparse CSR × dense, multi-thr
 
 All take float32 or float64 (operands of one dtype; integer or mixed dtypes raise
 ``TypeError``) and return arrays of that dtype. 2-D inputs in any memory layout
-(C, Fortran, transposed or sliced views) are read in place.
+(C, Fortran, transposed or sliced views) are read in place; byte-swapped
+(big-endian ``>f4``/``>f8``) arrays are copied once into native byte order.
+Results do not depend on the thread count (see :func:`matmul` for the one
+exception, ``method="auto"`` on float32 at the Strassen crossover).
 """
 
 from __future__ import annotations
@@ -28,8 +31,15 @@ __all__ = ["csr_matmul", "matmul", "qr", "randomized_svd"]
 _NORMALIZERS = ("auto", "none", "LU", "QR")
 
 
+def _native(arr: np.ndarray) -> np.ndarray:
+    """``arr`` in native byte order: a byte-swapped float array is copied once."""
+    if arr.dtype.kind == "f" and not arr.dtype.isnative:
+        return arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
 def _float_matrix(a: Any, name: str) -> np.ndarray:
-    arr = np.asarray(a)
+    arr = _native(np.asarray(a))
     if arr.dtype not in (np.float32, np.float64):
         raise TypeError(
             f"{name} must be a float32 or float64 array, got dtype {arr.dtype}; "
@@ -54,9 +64,26 @@ def _random_state(seed: Any) -> np.random.RandomState | np.random.Generator:
         return np.random.mtrand._rand
     if isinstance(seed, (np.random.RandomState, np.random.Generator)):
         return seed
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return np.random.RandomState(int(seed))
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"random_state must be None, an int, a RandomState or a Generator, got a bool ({seed!r})")
+    if isinstance(seed, numbers.Integral):
+        value = int(seed)
+        if not 0 <= value < 2**32:
+            raise ValueError(f"random_state must be an int in [0, 2**32), got {value}")
+        return np.random.RandomState(value)
     raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {seed!r}")
+
+
+def _scale_exponent(amax: float, dtype: np.dtype) -> int:
+    """The power of two ``e`` with ``amax / 2**e`` in ``[0.5, 1)`` when ``amax`` is so
+    large or so small that the power iterations or the small SVD (which squares
+    entries) could overflow or underflow ``dtype``; else 0. Scaling by a power of
+    two is exact, so the result is that of the unscaled input."""
+    if amax == 0.0:
+        return 0
+    e = int(np.frexp(amax)[1])
+    limit = np.finfo(dtype).maxexp // 8  # float64: 2**±128, float32: 2**±16
+    return e if abs(e) > limit else 0
 
 
 def _svd_flip(u: np.ndarray, vt: np.ndarray, u_based: bool) -> None:
@@ -128,17 +155,25 @@ def randomized_svd(
     Raises
     ------
     TypeError
-        Non-float dtype, non-integer counts.
+        Non-float dtype; a count (``n_components``, ``n_oversamples``, ``n_iter``,
+        an int ``random_state``) that is not an int, or is a bool.
     ValueError
         Not 2-D; ``n_components`` out of range; negative ``n_oversamples``/``n_iter``;
-        unknown ``power_iteration_normalizer`` or ``transpose``; NaN or inf in ``a``.
+        ``random_state`` outside ``[0, 2**32)``; unknown ``power_iteration_normalizer``
+        or ``transpose``; NaN or inf in ``a``; the power iterations overflowed (only
+        possible with ``power_iteration_normalizer="none"`` and many iterations: the
+        message says so).
 
     Notes
     -----
     Every product runs on mlkern's GEMM (``a.T`` is read in place), the orthonormal
     bases come from :func:`qr`, and the small dense SVD is a one-sided Jacobi SVD of
     the ``l × l`` triangular factor (``l = n_components + n_oversamples``), accurate
-    to ``O(l·u)·σ_max``.
+    to ``O(l·u)·σ_max``. Any finite input is fine, however scaled: when ``max|a|``
+    is beyond ``2**±128`` (float64; ``2**±16`` for float32) ``a`` is scaled by a
+    power of two (one copy, exact) and ``S`` scaled back (a singular value beyond the
+    dtype's range is then ``inf``, with NumPy's overflow warning). Results are
+    bitwise the same on any number of threads.
     """
     m_arr = _float_matrix(a, "a")
     n_components = _int_param(n_components, "n_components", 1)
@@ -163,6 +198,12 @@ def randomized_svd(
         raise ValueError(f"transpose must be True, False or 'auto', got {transpose!r}")
     rng = _random_state(random_state)
     size = n_components + n_oversamples
+    amax = max(abs(float(np.max(m_arr))), abs(float(np.min(m_arr))))  # NaN if a has a NaN
+    if not np.isfinite(amax):
+        raise ValueError("a must not contain NaN or inf")
+    exponent = _scale_exponent(amax, m_arr.dtype)
+    if exponent:
+        m_arr = np.ldexp(m_arr, -exponent).astype(m_arr.dtype, copy=False)
 
     mat = m_arr.T if transpose else m_arr
     q = rng.normal(size=(mat.shape[1], size)).astype(mat.dtype, copy=False)
@@ -177,13 +218,17 @@ def randomized_svd(
     b = matmul(q.T, mat)
     uhat, s, vt = _thin_svd(b)
     if not np.all(np.isfinite(s)):
-        raise ValueError("a must not contain NaN or inf")
+        raise ValueError(
+            f"randomized_svd overflowed {m_arr.dtype} in the power iterations "
+            f"(power_iteration_normalizer={power_iteration_normalizer!r}, n_iter={n_iter}); "
+            "use power_iteration_normalizer='LU' or 'QR'"
+        )
     # Only the kept triplets are formed and sign-flipped (the flip is per column,
     # so this equals flipping all l and slicing, as scikit-learn does).
     k = n_components
     u = matmul(q, uhat[:, :k])
     vt = np.ascontiguousarray(vt[:k])
-    s = s[:k].copy()
+    s = np.ldexp(s[:k], exponent).astype(s.dtype, copy=False) if exponent else s[:k].copy()
     if flip_sign:
         _svd_flip(u, vt, u_based=not transpose)
     if transpose:
@@ -200,7 +245,8 @@ def csr_matmul(a: Any, b: npt.ArrayLike) -> np.ndarray:
         Read in place through its ``data``, ``indices`` and ``indptr`` (int32 or
         int64 indices). Duplicate entries are summed, unsorted indices are fine.
     b : ndarray, shape (k,) or (k, n), same dtype as ``a``
-        C-contiguous input is read in place; other layouts are copied once.
+        C-contiguous input is read in place; other layouts and byte-swapped
+        (``>f8``) arrays are copied once (native byte order).
 
     Returns
     -------
@@ -231,11 +277,12 @@ def csr_matmul(a: Any, b: npt.ArrayLike) -> np.ndarray:
     index_dtype = np.int64 if wide else np.int32
     idx = np.ascontiguousarray(idx, dtype=index_dtype)
     ptr = np.ascontiguousarray(ptr, dtype=index_dtype)
-    bb = np.asarray(b)
+    bb = _native(np.asarray(b))
     if bb.ndim not in (1, 2):
         raise ValueError(f"b must be a 1-D or 2-D array, got a {bb.ndim}-D array of shape {bb.shape}")
     if bb.dtype not in (np.float32, np.float64):
         raise TypeError(f"b must be a float32 or float64 array, got dtype {bb.dtype}")
     vector = bb.ndim == 1
-    out = _mlkern._csr_matmul(a.data, idx, ptr, (rows, cols), bb.reshape(-1, 1) if vector else bb)
+    data = _native(np.asarray(a.data))
+    out = _mlkern._csr_matmul(data, idx, ptr, (rows, cols), bb.reshape(-1, 1) if vector else bb)
     return out.reshape(-1) if vector else out

@@ -256,7 +256,12 @@ macro_rules! tier_table {
                     fn $safe(d: &[$t], i: &[$i], b: &[$t], ldb: usize, kdim: usize, out: &mut [$t]) -> bool {
                         let n = out.len();
                         assert!(d.len() == i.len() && n <= ldb.max(1), "csr_row: inconsistent arguments");
-                        assert!(kdim == 0 || (kdim - 1) * ldb + n <= b.len(), "csr_row: b too short");
+                        // Checked: (kdim - 1)·ldb + n must not wrap past the comparison.
+                        let fits = match kdim.checked_sub(1) {
+                            None => true,
+                            Some(r) => r.checked_mul(ldb).and_then(|x| x.checked_add(n)).is_some_and(|e| e <= b.len()),
+                        };
+                        assert!(fits, "csr_row: b too short");
                         // SAFETY: rows 0..kdim of b are in range (asserted); the kernel
                         // rejects indices >= kdim before reading; the table is only
                         // handed out on CPUs with the tier's features.

@@ -15,9 +15,14 @@
 //! `benches/gemm.rs`. `MC` is then balanced so the row blocks have equal height.
 //!
 //! Parallelism (Rayon, [`Parallelism`]): tasks are (row block × column range)
-//! pairs claimed dynamically; when the output is small and `k` large
-//! (`64 × 100 000 @ 100 000 × 32`), `k` is split instead and the partial products
-//! are summed. Results then differ from the 1-thread order by rounding only.
+//! pairs claimed dynamically; each element of C is still summed over `k` in the
+//! same order whatever the partition, so results do not depend on the thread
+//! count. When the output is small and `k` large (`64 × 100 000 @ 100 000 × 32`),
+//! `k` is cut into [`K_SPLIT_PARTS`] (at most) chunks whose boundaries depend only
+//! on the shape and the tier's `KC` — never on the thread count, and also on one
+//! thread — computed concurrently and added into C in chunk order: bitwise the
+//! same result on 1, 2 or more threads. (Only if the chunks' scratch cannot be
+//! allocated does a call fall back to the unsplit order: rounding then differs.)
 //!
 //! Skinny products: an operand whose panels would be reused by at most
 //! [`IN_PLACE_MAX_REUSE`] micro-panels of the other is not packed; the micro-kernel
@@ -211,18 +216,30 @@ fn keeps_row_major_orientation<T: Scalar>(m: usize, n: usize, a: &Src<T>, b: &Sr
     reads_b_in_place(m, mr, b) && !reads_b_in_place(n, mr, &at)
 }
 
-/// Output this small relative to `k` splits `k` across threads instead of rows:
-/// into about four parts per thread, claimed dynamically, so that a helper thread
+/// How many chunks of `k` a product with this small an output is cut into (at
+/// most; see [`gemm_split_k`]).
+pub(crate) const K_SPLIT_PARTS: usize = 8;
+
+/// Output this small relative to `k` splits `k` into chunks instead of rows: about
+/// four per thread on two threads, claimed dynamically, so that a helper thread
 /// that wakes late (a descheduled vCPU on a shared machine) still takes its share
 /// instead of leaving the caller to run a whole half alone (measured: with two
 /// parts, single calls of `64×100 000 @ 100 000×32` took 5 or 10 ms at random).
-fn split_k(m: usize, n: usize, k: usize, kc: usize, threads: usize) -> usize {
-    if threads <= 1 || k < 4 * kc || m.saturating_mul(n) > 64 * k {
+/// The count depends on the shape only, not on the thread count, so that the
+/// summation order (and so the result) is the same on any number of threads.
+fn split_k(m: usize, n: usize, k: usize, kc: usize) -> usize {
+    if k < 4 * kc || m.saturating_mul(n) > 64 * k {
         return 1;
     }
-    (4 * threads).min(k / (2 * kc)).max(1)
+    K_SPLIT_PARTS.min(k / (2 * kc)).max(1)
 }
 
+/// The driver once `C` has a unit row stride (or none): the `k`-split for small
+/// outputs, else the blocked loops.
+///
+/// # Safety
+/// As [`gemm_raw`].
+#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_oriented<T: Scalar>(
     m: usize,
     n: usize,
@@ -236,31 +253,53 @@ unsafe fn gemm_oriented<T: Scalar>(
 ) {
     let g = dispatch::kernels::<T>().gemm;
     let blk = Blocking::for_kernel(&g, k);
-    let parts = split_k(m, n, k, blk.kc, threads);
+    let parts = split_k(m, n, k, blk.kc);
     // SAFETY: forwarded caller guarantees.
     unsafe {
         if parts > 1 {
-            return gemm_split_k(m, n, k, alpha, a, b, beta, c, parts, threads, blk);
+            gemm_split_k(m, n, k, alpha, a, b, beta, c, parts, threads, blk);
+        } else {
+            gemm_blocked(m, n, k, alpha, a, b, beta, c, threads, &g, blk);
         }
+    }
+}
+
+/// The BLIS loop nest: `jc` over `NC`-column blocks, `pc` over `KC`-deep slices
+/// (the `B` block prepared once per slice by [`prepare_b_block`]), then tasks over
+/// row blocks × ranges of `B` panels ([`run_task`]), claimed by the threads.
+///
+/// # Safety
+/// As [`gemm_raw`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_blocked<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: Src<T>,
+    b: Src<T>,
+    beta: T,
+    c: Dst<T>,
+    threads: usize,
+    g: &GemmMicro<T>,
+    blk: Blocking,
+) {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
         if beta != T::ZERO && beta != T::ONE {
             scale(m, n, beta, c);
         }
         let overwrite_first = beta == T::ZERO;
-        let a_in_place = reads_a_in_place(n, alpha, &blk, &a);
         let b_in_place = reads_b_in_place(m, blk.mr, &b);
+        // Bounded by the block sizes (KC·NC): no user size multiplies here.
         let bbuf_len = blk.kc * n.min(blk.nc).div_ceil(blk.nr) * blk.nr;
         let Ok(mut bbuf) = mem::global().take::<T>(bbuf_len) else {
             return gemm_fallback(m, n, k, alpha, a, b, overwrite_first, c);
         };
         let bpack = Dst { ptr: bbuf.slice_mut::<T>(bbuf_len).as_mut_ptr(), rs: 0, cs: 0 };
-        // At least one row block per thread when m allows (whole micro-panels):
-        // splitting columns instead would pack the same A block once per task. But
-        // when B is read in place, A is a few panels and B is the big operand: then
-        // threads split the columns, so that each reads its own part of B (split
-        // rows, every thread streamed all of B: `X @ Ω` ran 11 ms on 2 threads, 11 on 1).
-        let row_blocks =
-            if b_in_place { m.div_ceil(blk.mc) } else { m.div_ceil(blk.mc).max(threads.min(m.div_ceil(blk.mr))) };
-        let mc = m.div_ceil(row_blocks).div_ceil(blk.mr) * blk.mr;
+        let driver =
+            Driver { alpha, a, b, c, g: *g, blk, a_in_place: reads_a_in_place(n, alpha, &blk, &a), bpack, bbuf_len };
+        let (row_blocks, mc) = row_partition(m, threads, b_in_place, &blk);
         for jc in (0..n).step_by(blk.nc) {
             let ncb = blk.nc.min(n - jc);
             let panels = ncb.div_ceil(blk.nr);
@@ -270,67 +309,136 @@ unsafe fn gemm_oriented<T: Scalar>(
             for pc in (0..k).step_by(blk.kc) {
                 let kcb = blk.kc.min(k - pc);
                 let bsrc = Src { ptr: b.ptr.add(pc * b.rs + jc * b.cs), rs: b.rs, cs: b.cs };
-                let b_strided = if b_in_place {
-                    // Only a partial last panel is packed (zero-padded to NR columns).
-                    if !ncb.is_multiple_of(blk.nr) {
-                        pack_b(bsrc, kcb, ncb, blk.nr, panels - 1..panels, bpack.ptr);
-                    }
-                    Some(InPlace { ptr: bsrc.ptr, step: b.rs, col: b.cs })
-                } else {
-                    // Parallel packing costs a pool wake-up: only worth it for big blocks.
-                    let pack_chunks = if threads > 1 && kcb * ncb >= 1 << 18 { threads } else { 1 };
-                    let per_chunk = panels.div_ceil(pack_chunks);
-                    threads::parallel_for(pack_chunks, threads, |t| {
-                        let _ = (&bsrc, &bpack); // capture the Send/Sync wrappers, not their raw fields
-                        let range = (t * per_chunk).min(panels)..((t + 1) * per_chunk).min(panels);
-                        pack_b(bsrc, kcb, ncb, blk.nr, range, bpack.ptr);
-                    });
-                    None
-                };
-                let accumulate = !(pc == 0 && overwrite_first);
+                let b_strided = prepare_b_block(bsrc, kcb, ncb, &blk, b_in_place, bpack, threads);
+                let slice = Slice { jc, pc, kcb, ncb, accumulate: !(pc == 0 && overwrite_first), b_strided };
                 threads::parallel_for(row_blocks * col_splits, threads, |task| {
-                    let _ = (&a, &b, &c, &bpack, &b_strided);
+                    let _ = (&driver, &slice); // capture the Send/Sync wrappers, not their raw fields
                     let (rb, cs) = (task / col_splits, task % col_splits);
                     let ic = rb * mc;
-                    if ic >= m {
-                        return;
-                    }
-                    let mcb = mc.min(m - ic);
                     let prange = (cs * per_split).min(panels)..((cs + 1) * per_split).min(panels);
-                    if prange.is_empty() {
-                        return;
+                    if ic < m && !prange.is_empty() {
+                        run_task(&driver, &slice, ic, mc.min(m - ic), prange);
                     }
-                    let alen = mcb.div_ceil(blk.mr) * blk.mr * kcb;
-                    let Ok(mut abuf) = mem::global().take::<T>(alen) else {
-                        // Out of memory for a panel: unpacked fallback for this block.
-                        let asub = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
-                        let j0 = jc + prange.start * blk.nr;
-                        let j1 = (jc + prange.end * blk.nr).min(jc + ncb);
-                        let bsub = Src { ptr: b.ptr.add(pc * b.rs + j0 * b.cs), rs: b.rs, cs: b.cs };
-                        let csub = Dst { ptr: c.at(ic, j0), rs: c.rs, cs: c.cs };
-                        return gemm_fallback(mcb, j1 - j0, kcb, alpha, asub, bsub, !accumulate, csub);
-                    };
-                    let apack = abuf.slice_mut::<T>(alen);
-                    let asrc = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
-                    let a_strided = if a_in_place {
-                        // Only a partial last panel is packed (zero-padded to MR rows).
-                        let full = mcb / blk.mr * blk.mr;
-                        if full < mcb {
-                            let tail = Src { ptr: asrc.ptr.add(full * a.rs), ..asrc };
-                            pack_a(tail, mcb - full, kcb, blk.mr, alpha, &mut apack[full * kcb..]);
-                        }
-                        Some(InPlace { ptr: asrc.ptr, step: a.cs, col: 0 })
-                    } else {
-                        pack_a(asrc, mcb, kcb, blk.mr, alpha, apack);
-                        None
-                    };
-                    let bpanels = std::slice::from_raw_parts(bpack.ptr as *const T, bbuf_len);
-                    let cblock = Dst { ptr: c.at(ic, jc), rs: c.rs, cs: c.cs };
-                    let operands = Operands { apack, a_strided, bpack: bpanels, b_strided };
-                    macro_loop(&g, blk, kcb, mcb, ncb, operands, prange, cblock, accumulate);
                 });
             }
         }
+    }
+}
+
+/// Row blocks of the blocked driver and their height (whole micro-panels). At least
+/// one row block per thread when m allows: splitting columns instead would pack the
+/// same A block once per task. But when B is read in place, A is a few panels and B
+/// is the big operand: then threads split the columns, so that each reads its own
+/// part of B (split rows, every thread streamed all of B: `X @ Ω` ran 11 ms on 2
+/// threads, 11 on 1).
+fn row_partition(m: usize, threads: usize, b_in_place: bool, blk: &Blocking) -> (usize, usize) {
+    let by_cache = m.div_ceil(blk.mc);
+    let row_blocks = if b_in_place { by_cache } else { by_cache.max(threads.min(m.div_ceil(blk.mr))) };
+    (row_blocks, m.div_ceil(row_blocks).div_ceil(blk.mr) * blk.mr)
+}
+
+/// Prepares the `kcb × ncb` block of `B` at `bsrc` for the macro-loops: packed into
+/// `NR`-wide panels at `bpack` (in parallel for big blocks), or, read in place,
+/// only its partial last panel packed (zero-padded to `NR` columns); returns the
+/// in-place view then.
+///
+/// # Safety
+/// `bsrc` readable over the block; `bpack` writable for `kcb · ceil(ncb / NR) · NR`
+/// elements and not in use by anyone else.
+unsafe fn prepare_b_block<T: Scalar>(
+    bsrc: Src<T>,
+    kcb: usize,
+    ncb: usize,
+    blk: &Blocking,
+    b_in_place: bool,
+    bpack: Dst<T>,
+    threads: usize,
+) -> Option<InPlace<T>> {
+    let panels = ncb.div_ceil(blk.nr);
+    // SAFETY: forwarded caller guarantees; concurrent packers take disjoint panels.
+    unsafe {
+        if b_in_place {
+            if !ncb.is_multiple_of(blk.nr) {
+                pack_b(bsrc, kcb, ncb, blk.nr, panels - 1..panels, bpack.ptr);
+            }
+            return Some(InPlace { ptr: bsrc.ptr, step: bsrc.rs, col: bsrc.cs });
+        }
+        // Parallel packing costs a pool wake-up: only worth it for big blocks.
+        let pack_chunks = if threads > 1 && kcb * ncb >= 1 << 18 { threads } else { 1 };
+        let per_chunk = panels.div_ceil(pack_chunks);
+        threads::parallel_for(pack_chunks, threads, |t| {
+            let _ = (&bsrc, &bpack); // capture the Send/Sync wrappers, not their raw fields
+            let range = (t * per_chunk).min(panels)..((t + 1) * per_chunk).min(panels);
+            pack_b(bsrc, kcb, ncb, blk.nr, range, bpack.ptr);
+        });
+        None
+    }
+}
+
+/// What every task of one blocked product shares.
+struct Driver<T: 'static> {
+    alpha: T,
+    a: Src<T>,
+    b: Src<T>,
+    c: Dst<T>,
+    g: GemmMicro<T>,
+    blk: Blocking,
+    a_in_place: bool,
+    bpack: Dst<T>,
+    bbuf_len: usize,
+}
+
+/// One `KC`-deep slice of one `NC`-column block: columns `jc..jc + ncb`, steps
+/// `pc..pc + kcb`, its `B` block prepared (in place, or packed at `Driver::bpack`).
+struct Slice<T> {
+    jc: usize,
+    pc: usize,
+    kcb: usize,
+    ncb: usize,
+    accumulate: bool,
+    b_strided: Option<InPlace<T>>,
+}
+
+/// One task: rows `ic..ic + mcb` of C against the `B` panels `prange` of `slice`.
+/// Packs its `A` block (or only the partial last panel when `A` is read in place)
+/// into a pooled buffer and runs the macro-loop; without memory for the buffer, the
+/// unpacked loop computes the same block.
+///
+/// # Safety
+/// As [`gemm_raw`] for `d`'s views; `slice`'s `B` block prepared; tasks running at
+/// the same time have disjoint `(rows, panels)`.
+unsafe fn run_task<T: Scalar>(d: &Driver<T>, slice: &Slice<T>, ic: usize, mcb: usize, prange: std::ops::Range<usize>) {
+    let (blk, a, b, c) = (d.blk, d.a, d.b, d.c);
+    let (pc, jc, kcb) = (slice.pc, slice.jc, slice.kcb);
+    // SAFETY: every block below lies inside A, B, C or the buffers (caller).
+    unsafe {
+        let asrc = Src { ptr: a.ptr.add(ic * a.rs + pc * a.cs), rs: a.rs, cs: a.cs };
+        let alen = mcb.div_ceil(blk.mr) * blk.mr * kcb; // <= MC·KC: the block sizes
+        let Ok(mut abuf) = mem::global().take::<T>(alen) else {
+            // Out of memory for a panel: unpacked fallback for this block.
+            let j0 = jc + prange.start * blk.nr;
+            let j1 = (jc + prange.end * blk.nr).min(jc + slice.ncb);
+            let bsub = Src { ptr: b.ptr.add(pc * b.rs + j0 * b.cs), rs: b.rs, cs: b.cs };
+            let csub = Dst { ptr: c.at(ic, j0), rs: c.rs, cs: c.cs };
+            return gemm_fallback(mcb, j1 - j0, kcb, d.alpha, asrc, bsub, !slice.accumulate, csub);
+        };
+        let apack = abuf.slice_mut::<T>(alen);
+        let a_strided = if d.a_in_place {
+            // Only a partial last panel is packed (zero-padded to MR rows).
+            let full = mcb / blk.mr * blk.mr;
+            if full < mcb {
+                let tail = Src { ptr: asrc.ptr.add(full * a.rs), ..asrc };
+                pack_a(tail, mcb - full, kcb, blk.mr, d.alpha, &mut apack[full * kcb..]);
+            }
+            Some(InPlace { ptr: asrc.ptr, step: a.cs, col: 0 })
+        } else {
+            pack_a(asrc, mcb, kcb, blk.mr, d.alpha, apack);
+            None
+        };
+        let bpanels = std::slice::from_raw_parts(d.bpack.ptr as *const T, d.bbuf_len);
+        let cblock = Dst { ptr: c.at(ic, jc), rs: c.rs, cs: c.cs };
+        let operands = Operands { apack, a_strided, bpack: bpanels, b_strided: slice.b_strided };
+        macro_loop(&d.g, blk, kcb, mcb, slice.ncb, operands, prange, cblock, slice.accumulate);
     }
 }
 
@@ -463,8 +571,16 @@ unsafe fn macro_loop<T: Scalar>(
     }
 }
 
-/// `k` split into `parts` ranges computed concurrently; part 0 writes C, the others
-/// write pooled buffers that are then added into C.
+/// `k` cut into `parts` chunks of a whole number of `KC` blocks (boundaries from
+/// the shape alone), computed concurrently, each chunk by the single-threaded
+/// blocked driver: chunk 0 writes C (with `beta`), chunk `p > 0` its own `m × n`
+/// scratch block; then C += scratch block 1, 2, … in that order. The same chunks,
+/// the same per-chunk order and the same reduction order on any thread count: the
+/// result is bitwise independent of `threads`.
+///
+/// # Safety
+/// As [`gemm_raw`].
+#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_split_k<T: Scalar>(
     m: usize,
     n: usize,
@@ -478,35 +594,52 @@ unsafe fn gemm_split_k<T: Scalar>(
     threads: usize,
     blk: Blocking,
 ) {
+    let g = dispatch::kernels::<T>().gemm;
     let per = k.div_ceil(parts).div_ceil(blk.kc) * blk.kc;
     let parts = k.div_ceil(per);
-    let Ok(mut scratch) = mem::global().take::<T>((parts - 1) * m * n) else {
+    let block = m.checked_mul(n);
+    let scratch_len = block.and_then(|mn| mn.checked_mul(parts - 1));
+    let taken = scratch_len.map(|len| (len, mem::global().take::<T>(len)));
+    let (Some(block), Some((len, Ok(mut scratch)))) = (block, taken) else {
+        // No scratch: the unsplit order (documented: rounding differs from the split).
         // SAFETY: forwarded caller guarantees.
-        return unsafe { gemm_oriented(m, n, k, alpha, a, b, beta, c, 1) };
+        return unsafe { gemm_blocked(m, n, k, alpha, a, b, beta, c, threads, &g, blk) };
     };
-    let sbuf = Dst { ptr: scratch.slice_mut::<T>((parts - 1) * m * n).as_mut_ptr(), rs: 1, cs: m };
+    let sbuf = Dst { ptr: scratch.slice_mut::<T>(len).as_mut_ptr(), rs: 1, cs: m };
     threads::parallel_for(parts, threads, |p| {
         let _ = (&a, &b, &c, &sbuf);
         let k0 = p * per;
         let kp = per.min(k - k0);
+        let bk = Blocking::for_kernel(&g, kp);
         // SAFETY: part p reads columns k0..k0+kp of A / rows of B, writes C (p = 0)
         // or its own m·n slice of the scratch buffer (p > 0): disjoint writes.
         unsafe {
             let ap = Src { ptr: a.ptr.add(k0 * a.cs), rs: a.rs, cs: a.cs };
             let bp = Src { ptr: b.ptr.add(k0 * b.rs), rs: b.rs, cs: b.cs };
             if p == 0 {
-                gemm_oriented(m, n, kp, alpha, ap, bp, beta, c, 1);
+                gemm_blocked(m, n, kp, alpha, ap, bp, beta, c, 1, &g, bk);
             } else {
-                let d = Dst { ptr: sbuf.ptr.add((p - 1) * m * n), rs: 1, cs: m };
-                gemm_oriented(m, n, kp, alpha, ap, bp, T::ZERO, d, 1);
+                let d = Dst { ptr: sbuf.ptr.add((p - 1) * block), rs: 1, cs: m };
+                gemm_blocked(m, n, kp, alpha, ap, bp, T::ZERO, d, 1, &g, bk);
             }
         }
     });
-    for p in 1..parts {
+    // SAFETY: C is the caller's block; the scratch holds (parts - 1)·m·n elements.
+    unsafe { add_partial_sums(m, n, parts - 1, sbuf.ptr, c) };
+}
+
+/// `C += S_1 + … + S_q`, added one block after the other (a fixed order) for the
+/// `q` column-major `m × n` blocks at `s`.
+///
+/// # Safety
+/// `c` valid for the `(m, n)` block; `s` valid for reads of `q·m·n` elements.
+unsafe fn add_partial_sums<T: Scalar>(m: usize, n: usize, q: usize, s: *const T, c: Dst<T>) {
+    for p in 0..q {
         for j in 0..n {
             for i in 0..m {
-                // SAFETY: inside C and inside part p's scratch block.
-                unsafe { *c.at(i, j) = *c.at(i, j) + *sbuf.ptr.add((p - 1) * m * n + i + j * m) };
+                // SAFETY: inside C (caller of gemm_split_k) and inside block p of the
+                // scratch buffer (q·m·n elements).
+                unsafe { *c.at(i, j) = *c.at(i, j) + *s.add(p * m * n + i + j * m) };
             }
         }
     }

@@ -4,8 +4,11 @@
 //! `NB = 16` columns (measured against 8, 12, 24 and 32 on 5 000×60, 2 000×60,
 //! 4 000×500 and 1 000²: the panel, updated one column at a time, must stay in
 //! L2) are factored column by column (`geqr2`: reflector
-//! `H = I - τ v vᵀ` with `v₀ = 1` and `β = -sign(α)‖x‖`, LAPACK's sign convention,
-//! so R matches `numpy.linalg.qr` up to rounding); the panel's reflectors are
+//! `H = I - τ v vᵀ` with `v₀ = 1` and `β = -sign(α)‖x‖`, LAPACK's `larfg`
+//! convention, so R matches `numpy.linalg.qr` up to rounding: `R[j, j] =
+//! -sign(w_jj)·‖w_j:,j‖` of the partly reduced column `w`, except that a column
+//! whose part below the diagonal is exactly zero gets `τ = 0` (`H = I`) and keeps
+//! `R[j, j] = w_jj`; tiny columns are rescaled as in `larfg`); the panel's reflectors are
 //! accumulated into the compact WY form `I - V T Vᵀ` (`larft`) and applied to the
 //! trailing columns with three GEMMs (`A₂ -= V (Tᵀ (Vᵀ A₂))`). `Q` is formed the same
 //! way backwards from the identity. Norms are computed scaled by the largest entry
@@ -58,14 +61,15 @@ pub struct QrFactor<T> {
     tau: Vec<T>,
 }
 
-/// `‖x‖₂`, scaled to avoid overflow and underflow.
 /// `‖x‖₂` without overflow or underflow for finite input: the tier's SIMD dot when
-/// the largest entry leaves the squares in range, else a sum of squares scaled by
-/// it (LAPACK's `nrm2` concern).
+/// the largest entry leaves the squares in range, else a sum of squares of the
+/// entries divided by it, in f64 (LAPACK's `nrm2` concern). Dividing (not
+/// multiplying by `1 / amax`) keeps a subnormal `amax` finite: its reciprocal
+/// overflows in f64.
 pub(crate) fn norm2<T: Scalar>(x: &[T]) -> T {
     let amax = x.iter().fold(0.0f64, |m, v| m.max(v.to_f64().abs()));
     if amax == 0.0 || !amax.is_finite() {
-        return T::from_f64(if amax.is_nan() { f64::NAN } else { amax });
+        return T::from_f64(if amax.is_nan() || x.iter().any(|v| v.is_nan()) { f64::NAN } else { amax });
     }
     // Squares of entries in [tiny, huge] and their sum neither underflow (to
     // subnormals, losing digits) nor overflow in T.
@@ -73,8 +77,7 @@ pub(crate) fn norm2<T: Scalar>(x: &[T]) -> T {
     if amax >= tiny && amax <= huge {
         return dot(x, x).sqrt();
     }
-    let inv = 1.0 / amax;
-    let s: f64 = x.iter().map(|v| (v.to_f64() * inv).powi(2)).sum();
+    let s: f64 = x.iter().map(|v| (v.to_f64() / amax).powi(2)).sum();
     T::from_f64(amax * s.sqrt())
 }
 
@@ -125,20 +128,51 @@ pub fn factor<T: Scalar>(a: MatRef<'_, T>, threads: usize) -> Result<QrFactor<T>
 }
 
 /// Turns `x` into `β e₁` and its tail into `v[1..]`; returns `τ` (0: `H = I`).
+///
+/// LAPACK's `larfg`: when the tail is exactly zero (a zero column, or one already
+/// triangular) `τ = 0` and `x` is left as it is (`β = α`, whatever its sign). When
+/// `|β|` is below `safmin = MIN_POSITIVE / u`, `x` is scaled up by `1 / safmin`
+/// (at most 20 times) before `1 / (α - β)` is formed, and `β` scaled back: the
+/// trailing columns of a rank-deficient matrix are rounding noise that shrinks
+/// with every reflection into the subnormal range, where `1 / (α - β)` would
+/// overflow and `0 · inf` turn Q and R into NaN.
 fn reflector<T: Scalar>(x: &mut [T]) -> T {
     if x.len() <= 1 {
         return T::ZERO;
     }
-    let alpha = x[0];
-    let xnorm = norm2(&x[1..]);
+    let mut alpha = x[0];
+    let mut xnorm = norm2(&x[1..]);
     if xnorm == T::ZERO {
         return T::ZERO;
     }
-    let r = norm2(&[alpha, xnorm]);
-    let beta = if alpha >= T::ZERO { -r } else { r };
+    let signed = |alpha: T, xnorm: T| {
+        let r = norm2(&[alpha, xnorm]);
+        if alpha >= T::ZERO {
+            -r
+        } else {
+            r
+        }
+    };
+    let mut beta = signed(alpha, xnorm);
+    let safmin = T::from_f64(T::MIN_POSITIVE.to_f64() / T::UNIT_ROUNDOFF);
+    let rsafmn = T::ONE / safmin;
+    let mut rescaled = 0;
+    while beta.to_f64().abs() < safmin.to_f64() && rescaled < 20 {
+        rescaled += 1;
+        x[1..].iter_mut().for_each(|v| *v = *v * rsafmn);
+        beta = beta * rsafmn;
+        alpha = alpha * rsafmn;
+    }
+    if rescaled > 0 {
+        xnorm = norm2(&x[1..]);
+        beta = signed(alpha, xnorm);
+    }
     let tau = (beta - alpha) / beta;
     let scale = T::ONE / (alpha - beta);
     x[1..].iter_mut().for_each(|v| *v = *v * scale);
+    for _ in 0..rescaled {
+        beta = beta * safmin;
+    }
     x[0] = beta;
     tau
 }
@@ -148,6 +182,7 @@ fn reflector<T: Scalar>(x: &mut [T]) -> T {
 fn explicit_v<T: Scalar>(w: &[T], m: usize, j0: usize, nb: usize, v: &mut Vec<T>) {
     let mv = m - j0;
     v.clear();
+    // mv·nb <= m·n: checked when the work copy was made.
     v.resize(mv * nb, T::ZERO);
     for c in 0..nb {
         let j = j0 + c;
@@ -195,6 +230,7 @@ fn apply_block<T: Scalar>(
     threads: usize,
 ) {
     wk.clear();
+    // 2·nb·nc <= 2·NB·n: n columns of a work copy whose size was checked.
     wk.resize(2 * nb * nc, T::ZERO);
     let (w1, w2) = wk.split_at_mut(nb * nc);
     let vs = Src { ptr: v.as_ptr(), rs: 1, cs: mv };
@@ -211,6 +247,18 @@ fn apply_block<T: Scalar>(
         let w2s = Src { ptr: w2.as_ptr(), rs: 1, cs: nb };
         gemm_raw(mv, nc, nb, -T::ONE, vs, w2s, T::ONE, Dst { ptr: c.as_mut_ptr(), rs: 1, cs: ldc }, threads);
     }
+}
+
+/// A zeroed `rows × cols` work array, or an error (not an abort) when the size
+/// overflows or cannot be allocated.
+fn zeroed_work<T: Scalar>(rows: usize, cols: usize) -> Result<Vec<T>> {
+    let too_big =
+        || Error::InvalidArgument { name: "a", detail: format!("a ({rows}, {cols}) work array cannot be allocated") };
+    let len = rows.checked_mul(cols).ok_or_else(too_big)?;
+    let mut w = Vec::new();
+    w.try_reserve_exact(len).map_err(|_| too_big())?;
+    w.resize(len, T::ZERO);
+    Ok(w)
 }
 
 impl<T: Scalar> QrFactor<T> {
@@ -242,7 +290,7 @@ impl<T: Scalar> QrFactor<T> {
             return Err(Error::ShapeMismatch { what: "q", detail: "wrong shape for Q".into() });
         }
         let kmax = self.tau.len();
-        let mut q = vec![T::ZERO; m * kq];
+        let mut q = zeroed_work::<T>(m, kq)?;
         for i in 0..kq {
             q[i + i * m] = T::ONE;
         }

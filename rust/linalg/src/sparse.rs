@@ -33,11 +33,11 @@ fn invalid(detail: String) -> Error {
 impl<T, I: CsrIndex> Csr<'_, T, I> {
     /// Checks everything but the column indices (see the module docs).
     pub fn check(&self) -> Result<()> {
-        if self.indptr.len() != self.rows + 1 {
+        if self.rows.checked_add(1) != Some(self.indptr.len()) {
             return Err(invalid(format!(
-                "indptr has {} entries, expected rows + 1 = {}",
+                "indptr has {} entries, expected rows + 1 = {} + 1",
                 self.indptr.len(),
-                self.rows + 1
+                self.rows
             )));
         }
         if self.data.len() != self.indices.len() {
@@ -94,7 +94,7 @@ pub fn csr_matmul<T: Scalar, I: CsrIdx>(
     let kernel = I::kernel::<T>();
     let nnz = a.indptr[a.rows].offset();
     let bad = AtomicBool::new(false);
-    let work_per_row = (nnz / a.rows.max(1)).max(1) * n;
+    let work_per_row = (nnz / a.rows.max(1)).max(1).saturating_mul(n);
     threads::for_each_row_mut(
         out,
         n,

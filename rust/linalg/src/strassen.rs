@@ -35,12 +35,16 @@ use crate::Scalar;
 /// How `matmul` multiplies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// Strassen when every dimension is at least the measured crossover, else classical.
+    /// Strassen when every dimension is at least the measured crossover and both
+    /// operands are finite, else classical: `auto` never changes where NaN and inf
+    /// appear (the classical product's pattern is NumPy's).
     Auto,
     /// The packed classical GEMM only.
     Classical,
     /// At least one Strassen level (if every dimension is ≥ 2), recursing while the
-    /// sub-problems stay above the crossover.
+    /// sub-problems stay above the crossover. With an inf in an operand the
+    /// differences `S`, `T` and the sums of the `M` products form `inf - inf`:
+    /// entries that are ±inf in the classical product can come out NaN.
     Strassen,
 }
 
@@ -72,7 +76,9 @@ pub const LEAF_F64: usize = 2048;
 /// The same for f32.
 pub const LEAF_F32: usize = 1024;
 
-/// The `auto` crossover for element type `T` on `threads` threads.
+/// The `auto` crossover for element type `T` on `threads` threads. The only place
+/// where a result depends on the thread count: float32 with every dimension at
+/// least [`CROSSOVER_F32`] is Strassen on one thread and classical on more.
 pub fn crossover<T>(threads: usize) -> usize {
     match (std::mem::size_of::<T>() == 4, threads > 1) {
         (true, true) => usize::MAX,
@@ -103,7 +109,7 @@ pub fn matmul<T: Scalar>(
     let cross = leaf::<T>();
     let levels_from_top = match method {
         Method::Classical => false,
-        Method::Auto => small >= crossover::<T>(par.threads()),
+        Method::Auto => small >= crossover::<T>(par.threads()) && all_finite(&a) && all_finite(&b),
         Method::Strassen => small >= 2,
     };
     let c = Dst { ptr: out.ptr(), rs: out.rs, cs: out.cs };
@@ -118,6 +124,19 @@ pub fn matmul<T: Scalar>(
         }
     }
     Ok(())
+}
+
+/// Whether every element of `x` is finite: one pass along its smaller stride,
+/// `O(rows · cols)` against the product's `O(m · n · k)`.
+fn all_finite<T: Scalar>(x: &MatRef<'_, T>) -> bool {
+    let (outer, inner, so, si) = if x.rs <= x.cs { (x.cols, x.rows, x.cs, x.rs) } else { (x.rows, x.cols, x.rs, x.cs) };
+    // 0·x is ±0 for finite x and NaN for ±inf and NaN (no branch: vectorises).
+    (0..outer).all(|o| {
+        (0..inner).fold(T::ZERO, |acc, i| {
+            let v = x.data[o * so + i * si];
+            acc + v * T::ZERO
+        }) == T::ZERO
+    })
 }
 
 impl<T> Src<T> {
@@ -142,7 +161,7 @@ impl<T> Dst<T> {
 /// Calls `column(j)` for every `j < n` of an `(m, n)` elementwise pass, columns split
 /// across `threads` when the pass is large (the additions are memory-bound).
 fn by_columns(m: usize, n: usize, threads: usize, column: impl Fn(usize) + Sync) {
-    let chunks = if threads > 1 && m * n >= 1 << 16 { 4 * threads } else { 1 };
+    let chunks = if threads > 1 && m.saturating_mul(n) >= 1 << 16 { 4 * threads } else { 1 };
     let per = n.div_ceil(chunks).max(1);
     mlkern_core::threads::parallel_for(n.div_ceil(per), threads, |ci| {
         (ci * per..((ci + 1) * per).min(n)).for_each(&column)
@@ -215,6 +234,14 @@ unsafe fn quad<T: Scalar>(
     });
 }
 
+/// Sizes of one level's temporaries: `(mh·kh, kh·nh, mh·nh, 4·mh·kh + 4·kh·nh + 3·mh·nh)`,
+/// `None` on overflow.
+fn temporaries_len(mh: usize, kh: usize, nh: usize) -> Option<(usize, usize, usize, usize)> {
+    let (sa, sb, sc) = (mh.checked_mul(kh)?, kh.checked_mul(nh)?, mh.checked_mul(nh)?);
+    let total = sa.checked_mul(4)?.checked_add(sb.checked_mul(4)?)?.checked_add(sc.checked_mul(3)?)?;
+    Some((sa, sb, sc, total))
+}
+
 /// `C = A · B` (overwrite) by Strassen–Winograd; see the module docs.
 ///
 /// # Safety
@@ -243,48 +270,135 @@ unsafe fn strassen<T: Scalar>(
             return strassen(n, m, k, at, bt, Dst { ptr: c.ptr, rs: c.cs, cs: c.rs }, cross, threads, top);
         }
         let (mh, kh, nh) = (m / 2, k / 2, n / 2);
-        let (sz_a, sz_b, sz_c) = (mh * kh, kh * nh, mh * nh);
-        let total = 4 * sz_a + 4 * sz_b + 3 * sz_c;
+        // k may be huge behind a zero-stride view: sizes are checked, and a size that
+        // overflows or cannot be allocated falls back to the classical product.
+        let sizes = temporaries_len(mh, kh, nh);
+        let Some((sz_a, sz_b, sz_c, total)) = sizes else {
+            return gemm_raw(m, n, k, T::ONE, a, b, T::ZERO, c, threads);
+        };
         let Ok(mut buf) = mem::global().take::<T>(total) else {
             return gemm_raw(m, n, k, T::ONE, a, b, T::ZERO, c, threads);
         };
         let base = buf.slice_mut::<T>(total).as_mut_ptr();
-        let tmp = |off: usize, rows: usize| Dst { ptr: base.add(off), rs: 1, cs: rows };
-        let s: [Dst<T>; 4] = std::array::from_fn(|i| tmp(i * sz_a, mh));
-        let t: [Dst<T>; 4] = std::array::from_fn(|i| tmp(4 * sz_a + i * sz_b, kh));
-        let [p, q, r]: [Dst<T>; 3] = std::array::from_fn(|i| tmp(4 * sz_a + 4 * sz_b + i * sz_c, mh));
-        let (a11, a12, a21, a22) = (a, a.at(0, kh), a.at(mh, 0), a.at(mh, kh));
-        let (b11, b12, b21, b22) = (b, b.at(0, nh), b.at(kh, 0), b.at(kh, nh));
-        let (c11, c12, c21, c22) = (c, c.sub(0, nh), c.sub(mh, 0), c.sub(mh, nh));
-        let one = T::ONE;
-        quad(mh, kh, [a11, a12, a21, a22], s, threads, |[x11, x12, x21, x22]| {
-            let s1 = x21 + x22;
-            let s2 = s1 - x11;
-            [s1, s2, x11 - x21, x12 - s2]
-        });
-        quad(kh, nh, [b11, b12, b21, b22], t, threads, |[y11, y12, y21, y22]| {
-            let t1 = y12 - y11;
-            let t2 = y22 - t1;
-            [t1, t2, y22 - y12, t2 - y21]
-        });
-        let rec = |x: Src<T>, y: Src<T>, z: Dst<T>| strassen(mh, nh, kh, x, y, z, cross, threads, false);
-        rec(a11, b11, p); // M1
-        rec(a12, b21, c11); // M2
-        lin(mh, nh, c11.src(), one, p.src(), c11, threads); // C11 = M1 + M2
-        rec(s[1].src(), t[1].src(), r); // M6
-        lin(mh, nh, p.src(), one, r.src(), p, threads); // P = U2 = M1 + M6
-        rec(s[2].src(), t[2].src(), r); // M7
-        lin(mh, nh, p.src(), one, r.src(), c21, threads); // C21 = U3 = U2 + M7
-        rec(s[0].src(), t[0].src(), q); // M5
-        lin(mh, nh, c21.src(), one, q.src(), c22, threads); // C22 = U3 + M5
-        rec(s[3].src(), b22, r); // M3
-        lin(mh, nh, p.src(), one, q.src(), c12, threads); // C12 = U2 + M5
-        lin(mh, nh, c12.src(), one, r.src(), c12, threads); //      + M3
-        rec(a22, t[3].src(), r); // M4
-        lin(mh, nh, c21.src(), -one, r.src(), c21, threads); // C21 = U3 - M4
+        let tmp = Temporaries::carve(base, (mh, kh), (sz_a, sz_b, sz_c));
+        let half = Half { mh, kh, nh, cross, threads };
+        half.operand_sums(a, b, &tmp);
+        half.products_into(a, b, c, &tmp);
         drop(buf);
-        // Peel odd dimensions with the classical GEMM.
-        let (m2, k2, n2) = (2 * mh, 2 * kh, 2 * nh);
+        peel_odd_edges(m, n, k, a, b, c, threads);
+    }
+}
+
+/// One level's temporaries: the operand sums `S1..S4` (`mh × kh`), `T1..T4`
+/// (`kh × nh`) and three product buffers `P, Q, R` (`mh × nh`), column-major.
+struct Temporaries<T> {
+    s: [Dst<T>; 4],
+    t: [Dst<T>; 4],
+    p: Dst<T>,
+    q: Dst<T>,
+    r: Dst<T>,
+}
+
+impl<T> Temporaries<T> {
+    /// Carves the temporaries out of one buffer at `base` of
+    /// `4·sz_a + 4·sz_b + 3·sz_c` elements.
+    ///
+    /// # Safety
+    /// `base` valid for that many elements.
+    unsafe fn carve(base: *mut T, (mh, kh): (usize, usize), (sz_a, sz_b, sz_c): (usize, usize, usize)) -> Self {
+        // SAFETY: every offset is inside the buffer (caller).
+        let tmp = |off: usize, rows: usize| Dst { ptr: unsafe { base.add(off) }, rs: 1, cs: rows };
+        let [p, q, r] = std::array::from_fn(|i| tmp(4 * sz_a + 4 * sz_b + i * sz_c, mh));
+        Temporaries {
+            s: std::array::from_fn(|i| tmp(i * sz_a, mh)),
+            t: std::array::from_fn(|i| tmp(4 * sz_a + i * sz_b, kh)),
+            p,
+            q,
+            r,
+        }
+    }
+}
+
+/// The half-size problem of one Strassen level.
+#[derive(Clone, Copy)]
+struct Half {
+    mh: usize,
+    kh: usize,
+    nh: usize,
+    cross: usize,
+    threads: usize,
+}
+
+impl Half {
+    /// `S1..S4` from the blocks of `A` and `T1..T4` from those of `B` (Winograd's
+    /// operand sums), one pass over each operand.
+    ///
+    /// # Safety
+    /// `a`, `b` readable over `2mh × 2kh` resp. `2kh × 2nh`; `tmp` as carved.
+    unsafe fn operand_sums<T: Scalar>(self, a: Src<T>, b: Src<T>, tmp: &Temporaries<T>) {
+        let Half { mh, kh, nh, threads, .. } = self;
+        // SAFETY: the blocks lie inside A, B and the temporaries (caller).
+        unsafe {
+            let (a11, a12, a21, a22) = (a, a.at(0, kh), a.at(mh, 0), a.at(mh, kh));
+            let (b11, b12, b21, b22) = (b, b.at(0, nh), b.at(kh, 0), b.at(kh, nh));
+            quad(mh, kh, [a11, a12, a21, a22], tmp.s, threads, |[x11, x12, x21, x22]| {
+                let s1 = x21 + x22;
+                let s2 = s1 - x11;
+                [s1, s2, x11 - x21, x12 - s2]
+            });
+            quad(kh, nh, [b11, b12, b21, b22], tmp.t, threads, |[y11, y12, y21, y22]| {
+                let t1 = y12 - y11;
+                let t2 = y22 - t1;
+                [t1, t2, y22 - y12, t2 - y21]
+            });
+        }
+    }
+
+    /// The seven half-size products (recursing) and their sums into the four
+    /// blocks of `C`, in the order that needs only three product buffers.
+    ///
+    /// # Safety
+    /// `a`, `b` readable and `c` writable over the even part; `tmp` holds the
+    /// operand sums of [`Half::operand_sums`].
+    unsafe fn products_into<T: Scalar>(self, a: Src<T>, b: Src<T>, c: Dst<T>, tmp: &Temporaries<T>) {
+        let Half { mh, kh, nh, cross, threads } = self;
+        let (s, t, p, q, r) = (&tmp.s, &tmp.t, tmp.p, tmp.q, tmp.r);
+        let one = T::ONE;
+        // SAFETY: the blocks lie inside A, B, C and the temporaries (caller).
+        unsafe {
+            let (a11, a12, a22) = (a, a.at(0, kh), a.at(mh, kh));
+            let (b11, b21, b22) = (b, b.at(kh, 0), b.at(kh, nh));
+            let (c11, c12, c21, c22) = (c, c.sub(0, nh), c.sub(mh, 0), c.sub(mh, nh));
+            let rec = |x: Src<T>, y: Src<T>, z: Dst<T>| strassen(mh, nh, kh, x, y, z, cross, threads, false);
+            rec(a11, b11, p); // M1
+            rec(a12, b21, c11); // M2
+            lin(mh, nh, c11.src(), one, p.src(), c11, threads); // C11 = M1 + M2
+            rec(s[1].src(), t[1].src(), r); // M6
+            lin(mh, nh, p.src(), one, r.src(), p, threads); // P = U2 = M1 + M6
+            rec(s[2].src(), t[2].src(), r); // M7
+            lin(mh, nh, p.src(), one, r.src(), c21, threads); // C21 = U3 = U2 + M7
+            rec(s[0].src(), t[0].src(), q); // M5
+            lin(mh, nh, c21.src(), one, q.src(), c22, threads); // C22 = U3 + M5
+            rec(s[3].src(), b22, r); // M3
+            lin(mh, nh, p.src(), one, q.src(), c12, threads); // C12 = U2 + M5
+            lin(mh, nh, c12.src(), one, r.src(), c12, threads); //      + M3
+            rec(a22, t[3].src(), r); // M4
+            lin(mh, nh, c21.src(), -one, r.src(), c21, threads); // C21 = U3 - M4
+        }
+    }
+}
+
+/// Odd dimensions, peeled with the classical GEMM after the even part: the rank-1
+/// update of the last `k` step, then the last column and the last row of `C`.
+///
+/// # Safety
+/// As [`strassen`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn peel_odd_edges<T: Scalar>(m: usize, n: usize, k: usize, a: Src<T>, b: Src<T>, c: Dst<T>, threads: usize) {
+    let (m2, k2, n2) = (m / 2 * 2, k / 2 * 2, n / 2 * 2);
+    let one = T::ONE;
+    // SAFETY: the edges lie inside A, B and C (caller).
+    unsafe {
         if k2 < k {
             gemm_raw(m2, n2, 1, one, a.at(0, k2), b.at(k2, 0), one, c, threads);
         }

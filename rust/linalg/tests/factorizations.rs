@@ -4,12 +4,16 @@
 #[path = "../../core/tests/common.rs"]
 mod common;
 
+#[path = "support/serial.rs"]
+mod serial;
+
 use common::Rng;
 use mlkern_core::cpu::{self, available_tiers};
 use mlkern_linalg::qr::{factor, QrMode};
 use mlkern_linalg::sparse::{csr_matmul, Csr};
 use mlkern_linalg::strassen::{matmul, Method};
 use mlkern_linalg::{lu, svd, MatMut, MatRef, Parallelism};
+use serial::serial;
 
 fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
     let mut c = vec![0.0; m * n];
@@ -25,6 +29,7 @@ fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
 
 #[test]
 fn strassen_error_within_normwise_bound() {
+    let _g = serial();
     let mut rng = Rng(3);
     for &(m, k, n) in &[(64, 64, 64), (65, 67, 63), (130, 129, 131), (300, 257, 199)] {
         let a = rng.vec_f64(m * k);
@@ -52,6 +57,7 @@ fn strassen_error_within_normwise_bound() {
 
 #[test]
 fn qr_reconstructs_and_is_orthonormal() {
+    let _g = serial();
     let mut rng = Rng(5);
     for &(m, n) in &[(1, 1), (5, 3), (3, 5), (70, 40), (100, 100), (33, 90)] {
         let a = rng.vec_f64(m * n);
@@ -89,6 +95,7 @@ fn qr_reconstructs_and_is_orthonormal() {
 
 #[test]
 fn lu_permuted_l_times_u_is_a() {
+    let _g = serial();
     let mut rng = Rng(9);
     let (m, n) = (50, 20);
     let a = rng.vec_f64(m * n);
@@ -113,6 +120,7 @@ fn lu_permuted_l_times_u_is_a() {
 
 #[test]
 fn jacobi_svd_reconstructs_sorted() {
+    let _g = serial();
     let mut rng = Rng(13);
     for &(p, q) in &[(1, 1), (6, 6), (40, 25), (60, 60)] {
         let a = rng.vec_f64(p * q);
@@ -130,6 +138,7 @@ fn jacobi_svd_reconstructs_sorted() {
 
 #[test]
 fn csr_products_and_invalid_structure() {
+    let _g = serial();
     let mut rng = Rng(17);
     let (rows, cols) = (57, 41);
     let mut indptr = vec![0i64];
@@ -179,4 +188,43 @@ fn csr_products_and_invalid_structure() {
     assert!(e.unwrap_err().to_string().contains("indptr has"));
     let e = csr_matmul(Csr { rows, cols, data: &data[1..], indices: &indices, indptr: &indptr }, &b, 1, &mut out, 2);
     assert!(e.is_err());
+}
+
+/// Rank-deficient matrices (LAPACK's `larfg` rescaling of tiny reflectors): no NaN,
+/// `Q·R = A` and `QᵀQ = I` to `100·max(m, n)·u` (relative to `max|A|`), every tier.
+#[test]
+fn qr_of_rank_deficient_matrices_is_finite_and_exact() {
+    let _g = serial();
+    fn run<T: mlkern_linalg::Scalar + Copy>(a: &[T], m: usize, n: usize, u: f64) {
+        let k = m.min(n);
+        let f = factor(MatRef::row_major("a", a, m, n).unwrap(), 2).unwrap();
+        let mut q = vec![T::ZERO; m * k];
+        let mut r = vec![T::ZERO; k * n];
+        f.write_q(&mut MatMut::row_major("q", &mut q, m, k).unwrap(), 2).unwrap();
+        f.write_r(&mut MatMut::row_major("r", &mut r, k, n).unwrap()).unwrap();
+        let amax = a.iter().fold(0.0f64, |x, v| x.max(v.to_f64().abs()));
+        let tol = 100.0 * m.max(n) as f64 * u;
+        for i in 0..m {
+            for j in 0..n {
+                let x: f64 = (0..k).map(|p| q[i * k + p].to_f64() * r[p * n + j].to_f64()).sum();
+                let err = (x - a[i * n + j].to_f64()).abs();
+                assert!(err <= tol * amax, "({m},{n}) QR[{i}][{j}] = {x}, want {}", a[i * n + j].to_f64());
+            }
+        }
+        for i in 0..k {
+            for j in 0..k {
+                let x: f64 = (0..m).map(|p| q[p * k + i].to_f64() * q[p * k + j].to_f64()).sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((x - want).abs() <= tol, "({m},{n}) QᵀQ[{i}][{j}] = {x}");
+            }
+        }
+    }
+    for &tier in available_tiers() {
+        cpu::set_active(tier).unwrap();
+        for &(m, n) in &[(100, 100), (300, 300), (400, 90)] {
+            run(&vec![2.0f32; m * n], m, n, f32::EPSILON as f64 / 2.0);
+            run(&vec![2.0f64; m * n], m, n, f64::EPSILON / 2.0);
+        }
+    }
+    cpu::set_active(cpu::best_tier()).unwrap();
 }

@@ -7,15 +7,15 @@
 #[path = "../../core/tests/common.rs"]
 mod common;
 
-use std::sync::Mutex;
-
 use common::Rng;
 use mlkern_core::cpu::{self, available_tiers};
 use mlkern_core::threads;
 use mlkern_linalg::{gemm, MatMut, MatRef, Parallelism, Scalar};
 
 /// Tests switch the global tier and pool size: one at a time.
-pub static SERIAL: Mutex<()> = Mutex::new(());
+#[path = "support/serial.rs"]
+mod serial;
+use serial::SERIAL;
 
 #[derive(Clone, Copy, Debug)]
 enum Layout {
@@ -179,11 +179,53 @@ fn threads_and_k_split() {
     threads::set_num_threads(2).unwrap();
     let mut rng = Rng(11);
     all_layouts::<f64>(&mut rng, &SHAPES[7..], Parallelism::Pool);
-    // Small output, long k: the k-split path (2 parts), with beta.
-    for par in [Parallelism::Pool, Parallelism::Threads(2)] {
-        check::<f32>(&mut rng, (9, 5, 5000), Layout::Row, Layout::Row, Layout::Row, 1.0, 0.5, par);
-        check::<f64>(&mut rng, (20, 13, 4100), Layout::Col, Layout::Row, Layout::Row, 1.0, 0.0, par);
+    // Small output, long k: the k-split path (k >= 4·KC for every tier's KC <= 512
+    // and m·n <= 64·k: cut into chunks whatever the thread count), with beta, on
+    // every tier, sequential and on two threads.
+    for &tier in available_tiers() {
+        cpu::set_active(tier).unwrap();
+        for par in [Parallelism::Sequential, Parallelism::Pool, Parallelism::Threads(2)] {
+            check::<f32>(&mut rng, (9, 5, 5000), Layout::Row, Layout::Row, Layout::Row, 1.0, 0.5, par);
+            check::<f64>(&mut rng, (20, 13, 4100), Layout::Col, Layout::Row, Layout::Row, 1.0, 0.0, par);
+            check::<f64>(&mut rng, (16, 16, 20000), Layout::Row, Layout::Row, Layout::Col, -2.0, 1.5, par);
+        }
     }
+    cpu::set_active(cpu::best_tier()).unwrap();
+}
+
+/// `C = A·B` under `par`, row-major everything.
+fn product<T: TestFloat>(a: &[T], b: &[T], (m, n, k): (usize, usize, usize), par: Parallelism) -> Vec<T> {
+    let mut c = vec![T::of(0.0); m * n];
+    let (a, b) = (MatRef::row_major("a", a, m, k).unwrap(), MatRef::row_major("b", b, k, n).unwrap());
+    gemm(T::of(1.0), a, b, T::of(0.0), MatMut::row_major("out", &mut c, m, n).unwrap(), par).unwrap();
+    c
+}
+
+/// Results are bitwise independent of the thread count: the k-split (small output,
+/// long k), the row/column task split and skinny in-place products, 1 vs 2 threads.
+#[test]
+fn results_are_bitwise_identical_on_one_and_two_threads() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    threads::set_num_threads(2).unwrap();
+    let mut rng = Rng(19);
+    let shapes = [(16, 16, 20000), (9, 5, 5000), (64, 32, 30000), (300, 250, 400), (45, 700, 600)];
+    for &tier in available_tiers() {
+        cpu::set_active(tier).unwrap();
+        for &(m, n, k) in &shapes {
+            let a: Vec<f64> = (0..m * k).map(|_| rng.uniform()).collect();
+            let b: Vec<f64> = (0..k * n).map(|_| rng.uniform()).collect();
+            let one = product(&a, &b, (m, n, k), Parallelism::Sequential);
+            let two = product(&a, &b, (m, n, k), Parallelism::Threads(2));
+            let differ = one.iter().zip(&two).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+            assert_eq!(differ, 0, "({m},{n},{k}) tier {tier:?}: {differ} entries differ between 1 and 2 threads");
+            let (a32, b32): (Vec<f32>, Vec<f32>) =
+                (a.iter().map(|&x| x as f32).collect(), b.iter().map(|&x| x as f32).collect());
+            let one = product(&a32, &b32, (m, n, k), Parallelism::Sequential);
+            let two = product(&a32, &b32, (m, n, k), Parallelism::Threads(2));
+            assert!(one.iter().zip(&two).all(|(x, y)| x.to_bits() == y.to_bits()), "f32 ({m},{n},{k}) {tier:?}");
+        }
+    }
+    cpu::set_active(cpu::best_tier()).unwrap();
 }
 
 #[test]

@@ -383,8 +383,10 @@ pub(crate) fn out_header(obj: &Bound<'_, PyAny>, dtype: DType, shape: &[usize]) 
             dtype.name()
         )));
     }
-    let dims: Vec<usize> = h.dims().iter().map(|&d| d as usize).collect();
-    if dims != shape {
+    // Compared in place (no Vec): this runs on every call of a hot `out=` loop.
+    let dims = h.dims();
+    if dims.len() != shape.len() || dims.iter().zip(shape).any(|(&d, &want)| d as usize != want) {
+        let dims: Vec<usize> = dims.iter().map(|&d| d as usize).collect(); // error path only
         return Err(PyValueError::new_err(format!(
             "out has shape {} but the result has shape {}",
             shape_text(&dims),
@@ -398,6 +400,7 @@ pub(crate) fn out_header(obj: &Bound<'_, PyAny>, dtype: DType, shape: &[usize]) 
 }
 
 /// `out=` (byte range `out`) must share no memory with any input (`(range, name)`).
+/// Allocates nothing unless it fails.
 pub(crate) fn check_disjoint(out: (usize, usize), inputs: &[((usize, usize), &str)]) -> PyResult<()> {
     for &((i0, i1), name) in inputs {
         if out.0 < i1 && i0 < out.1 {

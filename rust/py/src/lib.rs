@@ -5,6 +5,7 @@
 //! `matrix.rs` (strided 2-D views), and one file per Python submodule (`vector.rs`,
 //! `signal.rs`, `linalg.rs`, `mem.rs`).
 
+mod alloc_count;
 mod arrays;
 mod cpu;
 mod errors;
@@ -40,6 +41,7 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(linalg::_lu_pl, m)?)?;
     m.add_function(wrap_pyfunction!(linalg::_svd_jacobi, m)?)?;
     m.add_function(wrap_pyfunction!(linalg::_csr_matmul, m)?)?;
+    m.add_function(wrap_pyfunction!(alloc_count::_rust_allocation_count, m)?)?;
     m.add_class::<mem::BufferPool>()?;
     m.add_class::<mem::_PoolMemory>()?;
     m.add_function(wrap_pyfunction!(cpu::_fma_ceiling, m)?)?;

@@ -16,6 +16,15 @@ use crate::arrays::{check_same_dtype, new_array, pair, with_float, DType, FloatA
 use crate::errors::to_pyerr;
 use crate::matrix::{Matrix, OutMatrix};
 
+/// Makes sure mlkern's pool exists before the first product: until it does,
+/// `threads::num_threads()` recomputes the default (environment variable, CPU
+/// quota) on every call, allocating, which would break the promise that a repeated
+/// `matmul(..., out=...)` allocates nothing. After the first call: one atomic load.
+fn pool_ready() {
+    static READY: std::sync::Once = std::sync::Once::new();
+    READY.call_once(|| mlkern_core::threads::install(|| ()));
+}
+
 /// Matrix product ``a @ b`` of two 2-D float32 or float64 arrays.
 ///
 /// Parameters
@@ -29,11 +38,17 @@ use crate::matrix::{Matrix, OutMatrix};
 ///     ``"classical"``: mlkern's packed, cache-blocked SIMD GEMM. ``"strassen"``:
 ///     Strassen–Winograd recursion on top of it (at least one level). ``"auto"``:
 ///     Strassen when every dimension is at least the crossover measured on the
-///     development machine (3072 for float64; float32 on one thread only), else
-///     classical.
+///     development machine (3072 for float64; float32 on one thread only) and both
+///     operands are finite (one cheap pass over each), else classical — so ``auto``
+///     never changes where NaN and inf appear. With ``"strassen"`` an inf in an
+///     operand can turn entries that NumPy gives as ±inf into NaN (Strassen forms
+///     differences of blocks: ``inf - inf``).
 /// out : ndarray, shape (m, n), optional, keyword-only
-///     Written in place (any non-overlapping strides); must be writeable, of the
-///     result dtype, and share no memory with ``a`` or ``b``.
+///     Written in place (any non-overlapping strides, negative ones included, e.g.
+///     ``out=buf[::-1]``: those go through a pooled scratch block, then one copy);
+///     must be writeable, aligned, in native byte order, of the result dtype, and
+///     share no memory with ``a`` or ``b``. A repeated call with the same shapes
+///     allocates no Rust heap memory after the first.
 ///
 /// Returns
 /// -------
@@ -54,8 +69,12 @@ use crate::matrix::{Matrix, OutMatrix};
 /// Error bound (classical): ``|C - a@b| <= γ_k |a||b|`` elementwise with
 /// ``γ_k = k·u/(1 - k·u)`` (u the unit roundoff), like any BLAS. Strassen satisfies
 /// only a normwise bound: ``max|C - a@b| <= c·k·u·max|a|·max|b|`` with c about 18
-/// per recursion level. NaN and inf propagate as in NumPy. Runs on mlkern's thread
-/// pool with the GIL released. Operands are packed into cache-sized panels, except
+/// per recursion level. NaN and inf propagate as in NumPy (``classical`` and
+/// ``auto``). Runs on mlkern's thread pool with the GIL released; results are
+/// bitwise the same on any number of threads (a long ``k`` with a small output is
+/// cut into chunks fixed by the shape and summed in a fixed order), except that
+/// ``auto`` on float32 at or above the crossover picks Strassen on one thread and
+/// the classical product on more. Operands are packed into cache-sized panels, except
 /// the large operand of a skinny product (the other side at most 8 register tiles
 /// wide, e.g. ``(64, 100000) @ (100000, 32)``), which is read where it lies.
 #[pyfunction]
@@ -68,6 +87,7 @@ pub(crate) fn matmul<'py>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let method = Method::from_name(method).map_err(to_pyerr)?;
+    pool_ready();
     let (a, b) = (Matrix::extract(a, "a")?, Matrix::extract(b, "b")?);
     let dtype = check_same_dtype(a.dtype, "a", b.dtype, "b")?;
     if a.cols != b.rows {
@@ -82,8 +102,7 @@ pub(crate) fn matmul<'py>(
         match out {
             Some(o) => {
                 let mut om = OutMatrix::check(o, dtype, shape, &[(&a, "a"), (&b, "b")])?;
-                let ov = om.view::<T>()?;
-                py.detach(|| strassen::matmul(av, bv, ov, method, Parallelism::Pool)).map_err(to_pyerr)?;
+                om.run::<T>(py, |ov| strassen::matmul(av, bv, ov, method, Parallelism::Pool))?;
                 Ok(om.owner)
             }
             None => {
@@ -109,14 +128,19 @@ pub(crate) fn matmul<'py>(
 /// Returns
 /// -------
 /// (q, r) or r
-///     C-ordered arrays of ``a``'s dtype. Signs follow LAPACK (``r``'s diagonal is
-///     ``-sign(a_jj)·norm``), so results match ``numpy.linalg.qr`` up to rounding.
+///     C-ordered arrays of ``a``'s dtype. Signs follow LAPACK's ``geqrf`` (each
+///     reflector maps the partly reduced column ``w`` to ``-sign(w_jj)·‖w‖·e_j``, so
+///     ``r[j, j]`` has the sign opposite to ``w_jj``; a column already zero below
+///     the diagonal is left as it is), so results match ``numpy.linalg.qr`` up to
+///     rounding. Rank-deficient, constant and badly scaled input is fine: tiny
+///     columns are rescaled as in LAPACK's ``larfg``.
 ///
 /// Notes
 /// -----
-/// Panels of 32 columns, trailing updates and the formation of ``q`` by mlkern's
+/// Panels of 16 columns, trailing updates and the formation of ``q`` by mlkern's
 /// GEMM (compact WY). Backward stable: ``‖a - q r‖ <= c·m·n·u·‖a‖`` and
-/// ``‖qᵀq - I‖ <= c·m·n·u``. NaN/inf in ``a`` propagate. GIL released.
+/// ``‖qᵀq - I‖ <= c·m·n·u``. NaN/inf in ``a`` propagate. GIL released; results
+/// do not depend on the thread count.
 #[pyfunction]
 #[pyo3(signature = (a, mode = "reduced"))]
 pub(crate) fn qr<'py>(py: Python<'py>, a: &Bound<'py, PyAny>, mode: &str) -> PyResult<Bound<'py, PyAny>> {
