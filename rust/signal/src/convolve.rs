@@ -217,7 +217,7 @@ pub fn convolve_rows<T: FftFloat>(
 /// Values per task of [`all_finite`].
 const FINITE_CHUNK: usize = 1 << 16;
 
-/// True when every value of `x` is finite. Branch-free inside a chunk (`v - v` is 0
+/// True when every value of `x` is finite. Branch-free inside a chunk (`v · 0` is ±0
 /// for a finite value and NaN for NaN/±inf, and NaN survives the sums), so it
 /// vectorises; chunks run on up to `threads` threads.
 pub fn all_finite<T: FftFloat>(x: &[T], threads: usize) -> bool {
@@ -226,11 +226,11 @@ pub fn all_finite<T: FftFloat>(x: &[T], threads: usize) -> bool {
         let mut lanes = c.chunks_exact(8);
         for group in &mut lanes {
             for (a, &v) in acc.iter_mut().zip(group) {
-                *a = *a + (v - v);
+                *a = *a + v * T::ZERO;
             }
         }
         for (a, &v) in acc.iter_mut().zip(lanes.remainder()) {
-            *a = *a + (v - v);
+            *a = *a + v * T::ZERO;
         }
         acc.iter().all(|&a| a == T::ZERO)
     };

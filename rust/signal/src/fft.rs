@@ -353,9 +353,9 @@ pub fn next_fast_len(n: usize) -> usize {
                 q = q.saturating_mul(2);
             }
             best = best.min(q);
-            p35 *= 3;
+            p35 = p35.saturating_mul(3);
         }
-        p5 *= 5;
+        p5 = p5.saturating_mul(5);
     }
     best
 }
