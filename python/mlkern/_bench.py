@@ -288,18 +288,18 @@ def bench_signal(cfg: Config) -> list[Row]:
         if taps == 64:
             rows.append(_row(cfg, f"convolve direct n={n} taps=64", np.float64, "numpy.convolve",
                              partial(ms.convolve, a, v, method="direct"), partial(np.convolve, a, v)))
-    _close(ms.describe(base).variance, sst.describe(base, axis=1).variance, 1e-9, "describe")
+    _close(ms.describe(base, axis=1).variance, sst.describe(base, axis=1).variance, 1e-9, "describe")
     rows.append(_row(cfg, f"describe {nrows}x{width}", np.float64, "scipy.stats.describe",
-                     lambda: ms.describe(base), lambda: sst.describe(base, axis=1)))
+                     lambda: ms.describe(base, axis=1), lambda: sst.describe(base, axis=1)))
     if _have("pandas"):
         import pandas as pd
 
         series = 1e3 + rng.standard_normal(200_000 if cfg.smoke else 10_000_000)
         ps = pd.Series(series)
-        got, ref = ms.rolling(series, 100, "std"), ps.rolling(100).std().to_numpy()
+        got, ref = ms.rolling(series, 100, "std", axis=0), ps.rolling(100).std().to_numpy()
         _close(got[99:], ref[99:], 1e-9, "rolling std")
         rows.append(_row(cfg, f"rolling std n={len(series)} window=100", np.float64, "pandas rolling().std()",
-                         lambda: ms.rolling(series, 100, "std"), lambda: ps.rolling(100).std()))
+                         lambda: ms.rolling(series, 100, "std", axis=0), lambda: ps.rolling(100).std()))
     sig = rng.standard_normal(50_000 if cfg.smoke else 1_000_000)
     _close(ms.welch(sig, nperseg=256)[1], ss.welch(sig, nperseg=256)[1], 1e-9, "welch")
     rows.append(_row(cfg, f"welch n={len(sig)} nperseg=256", np.float64, "scipy.signal.welch",

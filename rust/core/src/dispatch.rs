@@ -323,14 +323,22 @@ macro_rules! tier_table {
                     ) {
                         let lanes = <$isa as crate::simd::Simd<$t>>::LANES;
                         let n = plan.len();
+                        // `(rows - 1) · ld + len` in checked arithmetic: a wrapped
+                        // product would pass the comparison.
+                        let span = |rows: usize, ld: usize, len: usize| {
+                            (rows - 1).checked_mul(ld).and_then(|v| v.checked_add(len))
+                        };
+                        let fits = |rows: usize, ld: usize, len: usize, have: usize| {
+                            span(rows, ld, len).is_some_and(|need| need <= have)
+                        };
                         assert!((1..=lanes).contains(&rows) && n_read <= n, "rfft: bad batch");
-                        assert!((rows - 1) * ld_src + n_read <= src.len(), "rfft: src too short");
-                        assert!((rows - 1) * ld_out + n + 2 <= out.len(), "rfft: out too short");
-                        assert!(work.len() >= plan.work_len(lanes), "rfft: work too short");
+                        assert!(fits(rows, ld_src, n_read, src.len()), "rfft: src too short");
                         assert!(
-                            next_rows == 0 || (next_rows - 1) * ld_src + n_read <= next.len(),
-                            "rfft: next too short"
+                            n.checked_add(2).is_some_and(|row| fits(rows, ld_out, row, out.len())),
+                            "rfft: out too short"
                         );
+                        assert!(work.len() >= plan.work_len(lanes), "rfft: work too short");
+                        assert!(next_rows == 0 || fits(next_rows, ld_src, n_read, next.len()), "rfft: next too short");
                         let next = crate::kernels::rfft::Upcoming {
                             src: next.as_ptr(),
                             ld: ld_src,

@@ -11,7 +11,7 @@ use mlkern_signal::fft::{self, Norm};
 use mlkern_signal::rolling::{self, Stat};
 use mlkern_signal::spectral;
 use num_complex::Complex;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -38,6 +38,16 @@ fn as_complex_mut<T: NpyFloat>(v: &mut [T]) -> &mut [Complex<T>] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut Complex<T>, v.len() / 2) }
 }
 
+/// `2 · complex_len` floats of `T` per row, checked (a wrapped width would allocate
+/// a wrong-sized result) and no more bytes than NumPy allows one dimension
+/// (`isize::MAX`, even for an empty batch); `MemoryError` otherwise.
+fn float_width<T>(complex_len: usize, what: &str) -> PyResult<usize> {
+    let fits = |w: &usize| w.checked_mul(std::mem::size_of::<T>()).is_some_and(|b| b <= isize::MAX as usize);
+    complex_len.checked_mul(2).filter(fits).ok_or_else(|| {
+        PyMemoryError::new_err(format!("{what}: a result row of {complex_len} complex values is too large to allocate"))
+    })
+}
+
 fn even_width(x: &FloatArray<'_>) -> PyResult<usize> {
     if !x.shape[1].is_multiple_of(2) {
         return Err(PyValueError::new_err("internal: complex rows must have an even float width"));
@@ -60,7 +70,7 @@ pub(crate) fn _rfft_rows<'py>(
     let (rows, n_in) = (x.shape[0], x.shape[1]);
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
-        let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, 2 * (n / 2 + 1)])?;
+        let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, float_width::<T>(n / 2 + 1, "n")?])?;
         py.detach(|| fft::rfft_rows(src, rows, n_in, n, norm, max_threads(workers), as_complex_mut(dst))).map_err(to_pyerr)?;
         Ok(arr)
     })
@@ -103,7 +113,7 @@ pub(crate) fn _fft_rows<'py>(
     let (rows, n_in) = (x.shape[0], even_width(&x)?);
     with_float!(x.dtype, T => {
         let src = as_complex(x.slice::<T>());
-        let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, 2 * n])?;
+        let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, float_width::<T>(n, "n")?])?;
         py.detach(|| fft::fft_rows(src, rows, n_in, n, inverse, norm, max_threads(workers), as_complex_mut(dst)))
             .map_err(to_pyerr)?;
         Ok(arr)
@@ -236,7 +246,7 @@ pub(crate) fn _spectral_features_rows<'py>(
         let src = x.slice::<T>();
         py.detach(|| spectral::spectral_features_rows(src, rows, n, fs, &bands, max_threads(workers))).map_err(to_pyerr)?
     });
-    let width = 7 + bands.len();
+    let width = bands.len().checked_add(7).ok_or_else(|| PyValueError::new_err("bands: too many bands"))?;
     let (arr, dst) = new_array::<f64>(py, [rows, width])?;
     for (d, f) in dst.chunks_mut(width).zip(&feats) {
         let head = [f.total_power, f.centroid, f.spread, f.entropy, f.rolloff, f.dominant_frequency, f.dominant_power];

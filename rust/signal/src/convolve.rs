@@ -14,7 +14,11 @@
 //!   of the output and keeps its `m - 1` tail, added afterwards (B >= m - 1, so a
 //!   tail only reaches the next block).
 //! - auto: the cheapest by [`estimate_ns`], a cost model calibrated on the
-//!   development machine (see `python -m mlkern calibrate-convolve`).
+//!   development machine (see `python -m mlkern calibrate-convolve`), except that
+//!   inputs holding NaN or ±inf (one branch-free pass, [`all_finite`]) are computed
+//!   directly: an FFT spreads a non-finite value over its whole transform (the row
+//!   for `fft`, a block and the next for overlap-add), the direct sum keeps it in
+//!   the `m` outputs whose window holds it, and `auto` must not change that pattern.
 
 use std::sync::{Arc, Mutex};
 
@@ -91,8 +95,12 @@ pub fn output_range(n: usize, m: usize, mode: Mode) -> Result<(usize, usize)> {
     if m == 0 {
         return Err(Error::InvalidArgument { name: "v", detail: "the kernel must not be empty".into() });
     }
+    let full = n.checked_add(m - 1).ok_or_else(|| Error::InvalidArgument {
+        name: "v",
+        detail: format!("the full convolution of {n} samples with {m} taps has more outputs than fit in memory"),
+    })?;
     Ok(match mode {
-        Mode::Full => (0, n + m - 1),
+        Mode::Full => (0, full),
         Mode::Same => ((m - 1) / 2, n),
         Mode::Valid => {
             if m > n {
@@ -108,9 +116,10 @@ pub fn output_range(n: usize, m: usize, mode: Mode) -> Result<(usize, usize)> {
     })
 }
 
-/// FFT length used by overlap-add for an `m`-tap kernel.
+/// FFT length used by overlap-add for an `m`-tap kernel (saturating: a kernel that
+/// long cannot exist in memory, and the cost model then never picks overlap-add).
 pub fn overlap_add_fft_len(m: usize) -> usize {
-    (8 * m).max(1024).next_power_of_two()
+    m.saturating_mul(8).max(1024).checked_next_power_of_two().unwrap_or(usize::MAX)
 }
 
 /// Calibrated cost-model constants (nanoseconds), fitted on the development machine
@@ -181,7 +190,14 @@ pub fn convolve_rows<T: FftFloat>(
     check_matrix("out", out.len(), rows, len)?;
     let threads = threads::num_threads().min(max_threads).max(1);
     let method = match method {
-        Method::Auto => choose(rows, n, m, len, std::mem::size_of::<T>() == 4, threads),
+        Method::Auto => match choose(rows, n, m, len, std::mem::size_of::<T>() == 4, threads) {
+            // An FFT spreads one NaN/inf over every output it mixes; the direct sum
+            // keeps it in the m outputs whose window holds it. `auto` must not change
+            // the answer's non-finite pattern, so such inputs are computed directly.
+            Method::Direct => Method::Direct,
+            fast if all_finite(v, 1) && all_finite(a, threads) => fast,
+            _ => Method::Direct,
+        },
         other => other,
     };
     if rows == 0 {
@@ -196,6 +212,34 @@ pub fn convolve_rows<T: FftFloat>(
         }
     }
     Ok(method)
+}
+
+/// Values per task of [`all_finite`].
+const FINITE_CHUNK: usize = 1 << 16;
+
+/// True when every value of `x` is finite. Branch-free inside a chunk (`v · 0` is ±0
+/// for a finite value and NaN for NaN/±inf, and NaN survives the sums), so it
+/// vectorises; chunks run on up to `threads` threads.
+pub fn all_finite<T: FftFloat>(x: &[T], threads: usize) -> bool {
+    let chunk_finite = |c: &[T]| {
+        let mut acc = [T::ZERO; 8];
+        let mut lanes = c.chunks_exact(8);
+        for group in &mut lanes {
+            for (a, &v) in acc.iter_mut().zip(group) {
+                *a = *a + v * T::ZERO;
+            }
+        }
+        for (a, &v) in acc.iter_mut().zip(lanes.remainder()) {
+            *a = *a + v * T::ZERO;
+        }
+        acc.iter().all(|&a| a == T::ZERO)
+    };
+    let chunks = x.len().div_ceil(FINITE_CHUNK);
+    threads::map_indexed_capped(chunks, threads, |i| {
+        chunk_finite(&x[i * FINITE_CHUNK..((i + 1) * FINITE_CHUNK).min(x.len())])
+    })
+    .into_iter()
+    .all(|ok| ok)
 }
 
 /// Correlation: `scipy.signal.correlate(a, v, mode)` for real input, i.e. convolution
@@ -221,6 +265,8 @@ type RealPlans<T> = (Arc<dyn RealToComplex<T>>, Arc<dyn ComplexToReal<T>>);
 struct Ctx<T: FftFloat> {
     /// The kernel reversed (direct method correlates with it).
     w: Vec<T>,
+    /// No tap is NaN or ±inf (the zero-padded edges are then exact).
+    taps_finite: bool,
     m: usize,
     n: usize,
     start: usize,
@@ -256,6 +302,7 @@ impl<T: FftFloat> Ctx<T> {
         };
         Ctx {
             w: v.iter().rev().copied().collect(),
+            taps_finite: all_finite(v, 1),
             m,
             n,
             start,
@@ -301,11 +348,24 @@ impl<T: FftFloat> Ctx<T> {
     }
 
     /// Full outputs `k0..k1` through an explicitly zero-padded copy of the window.
+    /// With a non-finite tap, `0 · tap` would be NaN where `numpy.convolve` (which
+    /// sums only the taps that meet the signal) has a number, so then each output is
+    /// the dot product of just the overlapping parts instead.
     fn padded_range(&self, a: &[T], k0: usize, k1: usize, out: &mut [T]) {
         if k0 >= k1 {
             return;
         }
         let m = self.m;
+        if !self.taps_finite {
+            for (o, k) in out.iter_mut().zip(k0..k1) {
+                // full[k] = Σ_i a[k + 1 - m + i] w[i] over the i with 0 <= k + 1 - m + i < n.
+                let lo = (m - 1).saturating_sub(k);
+                let hi = m.min(self.n + m - 1 - k);
+                let first = k + 1 + lo - m;
+                (self.corr)(&a[first..first + (hi - lo)], &self.w[lo..hi], std::slice::from_mut(o));
+            }
+            return;
+        }
         // Padded signal p[i] = a[i - (m - 1)] (zero outside); outputs need p[k0 .. k1 + m - 1].
         let tmp: Vec<T> =
             (k0..k1 + m - 1).map(|i| if i + 1 >= m && i + 1 - m < self.n { a[i + 1 - m] } else { T::ZERO }).collect();

@@ -12,8 +12,15 @@
 //! variance = M2 / (n - ddof); skewness g1 = m3 / m2^1.5 and (excess) kurtosis
 //! g2 = m4 / m2² - 3 with `m_k = M_k / n`; `bias=False` applies the same corrections
 //! as SciPy (G1 = g1 √(n(n-1)) / (n-2), G2 = ((n²-1) m4/m2² - 3(n-1)²) / ((n-2)(n-3))).
-//! As in SciPy, skewness and kurtosis are NaN when `m2 <= (resolution · mean)²`
-//! (a constant row). NaN anywhere in a row makes every statistic of the row NaN.
+//! As in SciPy, skewness and kurtosis are NaN when `m2 <= (eps · mean)²` (a
+//! constant row; `eps` the machine epsilon of the input dtype).
+//!
+//! Non-finite values are classified while min/max are scanned and decided before
+//! any moment is used, with SciPy's (NumPy's) answers: NaN anywhere in a row makes
+//! every statistic of the row NaN; otherwise a row holding ±inf has its true
+//! min/max, mean ±inf (NaN when both signs occur) and NaN variance, skewness and
+//! kurtosis. (The blocked merge alone would give a NaN mean: `inf - inf` between a
+//! block holding the infinity and a finite one.)
 
 use mlkern_core::{check_matrix, threads, Error, Float, Result};
 
@@ -90,30 +97,71 @@ impl Moments {
     }
 }
 
+/// What a row holds besides finite values.
+#[derive(Debug, Clone, Copy, Default)]
+struct NonFinite {
+    nan: bool,
+    pos_inf: bool,
+    neg_inf: bool,
+}
+
+impl NonFinite {
+    #[inline(always)]
+    fn see(&mut self, v: f64) {
+        self.nan |= v.is_nan();
+        self.pos_inf |= v == f64::INFINITY;
+        self.neg_inf |= v == f64::NEG_INFINITY;
+    }
+
+    fn any(self) -> bool {
+        self.nan || self.pos_inf || self.neg_inf
+    }
+
+    /// SciPy's answer for a row with a non-finite value (NumPy arithmetic on the
+    /// whole row): NaN anywhere makes everything NaN; otherwise min/max are the true
+    /// extremes, the mean is the infinity (NaN when both signs are present, as
+    /// `inf - inf`), and variance, skewness and kurtosis are NaN (`inf - mean`).
+    fn describe(self, nobs: usize, lo: f64, hi: f64) -> Describe {
+        let q = f64::NAN;
+        if self.nan {
+            return Describe { nobs, min: q, max: q, mean: q, variance: q, skewness: q, kurtosis: q };
+        }
+        let mean = match (self.pos_inf, self.neg_inf) {
+            (true, false) => f64::INFINITY,
+            (false, true) => f64::NEG_INFINITY,
+            _ => q,
+        };
+        Describe { nobs, min: lo, max: hi, mean, variance: q, skewness: q, kurtosis: q }
+    }
+}
+
 /// Statistics of one non-empty row.
 pub fn describe_row<T: Float>(x: &[T], ddof: usize, bias: bool) -> Describe {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut nan = false;
+    let mut special = NonFinite::default();
     let mut acc = Moments::default();
     for block in x.chunks(BLOCK) {
         for &v in block {
             let v = v.to_f64();
-            nan |= v.is_nan();
+            special.see(v);
             lo = lo.min(v);
             hi = hi.max(v);
         }
         acc = acc.merge(Moments::of_block(block));
     }
-    let n = acc.n;
-    if nan {
-        let q = f64::NAN;
-        return Describe { nobs: x.len(), min: q, max: q, mean: q, variance: q, skewness: q, kurtosis: q };
+    // Checked before any moment is used: the merge of a block holding ±inf with a
+    // finite one computes inf - inf, which is not what the row's mean is.
+    if special.any() {
+        return special.describe(x.len(), lo, hi);
     }
+    let n = acc.n;
     // Literally M2 / (n - ddof), as NumPy/SciPy (0/0 = NaN when ddof = n).
     let variance = acc.m2 / (n - ddof as f64);
     let (m2, m3, m4) = (acc.m2 / n, acc.m3 / n, acc.m4 / n);
-    let resolution = if std::mem::size_of::<T>() == 4 { 1e-6 } else { 1e-15 };
-    let constant = m2 <= (resolution * acc.mean) * (resolution * acc.mean);
+    // SciPy's test for a constant row: m2 <= (eps · mean)² with the machine epsilon
+    // of the input's dtype.
+    let eps = if std::mem::size_of::<T>() == 4 { f32::EPSILON as f64 } else { f64::EPSILON };
+    let constant = m2 <= (eps * acc.mean) * (eps * acc.mean);
     let (mut skew, mut kurt) = if constant { (f64::NAN, f64::NAN) } else { (m3 / m2.powf(1.5), m4 / (m2 * m2) - 3.0) };
     if !bias && !constant {
         skew = if n > 2.0 { skew * (n * (n - 1.0)).sqrt() / (n - 2.0) } else { f64::NAN };
@@ -159,5 +207,23 @@ mod tests {
         assert!((d.kurtosis - (m(4) / (m(2) * m(2)) - 3.0)).abs() < 1e-9);
         let c = describe_row(&[2.0f64; 10], 1, true);
         assert!(c.skewness.is_nan() && c.kurtosis.is_nan() && c.variance == 0.0);
+    }
+
+    #[test]
+    fn infinity_in_any_block_gives_numpys_answers() {
+        for at in [0usize, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK] {
+            let mut x = vec![1.0f64; 2 * BLOCK + 1];
+            x[at] = f64::INFINITY;
+            let d = describe_row(&x, 1, true);
+            assert_eq!((d.min, d.max, d.mean), (1.0, f64::INFINITY, f64::INFINITY), "at {at}");
+            assert!(d.variance.is_nan() && d.skewness.is_nan() && d.kurtosis.is_nan());
+            let other = (at + BLOCK) % x.len();
+            x[other] = f64::NEG_INFINITY;
+            let both = describe_row(&x, 1, true);
+            assert_eq!((both.min, both.max), (f64::NEG_INFINITY, f64::INFINITY));
+            assert!(both.mean.is_nan());
+            x[3] = f64::NAN;
+            assert!(describe_row(&x, 1, true).min.is_nan());
+        }
     }
 }

@@ -223,7 +223,9 @@ fn rfft_rows_lanes<T: FftFloat>(
     let batches = rows.div_ceil(lanes);
     let per_task = threads::rows_per_task(batches, 5 * n * lanes, max_threads);
     let work_len = plan.work_len(lanes);
-    threads::for_each_chunk_mut(out, per_task * lanes * out_row, max_threads, |c, chunk| {
+    // Never more than the rows there are, so the product cannot wrap.
+    let task_len = per_task.saturating_mul(lanes).saturating_mul(out_row);
+    threads::for_each_chunk_mut(out, task_len, max_threads, |c, chunk| {
         // From mlkern's buffer pool: the kernel overwrites all of it, so it needs
         // neither clearing nor a fresh allocation per call.
         let mut pooled = mem::global().take::<T>(work_len);
@@ -339,7 +341,8 @@ pub fn next_fast_len(n: usize) -> usize {
     if n <= 6 {
         return n.max(1);
     }
-    let mut best = n.next_power_of_two();
+    // Saturating: beyond 2^63 no length fits in memory anyway.
+    let mut best = n.checked_next_power_of_two().unwrap_or(usize::MAX);
     let mut p5 = 1usize;
     while p5 < best {
         let mut p35 = p5;
@@ -347,12 +350,12 @@ pub fn next_fast_len(n: usize) -> usize {
             // Smallest power-of-two multiple of p35 that reaches n.
             let mut q = p35;
             while q < n {
-                q *= 2;
+                q = q.saturating_mul(2);
             }
             best = best.min(q);
-            p35 *= 3;
+            p35 = p35.saturating_mul(3);
         }
-        p5 *= 5;
+        p5 = p5.saturating_mul(5);
     }
     best
 }

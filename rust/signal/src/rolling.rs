@@ -6,14 +6,25 @@
 //!
 //! Sums (`sum`, `mean`, `var`, `std`, `skew`): running power sums of `x - c` (`c` a
 //! shift near the data, so the variance formula does not cancel) updated with one
-//! compensated (TwoSum) add of `new - old` per step: O(1) per sample
-//! and no drift. As a guarantee on top, each segment of [`segment_len`] samples
+//! compensated (TwoSum) add of `new - old` per step: O(1) per sample. Each update's
+//! own rounding (`u |x - c|^k`) is not compensated, so the sums drift like
+//! `u sqrt(steps) max|x - c|^k`; each segment of [`segment_len`] samples therefore
 //! starts from an exact recomputation of its first window, which is also what makes
 //! segments independent: they run in parallel and the result does not depend on
-//! the thread count. `min`/`max`: a monotone deque, O(1) amortised per sample.
-//! Infinite values: `sum`/`mean` give ±inf (NaN when both signs are present),
-//! `var`/`std`/`skew` give NaN while an infinity is in the window; `min`/`max` see
-//! them as ordinary values.
+//! the thread count. Windows of at most [`DIRECT_MAX_WINDOW`] samples are instead
+//! computed from their values (two passes, O(window) per output): their variance can
+//! be far below `(x - c)²` (two nearly equal samples), where that drift would be a
+//! large relative error. `min`/`max`: a monotone deque, O(1) amortised per sample;
+//! each segment replays the `window - 1` samples before it, counting only the NaNs
+//! it has seen enter.
+//!
+//! Infinite values: each window's value is what NumPy computes on the window's
+//! values: `sum`/`mean` ±inf (NaN when both signs are present), `var`/`std`/`skew`
+//! NaN while an infinity is in the window, `min`/`max` the true extreme (running
+//! sums count infinities instead of adding them, so they are exact again once the
+//! infinity has left). pandas differs: it converts ±inf to NaN before computing
+//! (`pandas/core/window/rolling.py`, `_prep_values`), so every pandas window holding
+//! an infinity is NaN.
 
 use std::collections::VecDeque;
 
@@ -55,7 +66,7 @@ impl Stat {
 /// near the data on trending series, long enough that the exact start (O(window))
 /// costs at most ~6 % extra.
 pub fn segment_len(window: usize) -> usize {
-    (16 * window).max(1 << 14)
+    window.saturating_mul(16).max(1 << 14)
 }
 
 /// A compensated running sum: Knuth's branch-free TwoSum recovers each addition's
@@ -242,6 +253,70 @@ fn rolling_sums<T: Float, const STAT: u8>(x: &[T], w: usize, p0: usize, out: &mu
     }
 }
 
+/// Windows up to this length are computed from their values, not by running sums.
+pub const DIRECT_MAX_WINDOW: usize = 8;
+
+/// The statistic of one full window from its values: the mean, then the central
+/// sums `Σ d²`, `Σ d³` (`d = x - mean`). Plain IEEE arithmetic gives NumPy's answers
+/// for NaN and ±inf (`inf - inf` is NaN).
+#[inline(always)]
+fn window_value<T: Float, const STAT: u8>(win: &[T], k: &WindowConsts) -> f64 {
+    let sum: f64 = win.iter().map(|v| v.to_f64()).sum();
+    if STAT == SUM {
+        return sum;
+    }
+    let mean = sum * k.inv_n;
+    if STAT == MEAN {
+        return mean;
+    }
+    let (mut s2, mut s3) = (0.0f64, 0.0f64);
+    for v in win {
+        let d = v.to_f64() - mean;
+        s2 += d * d;
+        s3 += d * d * d;
+    }
+    match STAT {
+        VAR | STD => {
+            if k.n < 2.0 {
+                return f64::NAN;
+            }
+            let var = s2 * k.inv_nm1;
+            if STAT == STD {
+                var.sqrt()
+            } else {
+                var
+            }
+        }
+        _ => {
+            // SKEW, with the running path's rule for a (near-)constant window.
+            let b = s2 * k.inv_n;
+            if k.n < 3.0 || b <= 1e-14 {
+                return f64::NAN;
+            }
+            k.skew_factor * (s3 * k.inv_n) / (b * b.sqrt())
+        }
+    }
+}
+
+/// The sum-based statistics of short windows, each from its own values.
+fn rolling_direct<T: Float, const STAT: u8>(x: &[T], w: usize, p0: usize, out: &mut [T]) {
+    let nan = <T as Float>::from_f64(f64::NAN);
+    let k = WindowConsts::new(w);
+    for (j, o) in out.iter_mut().enumerate() {
+        let i = p0 + j;
+        *o = if i + 1 < w { nan } else { <T as Float>::from_f64(window_value::<T, STAT>(&x[i + 1 - w..=i], &k)) };
+    }
+}
+
+/// The sum-based statistic `STAT` over positions `p0 .. p0 + out.len()`.
+fn rolling_stat<T: Float, const STAT: u8>(x: &[T], w: usize, p0: usize, out: &mut [T]) {
+    if w <= DIRECT_MAX_WINDOW {
+        rolling_direct::<T, STAT>(x, w, p0, out)
+    } else {
+        rolling_sums::<T, STAT>(x, w, p0, out)
+    }
+}
+
 /// Outputs `out[i]` for positions `p0 .. p0 + out.len()` of the row `x`.
 fn rolling_segment<T: Float>(x: &[T], w: usize, stat: Stat, p0: usize, out: &mut [T]) {
     let nan = <T as Float>::from_f64(f64::NAN);
@@ -261,7 +336,8 @@ fn rolling_segment<T: Float>(x: &[T], w: usize, stat: Stat, p0: usize, out: &mut
                     }
                     dq.push_back(i);
                 }
-                if i >= w && x[i - w].to_f64().is_nan() {
+                // Only a NaN this replay counted can leave: one before `start` was never seen.
+                if i >= start + w && x[i - w].to_f64().is_nan() {
                     nans -= 1;
                 }
                 while dq.front().is_some_and(|&j| j + w <= i) {
@@ -272,11 +348,11 @@ fn rolling_segment<T: Float>(x: &[T], w: usize, stat: Stat, p0: usize, out: &mut
                 }
             }
         }
-        Stat::Sum => rolling_sums::<T, SUM>(x, w, p0, out),
-        Stat::Mean => rolling_sums::<T, MEAN>(x, w, p0, out),
-        Stat::Var => rolling_sums::<T, VAR>(x, w, p0, out),
-        Stat::Std => rolling_sums::<T, STD>(x, w, p0, out),
-        Stat::Skew => rolling_sums::<T, SKEW>(x, w, p0, out),
+        Stat::Sum => rolling_stat::<T, SUM>(x, w, p0, out),
+        Stat::Mean => rolling_stat::<T, MEAN>(x, w, p0, out),
+        Stat::Var => rolling_stat::<T, VAR>(x, w, p0, out),
+        Stat::Std => rolling_stat::<T, STD>(x, w, p0, out),
+        Stat::Skew => rolling_stat::<T, SKEW>(x, w, p0, out),
     }
 }
 
@@ -304,7 +380,9 @@ pub fn rolling_rows<T: Float>(
     let seg = segment_len(window);
     let segs_per_row = n.div_ceil(seg);
     // One work item per (row, segment); items never straddle rows.
-    let items = rows * segs_per_row;
+    let items = rows
+        .checked_mul(segs_per_row)
+        .ok_or_else(|| Error::InvalidArgument { name: "x", detail: "too many rows and segments".into() })?;
     let slots: Vec<std::sync::Mutex<&mut [T]>> =
         out.chunks_mut(n).flat_map(|row| row.chunks_mut(seg)).map(std::sync::Mutex::new).collect();
     threads::map_indexed_capped(items, max_threads, |it| {
@@ -326,6 +404,9 @@ mod tests {
                     return f64::NAN;
                 }
                 let win = &x[i + 1 - w..=i];
+                if win.iter().any(|v| v.is_nan()) {
+                    return f64::NAN; // pandas' min_periods = window
+                }
                 let n = w as f64;
                 let mean = win.iter().sum::<f64>() / n;
                 let m = |k: i32| win.iter().map(|v| (v - mean).powi(k)).sum::<f64>() / n;
@@ -340,6 +421,30 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn nan_around_segment_boundaries_matches_naive() {
+        // A NaN at every offset from -w-2 to +w of the first boundary, one row each:
+        // the min/max replay must not count a NaN it never saw enter.
+        for w in [1usize, 2, 3, 9] {
+            let seg = segment_len(w);
+            let n = 2 * seg + 5;
+            for d in -(w as isize) - 2..=w as isize {
+                let mut x: Vec<f64> = (0..n).map(|i| (i % 7) as f64).collect();
+                x[(seg as isize + d) as usize] = f64::NAN;
+                for stat in [Stat::Min, Stat::Max, Stat::Sum, Stat::Std] {
+                    let mut got = vec![0.0; n];
+                    rolling_rows(&x, 1, n, w, stat, 2, &mut got).unwrap();
+                    let want = naive(&x, w, stat);
+                    for i in seg - w - 3..seg + w + 3 {
+                        let (g, e) = (got[i], want[i]);
+                        assert!(g.is_nan() == e.is_nan(), "{stat:?} w={w} d={d} i={i}: {g} vs {e}");
+                        assert!(e.is_nan() || (g - e).abs() <= 1e-12, "{stat:?} w={w} d={d} i={i}: {g} vs {e}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -93,7 +93,10 @@ pub fn welch_rows<T: FftFloat>(
     let plan = real_forward::<T>(nperseg);
     let tasks_per_row = nseg.div_ceil(SEGMENTS_PER_TASK);
     // Partial sums of |X|² per (row, task), each `bins` long, then reduced in order.
-    let partials = threads::map_indexed_capped(rows * tasks_per_row, max_threads, |it| {
+    let tasks = rows
+        .checked_mul(tasks_per_row)
+        .ok_or_else(|| Error::InvalidArgument { name: "x", detail: "too many rows and segments".into() })?;
+    let partials = threads::map_indexed_capped(tasks, max_threads, |it| {
         let (r, t) = (it / tasks_per_row, it % tasks_per_row);
         let row = &x[r * n..(r + 1) * n];
         let mut acc = vec![0.0f64; bins];

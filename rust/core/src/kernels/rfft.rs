@@ -341,21 +341,22 @@ unsafe fn load_rows<T: Float, S: Simd<T>>(
     let l = S::LANES;
     let h = n / 2;
     // SAFETY: lanes of elements < h are inside the work buffer (n · LANES values);
-    // row r < rows is valid for n_read reads (caller), and every read below stays
-    // under n_read (full loads need `avail >= LANES`, partial ones read `avail`).
+    // row r < rows is valid for n_read reads (caller). A source address is formed
+    // only for a row that exists (r < rows) and a value that exists
+    // (2·jb < n_read), and every read stays under n_read (full loads need
+    // `avail >= LANES`, partial ones read `avail`): no address outside the source.
     unsafe {
         if l >= 2 && h >= l / 2 {
             let mut m = [S::zero(); 16];
             for jb in (0..h).step_by(l / 2) {
                 let avail = n_read.saturating_sub(2 * jb);
                 for (r, v) in m[..l].iter_mut().enumerate() {
-                    let p = src.add(r * ld + 2 * jb);
                     *v = if r >= rows || avail == 0 {
                         S::zero()
                     } else if avail >= l {
-                        S::load(p)
+                        S::load(src.add(r * ld + 2 * jb))
                     } else {
-                        S::load_partial(p, avail)
+                        S::load_partial(src.add(r * ld + 2 * jb), avail)
                     };
                 }
                 S::transpose(&mut m[..l]);
