@@ -94,6 +94,8 @@ pub(crate) fn _hold_locks(py: Python<'_>, seconds: f64) -> PyResult<()> {
         return Err(PyValueError::new_err(format!("seconds must be in [0, 60], got {seconds}")));
     }
     let d = std::time::Duration::from_secs_f64(seconds);
-    py.detach(|| mlkern_core::fork::hold_core_locks_for_test(d, || {}));
+    py.detach(|| {
+        mlkern_core::fork::hold_core_locks_for_test(d, || mlkern_signal::fft::with_plan_caches_locked_for_test(|| {}))
+    });
     Ok(())
 }

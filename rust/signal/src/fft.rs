@@ -13,7 +13,9 @@
 //! "backward" scales the inverse by 1/n, "ortho" both by 1/sqrt(n), "forward" the
 //! forward by 1/n. Accuracy is RustFFT's: relative error O(u log n) in the 2-norm.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, MutexGuard};
+
+use mlkern_core::fork::ForkSafeMutex;
 
 use std::collections::HashMap;
 
@@ -55,24 +57,26 @@ impl Norm {
     }
 }
 
-/// The planners of one element type.
+/// The planners of one element type: plan caches behind fork-safe locks (a child
+/// of `fork()` starts with empty caches rather than wait on a lock that another
+/// thread of the parent held; see `mlkern_core::fork`).
 pub struct Planners<T: FftNum> {
-    real: Mutex<RealFftPlanner<T>>,
-    complex: Mutex<FftPlanner<T>>,
-    lanes: Mutex<HashMap<usize, Arc<RfftPlan<T>>>>,
+    real: ForkSafeMutex<RealFftPlanner<T>>,
+    complex: ForkSafeMutex<FftPlanner<T>>,
+    lanes: ForkSafeMutex<HashMap<usize, Arc<RfftPlan<T>>>>,
 }
 
 impl<T: FftNum + Float> Planners<T> {
-    fn new() -> Self {
+    const fn new() -> Self {
         Planners {
-            real: Mutex::new(RealFftPlanner::new()),
-            complex: Mutex::new(FftPlanner::new()),
-            lanes: Mutex::new(HashMap::new()),
+            real: ForkSafeMutex::new(RealFftPlanner::new),
+            complex: ForkSafeMutex::new(FftPlanner::new),
+            lanes: ForkSafeMutex::new(HashMap::new),
         }
     }
     /// The lane engine's plan for length `n` (cached), if it takes that length.
     fn lanes(&self, n: usize) -> Option<Arc<RfftPlan<T>>> {
-        let mut cache = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.lanes.lock();
         if let Some(p) = cache.get(&n) {
             return Some(p.clone());
         }
@@ -81,11 +85,22 @@ impl<T: FftNum + Float> Planners<T> {
         Some(plan)
     }
     fn real(&self) -> MutexGuard<'_, RealFftPlanner<T>> {
-        self.real.lock().unwrap_or_else(|p| p.into_inner())
+        self.real.lock()
     }
     fn complex(&self) -> MutexGuard<'_, FftPlanner<T>> {
-        self.complex.lock().unwrap_or_else(|p| p.into_inner())
+        self.complex.lock()
     }
+    /// Runs `f` holding every lock (the fork-safety test hook).
+    fn with_locked(&self, f: impl FnOnce()) {
+        let (_r, _c, _l) = (self.real.lock(), self.complex.lock(), self.lanes.lock());
+        f();
+    }
+}
+
+/// Test hook: runs `f` holding the locks of both element types' plan caches.
+#[doc(hidden)]
+pub fn with_plan_caches_locked_for_test(f: impl FnOnce()) {
+    f32::planners().with_locked(|| f64::planners().with_locked(f));
 }
 
 impl<T: FftNum> std::fmt::Debug for Planners<T> {
@@ -101,15 +116,15 @@ pub trait FftFloat: FftNum + Float + HasKernels + mlkern_core::aligned::Zeroable
 
 impl FftFloat for f32 {
     fn planners() -> &'static Planners<f32> {
-        static P: OnceLock<Planners<f32>> = OnceLock::new();
-        P.get_or_init(Planners::new)
+        static P: Planners<f32> = Planners::new();
+        &P
     }
 }
 
 impl FftFloat for f64 {
     fn planners() -> &'static Planners<f64> {
-        static P: OnceLock<Planners<f64>> = OnceLock::new();
-        P.get_or_init(Planners::new)
+        static P: Planners<f64> = Planners::new();
+        &P
     }
 }
 
