@@ -23,8 +23,7 @@ step "python environment: $VENV"
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet "maturin>=1.9,<2" "ziglang>=0.13" \
-    "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" "scipy>=1.10" "threadpoolctl>=3" "mypy>=1.10" "pandas>=2" "scikit-learn>=1.3"
+python -m pip install --quiet -r scripts/requirements-test.txt "ziglang>=0.13"
 
 step "rust: fmt, clippy"
 cargo fmt --all -- --check
