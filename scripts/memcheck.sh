@@ -64,7 +64,8 @@ run_one() {  # name path
         "$bin" --test-threads=2 >"$logdir/$name.out" 2>&1 || rc=$?
     local summary cpu
     summary=$(grep -E "ERROR SUMMARY" "$logdir/$name.valgrind.log" | tail -1 | sed 's/^==[0-9]*== //')
-    cpu=$(times | tail -1 | awk '{print $1}')  # user CPU time of valgrind (this shell's children)
+    times >"$logdir/$name.times"  # not in $(...): a subshell has no children yet
+    cpu=$(tail -1 "$logdir/$name.times" | awk '{print $1}')  # user CPU time of valgrind
     printf '%-24s rc=%d %5ds wall %10s CPU  %s  %s\n' "$name" "$rc" $((SECONDS - t0)) "$cpu" "$summary" \
         "$(grep -E '^test result:' "$logdir/$name.out" | tail -1 | cut -d';' -f1-2)"
     return "$rc"
