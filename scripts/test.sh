@@ -3,12 +3,15 @@
 #
 # Needs only Python >= 3.10 with pip and venv, and a Rust toolchain (cargo). It
 #   1. checks formatting and lints (cargo fmt, clippy -D warnings),
-#   2. runs the Rust tests of every crate and compiles the criterion benches, and
+#   2. runs the Rust tests of every crate (release, and the test profile with debug
+#      assertions and overflow checks), compiles the criterion benches, and
 #      runs the Rust tests for aarch64 under qemu (the NEON tier; see test-neon-qemu.sh),
 #   3. builds a manylinux2014 abi3 wheel with maturin + zig (no Docker),
 #   4. installs that wheel into a fresh virtual environment,
 #   5. checks the type stubs against the built module (mypy.stubtest, mypy --strict),
 #   6. runs pytest against the installed wheel (never the source tree).
+# Not here (about 12 more minutes on two cores): bash scripts/memcheck.sh, the kernel
+# tests under valgrind memcheck (GitHub CI runs it as its own job).
 # Environment: MLKERN_TEST_VENV (default .venv-test), PYTHON (default python3),
 # MLKERN_NEON_QEMU (auto|1|0, see test-neon-qemu.sh).
 set -euo pipefail
@@ -23,8 +26,7 @@ step "python environment: $VENV"
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet "maturin>=1.9,<2" "ziglang>=0.13" \
-    "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" "scipy>=1.10" "threadpoolctl>=3" "mypy>=1.10" "pandas>=2" "scikit-learn>=1.3"
+python -m pip install --quiet -r scripts/requirements-test.txt "ziglang>=0.13"
 
 step "rust: fmt, clippy"
 cargo fmt --all -- --check
@@ -34,6 +36,11 @@ step "rust: tests (every SIMD tier this CPU has) and benches compile"
 cargo test --workspace --release --locked
 cargo bench -p mlkern-core -p mlkern-signal -p mlkern-linalg --no-run --locked
 cargo build --release --locked -p mlkern-linalg --examples
+
+step "rust: tests in the test profile (debug assertions and overflow checks on)"
+# [profile.test] sets only opt-level = 2; debug-assertions and overflow-checks keep
+# the dev defaults (on): every debug_assert! and integer overflow is checked here.
+cargo test --workspace --locked
 
 step "rust: NEON tier under qemu-aarch64"
 bash scripts/test-neon-qemu.sh

@@ -31,5 +31,18 @@ def cpu_report() -> str:
     return f"{info['tier']} ({' '.join(info['features'])})"
 
 
+def blas_kernels() -> list[dict[str, object]]:
+    """threadpoolctl's view of the BLAS libraries of NumPy and SciPy: internal_api,
+    version, architecture (the kernel OpenBLAS runs), num_threads. Empty without threadpoolctl."""
+    import scipy.linalg  # noqa: F401 - loads SciPy's own OpenBLAS
+
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    keys = ("internal_api", "version", "architecture", "num_threads", "filepath")
+    return [{k: lib.get(k) for k in keys} for lib in threadpool_info() if lib.get("user_api") == "blas"]
+
+
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)

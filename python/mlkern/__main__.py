@@ -10,6 +10,12 @@ Usage::
 as JSON to PATH, or to standard output with ``--json -`` (the table then goes to
 standard error). Figures are medians of interleaved runs and the speed-up is the
 median of per-pair ratios (peer time / mlkern time), measured in this one process.
+
+Every command but ``info`` first restarts itself without ``OPENBLAS_CORETYPE`` and
+``OPENBLAS_L2_SIZE`` when either is set (they force NumPy's OpenBLAS onto slower
+kernels, and OpenBLAS reads them only when it loads); the header says what was
+dropped and which kernel each BLAS library runs. ``info`` reports the environment
+as it is.
 """
 
 from __future__ import annotations
@@ -34,6 +40,17 @@ def print_info(out: TextIO = sys.stdout) -> None:
     p(f"  threads:         {info['num_threads']} (mlkern.set_num_threads / MLKERN_NUM_THREADS)")
 
 
+def print_blas(out: TextIO = sys.stdout) -> None:
+    """The kernel each BLAS library of the peers runs, and whether the overrides were dropped."""
+    from mlkern import _bench
+
+    _bench.load_peer_libraries()
+    print(_bench.blas_env_line(), file=out)
+    print("BLAS libraries of the peers (threadpoolctl):", file=out)
+    for line in _bench.blas_library_lines(_bench.blas_libraries()):
+        print(line, file=out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlkern", description=__doc__.split("\n\n")[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command")
@@ -47,11 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--only", action="append", metavar="SECTION",
                        help="run only these sections (dot, cdist, topk, signal, linalg); repeatable")
         p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes, for tests
+    restart = argv is None  # run as a program; a caller's own process is left as it is
     args = parser.parse_args(argv)
+    if restart and args.command != "info":
+        from mlkern import _bench
+
+        _bench.reexec_without_blas_overrides()  # the same command line; returns if nothing to drop
 
     table_out = sys.stderr if args.json == "-" else sys.stdout
     print_info(table_out)
     if args.command == "info":
+        print_blas(table_out)
         return 0
     if args.command == "calibrate-convolve":
         from mlkern import _calibrate
@@ -71,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         smoke=args.smoke,
         only=tuple(args.only or ()),
     )
-    print(f"\nmlkern vs peers, {threads} thread(s) each side; BLAS: {_bench.blas_info()}", file=table_out)
+    print(f"\nmlkern vs peers, {threads} thread(s) each side", file=table_out)
+    with _bench._Limits(threads):
+        print_blas(table_out)
     print("speed-up = median over interleaved pairs of (peer time / mlkern time); > 1 means mlkern is faster\n", file=table_out)
     print(_bench.HEADER, file=table_out)
     result = _bench.run(cfg, out=lambda s: print(s, file=table_out, flush=True))

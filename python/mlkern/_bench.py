@@ -4,6 +4,14 @@ Every row times one mlkern call against one peer doing the same work, interleave
 (see ``_timing.py``), after checking that both give the same answer. Thread counts
 are set on both sides: ``mlkern.set_num_threads(n)`` and, for NumPy/SciPy's BLAS,
 ``threadpoolctl.threadpool_limits(n)``.
+
+Peers run at their best: ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (set on some
+machines) force OpenBLAS onto other kernels than it would pick for this CPU (e.g.
+Haswell's AVX2 kernels on an AVX-512 CPU: float32 GEMM ~60 instead of ~200 GFLOP/s),
+and OpenBLAS reads them once, when NumPy loads it. ``python -m mlkern`` therefore
+restarts itself without them (``reexec_without_blas_overrides``) before anything is
+measured, and the table header names the kernel each BLAS library runs
+(``blas_libraries``, from threadpoolctl).
 """
 
 from __future__ import annotations
@@ -54,6 +62,107 @@ class Config:
 
 def _have(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+# Environment variables that make OpenBLAS run other kernels than the ones it picks
+# for this CPU. Read once when the library loads, so only a fresh process can drop them.
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# Set in the restarted process: JSON of the variables that were dropped (also the loop guard).
+DROPPED_MARKER = "MLKERN_BENCH_DROPPED_BLAS_ENV"
+
+
+def env_without_blas_overrides(env: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``env`` (default: this process's) without ``BLAS_OVERRIDES``."""
+    env = dict(os.environ if env is None else env)
+    return {k: v for k, v in env.items() if k not in BLAS_OVERRIDES}
+
+
+def reexec_without_blas_overrides(argv: list[str] | None = None) -> None:
+    """Replace this process by ``python <argv>`` without the variables in
+    ``BLAS_OVERRIDES``, if any of them is set; otherwise return.
+
+    ``argv`` is what follows the interpreter; by default the command line this
+    process was started with (``sys.orig_argv``, flags included). The new process
+    finds ``DROPPED_MARKER`` set (to what was dropped), so it never restarts again,
+    even if something puts the variables back.
+    """
+    present = {k: os.environ[k] for k in BLAS_OVERRIDES if k in os.environ}
+    if not present or DROPPED_MARKER in os.environ:
+        return
+    env = env_without_blas_overrides()
+    env[DROPPED_MARKER] = json.dumps(present)
+    cmd = [sys.executable, *(sys.orig_argv[1:] if argv is None else argv)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":  # no exec on Windows: run the child, pass its exit code on
+        raise SystemExit(subprocess.call(cmd, env=env))
+    os.execve(sys.executable, cmd, env)
+
+
+def blas_env_status() -> dict[str, dict[str, str]]:
+    """``dropped``: the ``BLAS_OVERRIDES`` this process was restarted without;
+    ``present``: those set in this process (what its OpenBLAS runs with)."""
+    try:
+        dropped = json.loads(os.environ.get(DROPPED_MARKER, "{}"))
+    except ValueError:
+        dropped = {}
+    present = {k: os.environ[k] for k in BLAS_OVERRIDES if k in os.environ}
+    return {"dropped": dropped, "present": present}
+
+
+def _assignments(env: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in env.items())
+
+
+def blas_env_line() -> str:
+    """One header line: were the BLAS overrides set, and were they dropped."""
+    status = blas_env_status()
+    dropped, present = status["dropped"], status["present"]
+    parts = []
+    if dropped:
+        parts.append(f"dropped {_assignments(dropped)} (restarted without them, so OpenBLAS picks its kernels for this CPU)")
+    if present:
+        parts.append(f"WARNING: {_assignments(present)}"
+                     + " set in this process: the BLAS peers run the kernels it forces"
+                     + ("" if dropped else "; `python -m mlkern bench` restarts without them"))
+    if not parts:
+        parts.append(f"{' and '.join(BLAS_OVERRIDES)} not set")
+    return "BLAS environment: " + "; ".join(parts)
+
+
+def load_peer_libraries() -> None:
+    """Import the peers' native libraries (SciPy and scikit-learn bring their own
+    BLAS/OpenMP), so that threadpoolctl sees them all before the table starts."""
+    for mod in ("scipy.linalg", "scipy.spatial.distance", "sklearn.utils.extmath"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+
+
+def blas_libraries() -> list[dict[str, Any]]:
+    """threadpoolctl's view of every native thread pool loaded in this process:
+    user_api, internal_api, version, architecture (the kernel OpenBLAS runs),
+    threading_layer, num_threads, filepath. Empty without threadpoolctl."""
+    if not _have("threadpoolctl"):
+        return []
+    from threadpoolctl import threadpool_info
+
+    keys = ("user_api", "internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
+    return [{k: lib.get(k) for k in keys} for lib in threadpool_info()]
+
+
+def blas_library_lines(libs: list[dict[str, Any]]) -> list[str]:
+    """The kernel of each library, one line each, for the table header."""
+    if not libs:
+        return ["  (threadpoolctl not installed: pip install threadpoolctl to see the BLAS kernels)"]
+    return [_blas_library_line(lib) for lib in libs]
+
+
+def _blas_library_line(lib: dict[str, Any]) -> str:
+    name = " ".join(str(x) for x in (lib["internal_api"], lib["version"]) if x)
+    return (f"  {lib['user_api']}: {name}, kernel {lib['architecture'] or '-'}, {lib['num_threads']} thread(s), "
+            f"{os.path.basename(str(lib['filepath']))}")
 
 
 class _Limits:
@@ -133,14 +242,30 @@ def bench_dot(cfg: Config) -> list[Row]:
     return rows
 
 
-def _numpy_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _numpy_cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SciPy's cosine distance, 1 - a_i.b_j / (|a_i| |b_j|), the NumPy way: normalise, one GEMM."""
     an = a / np.linalg.norm(a, axis=1, keepdims=True)
     bn = b / np.linalg.norm(b, axis=1, keepdims=True)
-    result: np.ndarray = an @ bn.T
+    result: np.ndarray = 1 - an @ bn.T
+    return result
+
+
+def _numpy_sqeuclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a_i|^2 + |b_j|^2 - 2 a_i.b_j with one GEMM (sklearn's euclidean_distances), clipped at 0."""
+    d2 = np.einsum("ij,ij->i", a, a)[:, None] + np.einsum("ij,ij->i", b, b)[None, :] - 2 * (a @ b.T)
+    result: np.ndarray = np.maximum(d2, 0, out=d2)
+    return result
+
+
+def _numpy_euclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    result: np.ndarray = np.sqrt(_numpy_sqeuclidean(a, b))
     return result
 
 
 def bench_cdist(cfg: Config) -> list[Row]:
+    """``vector.cdist`` per metric (SciPy's meaning of each name) against
+    ``scipy.spatial.distance.cdist`` (one thread, exact loops) and the NumPy/sklearn
+    formulation on the threaded BLAS (one GEMM)."""
     from scipy.spatial.distance import cdist as scipy_cdist
 
     m = n = 64 if cfg.smoke else 1000
@@ -148,43 +273,63 @@ def bench_cdist(cfg: Config) -> list[Row]:
     rng = np.random.default_rng(1)
     a = rng.standard_normal((m, d)).astype(np.float32)
     b = rng.standard_normal((n, d)).astype(np.float32)
-    ours = vector.cdist(a, b, "cosine")
-    _close(ours, _numpy_cosine(a, b), 1e-4, "cdist cosine vs numpy")
-    _close(ours, 1 - scipy_cdist(a, b, "cosine"), 1e-4, "cdist cosine vs scipy")
     shape = f"{m}x{d} by {n}x{d}"
     flops = 2.0 * m * n * d
+    numpy_peers = {"euclidean": _numpy_euclidean, "sqeuclidean": _numpy_sqeuclidean, "cosine": _numpy_cosine_distance}
     rows = []
 
-    def gflops(r: Row) -> Row:
-        r.throughput = f"{flops / r.mlkern_s / 1e9:.0f} GFLOP/s"
-        return r
+    def add(row: Row) -> None:
+        row.throughput = f"{flops / row.mlkern_s / 1e9:.0f} GFLOP/s"
+        rows.append(row)
 
-    rows.append(gflops(_row(cfg, f"cdist cosine {shape}", np.float32, "numpy normalise+GEMM",
-                            lambda: vector.cdist(a, b, "cosine"), lambda: _numpy_cosine(a, b), threaded_peer=True)))
-    rows.append(gflops(_row(cfg, f"cdist cosine {shape}", np.float32, "scipy cdist",
-                            lambda: vector.cdist(a, b, "cosine"), lambda: scipy_cdist(a, b, "cosine"),
-                            notes="scipy returns 1 - similarity")))
+    for metric in ("euclidean", "sqeuclidean", "cosine"):
+        ours = partial(vector.cdist, a, b, metric)
+        got = ours()
+        _close(got, scipy_cdist(a, b, metric), 1e-4, f"cdist {metric} vs scipy")
+        _close(got, numpy_peers[metric](a, b), 1e-3, f"cdist {metric} vs numpy")
+        add(_row(cfg, f"cdist {metric} {shape}", np.float32, "scipy cdist", ours, partial(scipy_cdist, a, b, metric)))
+        add(_row(cfg, f"cdist {metric} {shape}", np.float32, "numpy GEMM formulation", ours,
+                 partial(numpy_peers[metric], a, b), threaded_peer=True))
+    if _have("sklearn"):
+        from sklearn.metrics.pairwise import cosine_similarity as sk_cosine_similarity
+
+        ours = partial(vector.cdist, a, b, "cosine_similarity")
+        _close(ours(), sk_cosine_similarity(a, b), 1e-4, "cdist cosine_similarity vs sklearn")
+        add(_row(cfg, f"cdist cosine_similarity {shape}", np.float32, "sklearn cosine_similarity", ours,
+                 partial(sk_cosine_similarity, a, b), threaded_peer=True))
     if _have("simsimd"):
         import simsimd
 
-        _close(ours, 1 - np.asarray(simsimd.cdist(a, b, metric="cosine", threads=cfg.threads)), 1e-3, "simsimd cdist")
-        rows.append(gflops(_row(cfg, f"cdist cosine {shape}", np.float32, "simsimd cdist",
-                                lambda: vector.cdist(a, b, "cosine"),
-                                lambda: simsimd.cdist(a, b, metric="cosine", threads=cfg.threads),
-                                notes="simsimd returns 1 - similarity")))
-    _close(vector.cdist(a, b, "sqeuclidean"), scipy_cdist(a, b, "sqeuclidean"), 1e-4, "cdist sqeuclidean")
-    rows.append(gflops(_row(cfg, f"cdist sqeuclidean {shape}", np.float32, "scipy cdist",
-                            lambda: vector.cdist(a, b, "sqeuclidean"), lambda: scipy_cdist(a, b, "sqeuclidean"))))
+        def simsimd_cosine() -> Any:
+            return simsimd.cdist(a, b, metric="cosine", threads=cfg.threads)
+
+        ours = partial(vector.cdist, a, b, "cosine")
+        _close(ours(), np.asarray(simsimd_cosine()), 1e-3, "cdist cosine vs simsimd")
+        add(_row(cfg, f"cdist cosine {shape}", np.float32, "simsimd cdist", ours, simsimd_cosine))
     return rows
 
 
-def _numpy_topk(queries: np.ndarray, corpus: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    scores = corpus @ queries.T  # (n, q)
-    part = np.argpartition(-scores, k - 1, axis=0)[:k]  # (k, q) unordered
-    top = np.take_along_axis(scores, part, 0)
-    order = np.argsort(-top, axis=0, kind="stable")
+def _numpy_topk(queries: np.ndarray, corpus: np.ndarray, k: int, metric: str = "dot") -> tuple[np.ndarray, np.ndarray]:
+    """(scores, indices), each (q, k), best first, the NumPy way: one GEMM for every
+    score, argpartition, then sort the k. ``metric``: "dot" (largest first) or
+    "euclidean" (smallest first, |c|^2 - 2 c.q + |q|^2 ranked, sqrt of the k kept)."""
+    if metric not in ("dot", "euclidean"):
+        raise ValueError(f"metric must be 'dot' or 'euclidean', got {metric!r}")
+    sims = corpus @ queries.T  # (n, q)
+    if metric == "dot":
+        keys = -sims  # argpartition/argsort rank smallest first
+    else:
+        keys = np.einsum("ij,ij->i", corpus, corpus)[:, None] - 2 * sims
+    part = np.argpartition(keys, k - 1, axis=0)[:k]  # (k, q) unordered
+    top = np.take_along_axis(keys, part, 0)
+    order = np.argsort(top, axis=0, kind="stable")
     idx = np.take_along_axis(part, order, 0).T
-    return idx, np.take_along_axis(top, order, 0).T
+    top = np.take_along_axis(top, order, 0).T
+    if metric == "dot":
+        scores = -top
+    else:
+        scores = np.sqrt(np.maximum(top + np.einsum("ij,ij->i", queries, queries)[:, None], 0))
+    return scores, idx
 
 
 PEAK_SCRIPT = textwrap.dedent(
@@ -194,7 +339,7 @@ PEAK_SCRIPT = textwrap.dedent(
         for line in open("/proc/self/status"):
             if line.startswith("VmHWM"):
                 return int(line.split()[1]) * 1024
-    q, n, d, k, which, threads = map(str, sys.argv[1:7]); q, n, d, k, threads = int(q), int(n), int(d), int(k), int(threads)
+    q, n, d, k, threads = map(int, sys.argv[1:6]); which, metric = sys.argv[6:8]
     rng = np.random.default_rng(2)
     corpus = rng.standard_normal((n, d), dtype=np.float32)
     queries = rng.standard_normal((q, d), dtype=np.float32)
@@ -206,49 +351,55 @@ PEAK_SCRIPT = textwrap.dedent(
         from threadpoolctl import threadpool_limits; threadpool_limits(threads)
     except ImportError:
         pass
-    vector.topk(queries[:1], corpus[:16], 1)   # load code paths before the baseline
-    _numpy_topk(queries[:1], corpus[:16], 1)
+    vector.topk(queries[:1], corpus[:16], 1, metric=metric)   # load code paths before the baseline
+    _numpy_topk(queries[:1], corpus[:16], 1, metric)
     base = hwm()
     if which == "mlkern":
-        vector.topk(queries, corpus, k)
+        vector.topk(queries, corpus, k, metric=metric)
     else:
-        _numpy_topk(queries, corpus, k)
+        _numpy_topk(queries, corpus, k, metric)
     print(hwm() - base)
     """
 )
 
 
-def peak_extra_bytes(which: str, q: int, n: int, d: int, k: int, threads: int) -> int:
+def peak_extra_bytes(which: str, q: int, n: int, d: int, k: int, threads: int, metric: str = "dot") -> int:
     """Peak memory a topk call adds, read from VmHWM in a fresh process."""
-    r = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(q), str(n), str(d), str(k), which, str(threads)],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(q), str(n), str(d), str(k), str(threads), which, metric],
+                       capture_output=True, text=True, timeout=600, env=env_without_blas_overrides())
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     return int(r.stdout.strip())
 
 
 def bench_topk(cfg: Config) -> list[Row]:
+    """Fused ``vector.topk`` against NumPy's GEMM + argpartition, for a similarity
+    ("dot", largest first) and the default distance ("euclidean", smallest first)."""
     q, n, d, k = (100, 100_000, 768, 10)
     if cfg.smoke:
         q, n = 8, 2000
     rng = np.random.default_rng(2)
     corpus = rng.standard_normal((n, d), dtype=np.float32)
     queries = rng.standard_normal((q, d), dtype=np.float32)
-    idx, sc = vector.topk(queries, corpus, k)
-    ref_idx, ref_sc = _numpy_topk(queries, corpus, k)
-    _close(sc, ref_sc, 1e-4, "topk scores")
-    agree = float(np.mean(idx == ref_idx))
-    if agree < 0.99:  # float32 rounding may swap near-ties, nothing more
-        raise AssertionError(f"topk indices agree only {agree:.3f} with NumPy")
-    row = _row(cfg, f"topk q={q} corpus={n}x{d} k={k}", np.float32, "numpy GEMM+argpartition",
-               lambda: vector.topk(queries, corpus, k), lambda: _numpy_topk(queries, corpus, k), threaded_peer=True)
-    row.throughput = f"{2.0 * q * n * d / row.mlkern_s / 1e9:.0f} GFLOP/s"
-    if sys.platform.startswith("linux") and not cfg.smoke:
-        ours_b = peak_extra_bytes("mlkern", q, n, d, k, cfg.threads)
-        peer_b = peak_extra_bytes("numpy", q, n, d, k, cfg.threads)
-        row.extra = {"peak_extra_bytes_mlkern": ours_b, "peak_extra_bytes_peer": peer_b}
-        row.notes = f"peak extra memory: mlkern {ours_b / 2**20:.1f} MiB, numpy {peer_b / 2**20:.1f} MiB"
-    return [row]
+    rows = []
+    for metric in ("dot", "euclidean"):
+        scores, idx = vector.topk(queries, corpus, k, metric=metric)
+        ref_scores, ref_idx = _numpy_topk(queries, corpus, k, metric)
+        _close(scores, ref_scores, 1e-4, f"topk {metric} scores")
+        agree = float(np.mean(idx == ref_idx))
+        if agree < 0.99:  # float32 rounding may swap near-ties, nothing more
+            raise AssertionError(f"topk {metric} indices agree only {agree:.3f} with NumPy")
+        row = _row(cfg, f"topk {metric} q={q} corpus={n}x{d} k={k}", np.float32, "numpy GEMM+argpartition",
+                   partial(vector.topk, queries, corpus, k, metric=metric), partial(_numpy_topk, queries, corpus, k, metric),
+                   threaded_peer=True)
+        row.throughput = f"{2.0 * q * n * d / row.mlkern_s / 1e9:.0f} GFLOP/s"
+        if sys.platform.startswith("linux") and not cfg.smoke:
+            ours_b = peak_extra_bytes("mlkern", q, n, d, k, cfg.threads, metric)
+            peer_b = peak_extra_bytes("numpy", q, n, d, k, cfg.threads, metric)
+            row.extra = {"peak_extra_bytes_mlkern": ours_b, "peak_extra_bytes_peer": peer_b}
+            row.notes = f"peak extra memory: mlkern {ours_b / 2**20:.1f} MiB, numpy {peer_b / 2**20:.1f} MiB"
+        rows.append(row)
+    return rows
 
 
 def bench_signal(cfg: Config) -> list[Row]:
@@ -408,7 +559,8 @@ def import_overhead_s(repeats: int = 7) -> float:
     code = "import numpy, time; t = time.perf_counter(); import mlkern; print(time.perf_counter() - t)"
     times = []
     for _ in range(repeats):
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           env=env_without_blas_overrides())
         times.append(float(r.stdout.strip()))
     times.sort()
     return times[len(times) // 2]
@@ -426,11 +578,11 @@ def versions() -> dict[str, str]:
 
 
 def blas_info() -> str:
+    """Short summary of the BLAS libraries loaded: ``openblas 0.3.31 (SkylakeX), ...``."""
     if not _have("threadpoolctl"):
         return "unknown (install threadpoolctl)"
-    from threadpoolctl import threadpool_info
-
-    libs = [f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info() if i.get("user_api") == "blas"]
+    libs = [f"{i['internal_api']} {i['version']} ({i.get('architecture') or '-'})"
+            for i in blas_libraries() if i["user_api"] == "blas"]
     return ", ".join(libs) or "none found"
 
 
@@ -449,10 +601,13 @@ def run(cfg: Config, out: Callable[[str], None] = print) -> dict[str, Any]:
             rows.extend(new)
             for r in new:
                 out(format_row(r))
+        libraries = blas_libraries()  # inside the limits: num_threads as the peers ran
     result = {
         "cpu": mlkern.cpu_info(),
         "versions": versions(),
         "blas": blas_info(),
+        "blas_libraries": libraries,
+        "blas_env": blas_env_status(),
         "threads": cfg.threads,
         "quick": cfg.quick,
         "import_overhead_s": None if cfg.smoke else import_overhead_s(3 if cfg.quick else 7),
