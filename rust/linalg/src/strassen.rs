@@ -41,10 +41,12 @@ pub enum Method {
     Auto,
     /// The packed classical GEMM only.
     Classical,
-    /// At least one Strassen level (if every dimension is ≥ 2), recursing while the
-    /// sub-problems stay above the crossover. With an inf in an operand the
-    /// differences `S`, `T` and the sums of the `M` products form `inf - inf`:
-    /// entries that are ±inf in the classical product can come out NaN.
+    /// At least one Strassen level (if every dimension is ≥ 2 and both operands are
+    /// finite), recursing while the sub-problems stay above the crossover. An operand
+    /// holding NaN or inf is multiplied classically instead: Strassen's differences
+    /// `S`, `T` and the sums of the `M` products would form `inf - inf`, turning
+    /// entries that are ±inf in NumPy's product into NaN. (Finite operands so large
+    /// that the sums of blocks overflow still can; the classical product may not.)
     Strassen,
 }
 
@@ -110,7 +112,7 @@ pub fn matmul<T: Scalar>(
     let levels_from_top = match method {
         Method::Classical => false,
         Method::Auto => small >= crossover::<T>(par.threads()) && all_finite(&a) && all_finite(&b),
-        Method::Strassen => small >= 2,
+        Method::Strassen => small >= 2 && all_finite(&a) && all_finite(&b),
     };
     let c = Dst { ptr: out.ptr(), rs: out.rs, cs: out.cs };
     let (sa, sb) = (Src { ptr: a.ptr(), rs: a.rs, cs: a.cs }, Src { ptr: b.ptr(), rs: b.rs, cs: b.cs });

@@ -38,11 +38,13 @@ fn pool_ready() {
 ///     ``"classical"``: mlkern's packed, cache-blocked SIMD GEMM. ``"strassen"``:
 ///     Strassen–Winograd recursion on top of it (at least one level). ``"auto"``:
 ///     Strassen when every dimension is at least the crossover measured on the
-///     development machine (3072 for float64; float32 on one thread only) and both
-///     operands are finite (one cheap pass over each), else classical — so ``auto``
-///     never changes where NaN and inf appear. With ``"strassen"`` an inf in an
-///     operand can turn entries that NumPy gives as ±inf into NaN (Strassen forms
-///     differences of blocks: ``inf - inf``).
+///     development machine (3072 for float64; float32 on one thread only), else
+///     classical. Both ``"auto"`` and ``"strassen"`` first check that both operands
+///     are finite (one cheap pass over each) and multiply classically if not, so
+///     neither changes where NaN and inf appear (Strassen forms differences of
+///     blocks: an inf would become ``inf - inf`` = NaN). Finite operands so large
+///     that Strassen's block sums overflow can still give inf/NaN where the
+///     classical product is finite.
 /// out : ndarray, shape (m, n), optional, keyword-only
 ///     Written in place (any non-overlapping strides, negative ones included, e.g.
 ///     ``out=buf[::-1]``: those go through a pooled scratch block, then one copy);

@@ -154,6 +154,13 @@ pub fn describe_row<T: Float>(x: &[T], ddof: usize, bias: bool) -> Describe {
     if special.any() {
         return special.describe(x.len(), lo, hi);
     }
+    if lo == hi && !x.is_empty() {
+        // Every sample equal: exactly SciPy's answer (mean = the value, M2 = 0), which
+        // the blocked merge reaches only to a few ulps (then m2 could pass SciPy's
+        // constant test below and give skewness 1, kurtosis -2).
+        acc.mean = lo;
+        acc.m2 = 0.0;
+    }
     let n = acc.n;
     // Literally M2 / (n - ddof), as NumPy/SciPy (0/0 = NaN when ddof = n).
     let variance = acc.m2 / (n - ddof as f64);
@@ -163,13 +170,15 @@ pub fn describe_row<T: Float>(x: &[T], ddof: usize, bias: bool) -> Describe {
     let eps = if std::mem::size_of::<T>() == 4 { f32::EPSILON as f64 } else { f64::EPSILON };
     let constant = m2 <= (eps * acc.mean) * (eps * acc.mean);
     let (mut skew, mut kurt) = if constant { (f64::NAN, f64::NAN) } else { (m3 / m2.powf(1.5), m4 / (m2 * m2) - 3.0) };
+    // SciPy corrects only where it can (n > 2 for skewness, n > 3 for kurtosis) and
+    // keeps the biased value otherwise.
     if !bias && !constant {
-        skew = if n > 2.0 { skew * (n * (n - 1.0)).sqrt() / (n - 2.0) } else { f64::NAN };
-        kurt = if n > 3.0 {
-            ((n * n - 1.0) * m4 / (m2 * m2) - 3.0 * (n - 1.0) * (n - 1.0)) / ((n - 2.0) * (n - 3.0))
-        } else {
-            f64::NAN
-        };
+        if n > 2.0 {
+            skew *= (n * (n - 1.0)).sqrt() / (n - 2.0);
+        }
+        if n > 3.0 {
+            kurt = ((n * n - 1.0) * m4 / (m2 * m2) - 3.0 * (n - 1.0) * (n - 1.0)) / ((n - 2.0) * (n - 3.0));
+        }
     }
     Describe { nobs: x.len(), min: lo, max: hi, mean: acc.mean, variance, skewness: skew, kurtosis: kurt }
 }
