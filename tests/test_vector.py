@@ -149,6 +149,18 @@ def test_nan_and_inf_propagate_like_numpy(tier: str, dtype: type, n: int) -> Non
         assert np.isnan(vector.cosine_similarity(a, b))
 
 
+def test_cosine_nan_or_inf_beats_the_zero_vector_convention(dtype: type) -> None:
+    """A zero vector's similarity is 0, but NaN/inf in the other vector give NaN, as in cdist."""
+    z = np.zeros(5, dtype)
+    for bad in (np.nan, np.inf, -np.inf):
+        v = np.ones(5, dtype)
+        v[3] = bad
+        for x, y in ((v, z), (z, v)):
+            assert np.isnan(vector.cosine_similarity(x, y)) and np.isnan(vector.cosine_distance(x, y))
+            assert np.isnan(vector.cdist(x[None], y[None], "cosine_similarity")).all()
+    assert vector.cosine_similarity(z, np.ones(5, dtype)) == 0
+
+
 def test_empty_vectors(dtype: type) -> None:
     e = np.empty(0, dtype)
     assert vector.dot(e, e) == 0 and vector.dot(e, e).dtype == dtype

@@ -19,29 +19,49 @@
 //!
 //! Cost: one relaxed atomic load and compare per lock, on top of the mutex.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// Incremented in every child right after `fork()`.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
-static REGISTER: Once = Once::new();
+/// Whether the child handler is registered. An atomic, not a `Once`: a `Once` that
+/// another thread is running when the process forks stays "running" in the child,
+/// and every later call there would wait on it forever.
+static REGISTERED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn after_fork_in_child() {
     // Async-signal-safe: one atomic add, no allocation, no lock.
     GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Registers the `pthread_atfork` child handler (once per process; later calls do
+/// nothing). The Python extension calls it when it is imported, before any mlkern
+/// thread exists; [`generation`] calls it too, for Rust users. Returns false if the
+/// handler could not be registered (then fork safety is lost, and nothing else).
+pub fn register() -> bool {
+    if REGISTERED.load(Ordering::Acquire) {
+        return true;
+    }
+    if REGISTERED.swap(true, Ordering::AcqRel) {
+        return true; // another thread registers it
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: registers a handler that only performs an atomic add (async-signal-safe,
+        // as POSIX requires of child handlers); the function lives for the whole process.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        if rc != 0 {
+            REGISTERED.store(false, Ordering::Release);
+            return false;
+        }
+    }
+    true
+}
+
 /// The fork generation of this process: 0 in the process that loaded mlkern, one
 /// more in each `fork()` child (and so on down the process tree).
 pub fn generation() -> u64 {
-    REGISTER.call_once(|| {
-        #[cfg(unix)]
-        // SAFETY: registers a handler that only performs an atomic add (async-signal-safe,
-        // as POSIX requires of child handlers); the function lives for the whole process.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(after_fork_in_child));
-        }
-    });
+    register();
     GENERATION.load(Ordering::Acquire)
 }
 
@@ -116,17 +136,12 @@ impl<T> Drop for ForkSafeMutex<T> {
     }
 }
 
-/// Test hook: holds the locks of core (the thread-pool slot and the process-wide
-/// buffer pool) for `d`, then runs `inner` still holding them, so a test can
-/// `fork()` while another thread is inside mlkern's critical sections.
+/// Test hook: runs `inner` holding the locks of core (the thread-pool slot and the
+/// process-wide buffer pool), so a test can `fork()` while another thread is inside
+/// mlkern's critical sections.
 #[doc(hidden)]
-pub fn hold_core_locks_for_test(d: std::time::Duration, inner: impl FnOnce()) {
-    crate::threads::with_slot_locked(|| {
-        crate::mem::global().with_locked(|| {
-            std::thread::sleep(d);
-            inner();
-        })
-    });
+pub fn hold_core_locks_for_test(inner: impl FnOnce()) {
+    crate::threads::with_slot_locked(|| crate::mem::global().with_locked(inner));
 }
 
 #[cfg(all(test, unix))]
@@ -159,7 +174,8 @@ mod tests {
             release_rx.recv().unwrap();
         });
         held_rx.recv().unwrap();
-        // SAFETY: the child only takes a lock, calls async-signal-safe functions and _exits.
+        // SAFETY: fork() itself is sound; the child only locks (which may allocate: glibc's
+        // malloc is usable in a fork child, the test's point is the lock) and _exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             let v = *COUNTER.lock();

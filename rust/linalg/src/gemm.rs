@@ -228,7 +228,7 @@ pub(crate) const K_SPLIT_PARTS: usize = 8;
 /// The count depends on the shape only, not on the thread count, so that the
 /// summation order (and so the result) is the same on any number of threads.
 fn split_k(m: usize, n: usize, k: usize, kc: usize) -> usize {
-    if k < 4 * kc || m.saturating_mul(n) > 64 * k {
+    if k < 4 * kc || m.saturating_mul(n) > k.saturating_mul(64) {
         return 1;
     }
     K_SPLIT_PARTS.min(k / (2 * kc)).max(1)

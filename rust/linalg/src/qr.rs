@@ -252,8 +252,7 @@ fn apply_block<T: Scalar>(
 /// A zeroed `rows × cols` work array, or an error (not an abort) when the size
 /// overflows or cannot be allocated.
 fn zeroed_work<T: Scalar>(rows: usize, cols: usize) -> Result<Vec<T>> {
-    let too_big =
-        || Error::InvalidArgument { name: "a", detail: format!("a ({rows}, {cols}) work array cannot be allocated") };
+    let too_big = || Error::out_of_memory("a", format!("a ({rows}, {cols}) work array cannot be allocated"));
     let len = rows.checked_mul(cols).ok_or_else(too_big)?;
     let mut w = Vec::new();
     w.try_reserve_exact(len).map_err(|_| too_big())?;

@@ -95,7 +95,9 @@ pub(crate) fn _hold_locks(py: Python<'_>, seconds: f64) -> PyResult<()> {
     }
     let d = std::time::Duration::from_secs_f64(seconds);
     py.detach(|| {
-        mlkern_core::fork::hold_core_locks_for_test(d, || mlkern_signal::fft::with_plan_caches_locked_for_test(|| {}))
+        mlkern_core::fork::hold_core_locks_for_test(|| {
+            mlkern_signal::fft::with_plan_caches_locked_for_test(|| std::thread::sleep(d))
+        })
     });
     Ok(())
 }

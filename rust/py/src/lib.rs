@@ -23,6 +23,11 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // Fork safety from the start (see mlkern_core::fork): the atfork handler, and the
+    // process-wide buffer pool built now, while no other mlkern thread exists (a
+    // lazy OnceLock initialised on a worker thread could be mid-way at a fork).
+    mlkern_core::fork::register();
+    mlkern_core::mem::global();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(cpu::cpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(cpu::set_num_threads, m)?)?;

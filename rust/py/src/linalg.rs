@@ -16,13 +16,16 @@ use crate::arrays::{check_same_dtype, new_array, pair, with_float, DType, FloatA
 use crate::errors::to_pyerr;
 use crate::matrix::{Matrix, OutMatrix};
 
-/// Makes sure mlkern's pool exists before the first product: until it does,
-/// `threads::num_threads()` recomputes the default (environment variable, CPU
-/// quota) on every call, allocating, which would break the promise that a repeated
-/// `matmul(..., out=...)` allocates nothing. After the first call: one atomic load.
+/// Makes sure mlkern's Rayon pool exists before the first product (it is built on
+/// first use, allocating), so that a repeated `matmul(..., out=...)` allocates
+/// nothing from its first call on, whichever path that call takes. After the first
+/// call: one atomic load. (An atomic, not a `Once`: see `mlkern_core::fork`.)
 fn pool_ready() {
-    static READY: std::sync::Once = std::sync::Once::new();
-    READY.call_once(|| mlkern_core::threads::install(|| ()));
+    static READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !READY.load(std::sync::atomic::Ordering::Acquire) {
+        mlkern_core::threads::install(|| ());
+        READY.store(true, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// Matrix product ``a @ b`` of two 2-D float32 or float64 arrays.
@@ -48,7 +51,8 @@ fn pool_ready() {
 /// out : ndarray, shape (m, n), optional, keyword-only
 ///     Written in place (any non-overlapping strides, negative ones included, e.g.
 ///     ``out=buf[::-1]``: those go through a pooled scratch block, then one copy);
-///     must be writeable, aligned, in native byte order, of the result dtype, and
+///     must be writeable, aligned (a byte-swapped ``out`` is written through a
+///     scratch block too), of the result dtype, and
 ///     share no memory with ``a`` or ``b``. A repeated call with the same shapes
 ///     allocates no Rust heap memory after the first.
 ///

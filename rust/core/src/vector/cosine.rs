@@ -98,6 +98,11 @@ pub(crate) fn similarity<T: Float>(a: &[T], b: &[T], dot: PairFn<T>) -> Option<T
     let (ab, aa, bb) = (dot(a, b), dot(a, a), dot(b, b));
     let zero = |s: T, x: &[T]| s == T::ZERO && abs_max(x) == 0.0;
     if zero(aa, a) || zero(bb, b) {
+        // NaN or inf in either vector makes the cosine NaN, zero vector or not (as the
+        // fast path, and `cdist`, give it).
+        if !abs_max(a).is_finite() || !abs_max(b).is_finite() {
+            return Some(T::from_f64(f64::NAN));
+        }
         return None;
     }
     let scale = |s: T, x: &[T]| out_of_range(s) && abs_max(x).is_finite();
@@ -133,6 +138,8 @@ mod tests {
     #[test]
     fn zero_nan_and_inf() {
         assert_eq!(similarity::<f64>(&[0.0, 0.0], &[1.0, 2.0], plain_dot), None);
+        assert!(similarity::<f64>(&[f64::NAN, 1.0], &[0.0, 0.0], plain_dot).unwrap().is_nan());
+        assert!(similarity::<f64>(&[0.0, 0.0], &[f64::INFINITY, 1.0], plain_dot).unwrap().is_nan());
         assert!(similarity::<f64>(&[f64::NAN, 1.0], &[1.0, 2.0], plain_dot).unwrap().is_nan());
         assert!(similarity::<f64>(&[f64::INFINITY, 1e-300], &[1e-300, 2e-300], plain_dot).unwrap().is_nan());
         assert!(inverse_norm::<f64>(&[0.0, -0.0], plain_dot, f64::NAN).is_nan());
