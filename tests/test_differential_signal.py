@@ -239,11 +239,16 @@ def test_convolve_correlate(case: tuple[np.ndarray, np.ndarray, str], method: st
             g = np.atleast_2d(got)
             assert g.shape == ref.shape, (g.shape, ref.shape)
             # Direct: |dy_k| <= gamma_m sum_j |a_{k-j} v_j| + m eta. FFT-based methods add
-            # 8 (log2 N + 1) u ||a_row||_2 ||v||_1 (normwise FFT error, N <= 8 (n + m)).
+            # 8 (log2 N + 1) u ||a_row||_2 ||v||_1 (normwise FFT error, N <= 8 (n + m)),
+            # and an absolute floor for gradual underflow: each of the (log2 N + 1) passes of
+            # the forward and inverse transforms rounds N sums that may be subnormal, at most
+            # eta/2 each, so 2 (log2 N + 1) N eta (only matters for subnormal outputs).
             bound = gamma(m + 1, dt) * absref + 2 * m * eta(dt)
             if method != "direct":
-                bound = bound + 8 * (math.log2(8 * (n + m)) + 1) * unit(dt) * (
+                big_n = 8 * (n + m)
+                bound = bound + 8 * (math.log2(big_n) + 1) * unit(dt) * (
                     norm_a * float(np.sum(np.abs(fin_v.astype(np.float64)))))[:, None]
+                bound = bound + 2 * (math.log2(big_n) + 1) * big_n * eta(dt)
             what = f"{'correlate' if correlate else 'convolve'} {mode} {method} a={a.shape} m={m} tier={tier}"
             if method in ("direct", "auto"):
                 # IEEE classes of each output's sum of products, as np.convolve gives them;

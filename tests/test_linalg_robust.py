@@ -375,6 +375,9 @@ def test_repeated_matmul_out_allocates_nothing_in_a_fresh_interpreter() -> None:
         "from mlkern import linalg, _mlkern\n"
         "a, b, o = np.ones((64, 48)), np.ones((48, 40)), np.empty((64, 40))\n"
         "for _ in range(3): linalg.matmul(a, b, out=o)\n"
+        # The counter counts every thread: let the pool's threads, started by the first
+        # call, finish starting (thread names, thread-locals) before counting.
+        "import time; time.sleep(0.5)\n"
         "s = _mlkern._rust_allocation_count()\n"
         "for _ in range(500): linalg.matmul(a, b, out=o)\n"
         "print(_mlkern._rust_allocation_count() - s)\n"
