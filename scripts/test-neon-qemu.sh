@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs mlkern-core's Rust tests for aarch64 under qemu user emulation, so the NEON
+# Runs the Rust tests of mlkern-core, mlkern-linalg and mlkern-signal (each owns
+# per-tier kernels) for aarch64 under qemu user emulation, so the NEON
 # tier is tested against the exact references on an x86-64 machine.
 #
 # Needs: rustup's aarch64-unknown-linux-gnu std, Debian's gcc-aarch64-linux-gnu,
@@ -33,4 +34,4 @@ fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-cargo test -p mlkern-core -p mlkern-linalg --target aarch64-unknown-linux-gnu --release --locked
+cargo test -p mlkern-core -p mlkern-linalg -p mlkern-signal --target aarch64-unknown-linux-gnu --release --locked

@@ -59,7 +59,7 @@ impl Tier {
             "x86-64-v4" | "avx512" | "avx-512" | "v4" => Tier::X86_64V4,
             "neon" | "asimd" => Tier::Neon,
             _ => {
-                return Err(Error::Unsupported(format!(
+                return Err(Error::unsupported(format!(
                     "unknown SIMD tier {name:?}; expected one of scalar, x86-64-v2, x86-64-v3, x86-64-v4, neon"
                 )))
             }
@@ -233,7 +233,7 @@ pub fn startup_warnings() -> &'static [String] {
 pub fn set_active(tier: Tier) -> Result<()> {
     active();
     if !tier.is_supported() {
-        return Err(Error::Unsupported(format!(
+        return Err(Error::unsupported(format!(
             "SIMD tier {tier} is not supported by this CPU (available: {})",
             available_tiers().iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
         )));

@@ -1,72 +1,164 @@
-//! The one dispatch table: every kernel instantiated once per SIMD tier.
+//! Per-tier dispatch: the mechanism every crate uses to instantiate its kernels once
+//! per SIMD tier, and core's own table (the vector kernels and the FMA probe).
 //!
-//! Each tier's kernels are compiled inside `#[target_feature(enable = ...)]`
-//! functions (the crate itself is compiled for the baseline target), so one wheel carries all
-//! tiers. [`active`] reads the tier atomic of [`crate::cpu`] and returns that tier's
-//! table; [`for_tier`] returns any tier's table if, and only if, this CPU supports
-//! it, which is what makes the safe wrappers below sound.
+//! A kernel is written once, generic over [`crate::simd::Simd`] and `#[inline(always)]`.
+//! A crate instantiates it inside `#[target_feature(enable = ...)]` functions, one
+//! module per tier, with [`crate::per_tier!`]: core owns the list of tiers, their ISA
+//! types and the exact feature strings that [`crate::cpu`] checks before it reports a
+//! tier; the crate owns the kernels, the table type and the safe wrappers. The crate
+//! is compiled for the baseline target, so one wheel carries every tier.
+//!
+//! [`TierTables::active`] reads the tier atomic of [`crate::cpu`] and returns that
+//! tier's table; [`TierTables::for_tier`] returns any tier's table if, and only if,
+//! this CPU supports it. That is what makes the safe wrappers sound: a function in
+//! a tier's module is reachable only through its table, and the table only on a CPU
+//! with the tier's features.
+//!
+//! ```ignore
+//! // In the crate that owns the kernels (see rust/linalg/src/dispatch.rs):
+//! pub struct MyKernels { pub tier: Tier, pub f64_kernel: fn(&[f64]) -> f64 }
+//! macro_rules! my_tier {
+//!     ($module:ident, $tier:expr, $isa:ty, $features:literal) => {
+//!         mod $module {
+//!             use super::*;
+//!             #[target_feature(enable = $features)]
+//!             unsafe fn k(x: &[f64]) -> f64 { unsafe { kernel::<f64, $isa>(x) } }
+//!             // SAFETY: reachable only through TABLE (see mlkern_core::dispatch).
+//!             fn safe(x: &[f64]) -> f64 { unsafe { k(x) } }
+//!             pub(super) static TABLE: MyKernels = MyKernels { tier: $tier, f64_kernel: safe };
+//!         }
+//!     };
+//! }
+//! mlkern_core::per_tier!(my_tier => pub static TABLES: MyKernels);
+//! let k = TABLES.active();
+//! ```
 
 use crate::cpu::{self, Tier};
 use crate::element::Float;
-use crate::kernels::rfft::RfftPlan;
 use crate::kernels::tile::TILE;
+
+/// Invokes `$instantiate!(module, tier, isa, "features")` once per tier of this
+/// architecture, then defines `$name`, the [`TierTables`] of the `TABLE` statics
+/// those modules define.
+///
+/// `$instantiate` must define `mod $module { pub(super) static TABLE: $ty = ...; }`
+/// and put every kernel behind `#[target_feature(enable = $features)]`. The feature
+/// strings are exactly those [`crate::cpu`] checks before it reports the tier.
+#[macro_export]
+macro_rules! per_tier {
+    ($instantiate:ident => $(#[$meta:meta])* $vis:vis static $name:ident: $ty:ty) => {
+        // The scalar tier enables nothing beyond the target's baseline.
+        #[cfg(target_arch = "x86_64")]
+        $instantiate!(scalar, $crate::Tier::Scalar, $crate::simd::scalar::Scalar, "sse2");
+        #[cfg(target_arch = "aarch64")]
+        $instantiate!(scalar, $crate::Tier::Scalar, $crate::simd::scalar::Scalar, "neon");
+        #[cfg(target_arch = "x86_64")]
+        $instantiate!(
+            x86_64_v2,
+            $crate::Tier::X86_64V2,
+            $crate::simd::sse::Sse,
+            "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt"
+        );
+        #[cfg(target_arch = "x86_64")]
+        $instantiate!(
+            x86_64_v3,
+            $crate::Tier::X86_64V3,
+            $crate::simd::avx2::Avx2,
+            "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma"
+        );
+        #[cfg(target_arch = "x86_64")]
+        $instantiate!(
+            x86_64_v4,
+            $crate::Tier::X86_64V4,
+            $crate::simd::avx512::Avx512,
+            "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"
+        );
+        #[cfg(target_arch = "aarch64")]
+        $instantiate!(neon, $crate::Tier::Neon, $crate::simd::neon::Neon, "neon");
+
+        $(#[$meta])*
+        $vis static $name: $crate::dispatch::TierTables<$ty> = $crate::dispatch::TierTables {
+            scalar: &scalar::TABLE,
+            #[cfg(target_arch = "x86_64")]
+            x86_64_v2: &x86_64_v2::TABLE,
+            #[cfg(target_arch = "x86_64")]
+            x86_64_v3: &x86_64_v3::TABLE,
+            #[cfg(target_arch = "x86_64")]
+            x86_64_v4: &x86_64_v4::TABLE,
+            #[cfg(target_arch = "aarch64")]
+            neon: &neon::TABLE,
+        };
+    };
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("mlkern supports x86_64 and aarch64 targets");
+
+/// One table of kernels per tier of this architecture (made by [`crate::per_tier!`]).
+///
+/// The fields are public only so that the macro can build the value in another
+/// crate; read them through [`TierTables::active`] and [`TierTables::for_tier`],
+/// which never hand out a tier the CPU lacks.
+#[derive(Debug)]
+pub struct TierTables<K: 'static> {
+    #[doc(hidden)]
+    pub scalar: &'static K,
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    pub x86_64_v2: &'static K,
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    pub x86_64_v3: &'static K,
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    pub x86_64_v4: &'static K,
+    #[cfg(target_arch = "aarch64")]
+    #[doc(hidden)]
+    pub neon: &'static K,
+}
+
+impl<K: 'static> TierTables<K> {
+    /// The table of `tier`, if this CPU supports it.
+    pub fn for_tier(&self, tier: Tier) -> Option<&'static K> {
+        if tier.is_supported() {
+            self.unchecked(tier)
+        } else {
+            None
+        }
+    }
+
+    /// The table of the active tier ([`crate::cpu::active`]).
+    #[inline]
+    pub fn active(&self) -> &'static K {
+        // The atomic in `cpu` only ever holds tiers this CPU supports.
+        self.unchecked(cpu::active()).unwrap_or(self.scalar)
+    }
+
+    /// The table of `tier` without checking the CPU (callers guarantee support).
+    #[inline]
+    fn unchecked(&self, tier: Tier) -> Option<&'static K> {
+        match tier {
+            Tier::Scalar => Some(self.scalar),
+            #[cfg(target_arch = "x86_64")]
+            Tier::X86_64V2 => Some(self.x86_64_v2),
+            #[cfg(target_arch = "x86_64")]
+            Tier::X86_64V3 => Some(self.x86_64_v3),
+            #[cfg(target_arch = "x86_64")]
+            Tier::X86_64V4 => Some(self.x86_64_v4),
+            #[cfg(target_arch = "aarch64")]
+            Tier::Neon => Some(self.neon),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+}
 
 /// Pairwise 4 × 4 tile: `out[r][c] = Σ op(a[r][i], b[c][i])` over the shortest row.
 pub type TileFn<T> = fn([&[T]; TILE], [&[T]; TILE]) -> [[T; TILE]; TILE];
 /// Reduction of two slices to one value (over the shorter length).
 pub type PairFn<T> = fn(&[T], &[T]) -> T;
-/// Valid correlation `out[i] = Σ_j a[i + j] w[j]` (see `kernels/correlate.rs`).
-pub type CorrelateFn<T> = fn(&[T], &[T], &mut [T]);
 
-/// GEMM micro-kernel: `C[0..mr, 0..nr] (+)= Ã · B̃` (see `kernels/gemm.rs`), arguments
-/// `(kc, ã, b̃, c, ldc, accumulate)`.
-///
-/// # Safety (of calling it)
-/// `ã` valid for `kc · mr` reads, `b̃` for `kc · nr` reads, and the tile
-/// `c[i + j · ldc]` (`i < mr`, `j < nr`) for reads and writes.
-pub type GemmMicroFn<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, bool);
-
-/// The same tile with both operands read in place at strides (see
-/// `kernels/gemm.rs::micro_tile_strided`), arguments
-/// `(kc, a, a_step, b, b_step, b_col, c, ldc, accumulate)`: step `p` of `Ã` is the
-/// `mr` contiguous elements at `a + p · a_step`, `B̃[p][j]` is at `b + p · b_step + j · b_col`.
-///
-/// # Safety (of calling it)
-/// As [`GemmMicroFn`], with every one of those elements valid for reads.
-pub type GemmStridedFn<T> = unsafe fn(usize, *const T, usize, *const T, usize, usize, *mut T, usize, bool);
-
-/// A tier's GEMM micro-kernel and its register-tile shape.
-#[derive(Debug, Clone, Copy)]
-pub struct GemmMicro<T: 'static> {
-    /// Rows of the tile (packed `Ã` panel height).
-    pub mr: usize,
-    /// Columns of the tile (packed `B̃` panel width).
-    pub nr: usize,
-    pub kernel: GemmMicroFn<T>,
-    /// The tile with its operands read in place at strides.
-    pub kernel_strided: GemmStridedFn<T>,
-}
-
-/// One CSR row times a dense matrix (see `kernels/spmm.rs`):
-/// `(data, indices, b, ldb, kdim, out) -> indices valid`.
-pub type CsrRowFn<T, I> = fn(&[T], &[I], &[T], usize, usize, &mut [T]) -> bool;
-
-/// Real FFT of up to `lanes` rows (see `kernels/rfft.rs`), arguments
-/// `(plan, src, ld_src, n_read, rows, scale, work, out, ld_out, next, next_rows)`:
-/// row `r` reads `src[r·ld_src..][..n_read]` (zero-padded to the plan's `n`) and
-/// writes `n/2 + 1` interleaved complex values times `scale` to `out[r·ld_out..]`;
-/// the first `next_rows` rows of `next` (same layout) are prefetched for the next call.
-pub type RfftFn<T> = fn(&RfftPlan<T>, &[T], usize, usize, usize, T, &mut [T], &mut [T], usize, &[T], usize);
-
-/// A tier's batched real FFT and its batch width.
-#[derive(Debug, Clone, Copy)]
-pub struct RfftLanes<T: 'static> {
-    /// Rows per call (the tier's lanes).
-    pub lanes: usize,
-    pub run: RfftFn<T>,
-}
-
-/// Kernels for one element type at one tier.
+/// Core's kernels for one element type at one tier.
 #[derive(Debug)]
 pub struct ElemKernels<T: 'static> {
     /// `Σ a_i b_i`, four accumulators.
@@ -79,21 +171,9 @@ pub struct ElemKernels<T: 'static> {
     pub tile_dot: TileFn<T>,
     /// 4 × 4 tile of squared distances.
     pub tile_sqeuclidean: TileFn<T>,
-    /// Direct valid correlation. Writes the first `min(out.len(), a.len() + 1 - w.len())`
-    /// outputs (all of them when `a.len() >= out.len() + w.len() - 1`); an empty `w`
-    /// gives zeros.
-    pub correlate_valid: CorrelateFn<T>,
-    /// GEMM micro-kernel.
-    pub gemm: GemmMicro<T>,
-    /// CSR row × dense, 32-bit indices.
-    pub csr_row_i32: CsrRowFn<T, i32>,
-    /// CSR row × dense, 64-bit indices.
-    pub csr_row_i64: CsrRowFn<T, i64>,
     /// FMA throughput probe: `iters` steps of 16 independent register FMAs
     /// (`iters · 16 · LANES · 2` flops; see `kernels/peak.rs`).
     pub fma_probe: FmaProbe<T>,
-    /// Batched real FFT for power-of-two lengths up to `kernels::rfft::MAX_LEN`.
-    pub rfft: RfftLanes<T>,
 }
 
 /// The FMA throughput probe of a tier and its flops per iteration.
@@ -119,7 +199,7 @@ impl<T> FmaProbe<T> {
     }
 }
 
-/// All kernels of one tier.
+/// Core's kernels of one tier.
 #[derive(Debug)]
 pub struct Kernels {
     pub tier: Tier,
@@ -127,7 +207,7 @@ pub struct Kernels {
     pub f64: ElemKernels<f64>,
 }
 
-/// Element types with kernels in the table.
+/// Element types with kernels in core's table.
 pub trait HasKernels: Float {
     fn select(k: &'static Kernels) -> &'static ElemKernels<Self>;
 }
@@ -151,16 +231,15 @@ fn min_len<T>(a: &[&[T]; TILE], b: &[&[T]; TILE]) -> usize {
     a.iter().chain(b.iter()).map(|r| r.len()).min().unwrap_or(0)
 }
 
-/// Instantiates every kernel for one tier in a module of its own.
-///
-/// `$features` must be exactly the features [`cpu`] checks before it reports the tier.
-macro_rules! tier_table {
-    ($module:ident, $tier:expr, $isa:ty, $lanes_f64:literal, ($mv:literal, $nr:literal), $features:literal) => {
+/// Instantiates core's kernels for one tier (see [`per_tier!`]).
+macro_rules! core_tier {
+    ($module:ident, $tier:expr, $isa:ty, $features:literal) => {
         mod $module {
             use super::*;
-            use crate::kernels::{compensated, reduce, tile};
+            use crate::kernels::{compensated, peak, reduce, tile};
+            use crate::simd::Simd;
 
-            macro_rules! with_features {
+            macro_rules! pair_with_features {
                 ($name:ident, $safe:ident, $t:ty, $body:expr) => {
                     #[target_feature(enable = $features)]
                     unsafe fn $name(a: &[$t], b: &[$t]) -> $t {
@@ -193,89 +272,12 @@ macro_rules! tier_table {
                     }
                 };
             }
-
-            macro_rules! correlate_with_features {
-                ($name:ident, $safe:ident, $t:ty) => {
-                    #[target_feature(enable = $features)]
-                    unsafe fn $name(a: &[$t], w: &[$t], out: &mut [$t]) {
-                        // SAFETY: features enabled here; lengths checked by the caller.
-                        unsafe { crate::kernels::correlate::correlate_valid::<$t, $isa>(a, w, out) }
-                    }
-                    fn $safe(a: &[$t], w: &[$t], out: &mut [$t]) {
-                        if w.is_empty() || a.len() < w.len() {
-                            out.fill(0.0);
-                            return;
-                        }
-                        let n = out.len().min(a.len() + 1 - w.len());
-                        // SAFETY: a.len() >= n + w.len() - 1 and w is non-empty; the
-                        // table is only handed out on CPUs with the tier's features.
-                        unsafe { $name(a, w, &mut out[..n]) }
-                    }
-                };
-            }
-
-            macro_rules! gemm_with_features {
-                ($name:ident, $cols:ident, $t:ty) => {
-                    #[target_feature(enable = $features)]
-                    unsafe fn $name(kc: usize, a: *const $t, b: *const $t, c: *mut $t, ldc: usize, acc: bool) {
-                        // SAFETY: features enabled here; pointer ranges guaranteed by the
-                        // caller (GemmMicroFn contract).
-                        unsafe { crate::kernels::gemm::micro_tile::<$t, $isa, $mv, $nr>(kc, a, b, c, ldc, acc) }
-                    }
-                    #[target_feature(enable = $features)]
-                    #[allow(clippy::too_many_arguments)]
-                    unsafe fn $cols(
-                        kc: usize,
-                        a: *const $t,
-                        a_step: usize,
-                        b: *const $t,
-                        b_step: usize,
-                        b_col: usize,
-                        c: *mut $t,
-                        ldc: usize,
-                        acc: bool,
-                    ) {
-                        // SAFETY: features enabled here; pointer ranges guaranteed by the
-                        // caller (GemmStridedFn contract).
-                        unsafe {
-                            crate::kernels::gemm::micro_tile_strided::<$t, $isa, $mv, $nr>(
-                                kc, a, a_step, b, b_step, b_col, c, ldc, acc,
-                            )
-                        }
-                    }
-                };
-            }
-
-            macro_rules! csr_with_features {
-                ($name:ident, $safe:ident, $t:ty, $i:ty) => {
-                    #[target_feature(enable = $features)]
-                    unsafe fn $name(d: &[$t], i: &[$i], b: *const $t, ldb: usize, kdim: usize, out: &mut [$t]) -> bool {
-                        // SAFETY: features enabled here; ranges checked by the safe wrapper.
-                        unsafe { crate::kernels::spmm::csr_row::<$t, $isa, $i>(d, i, b, ldb, kdim, out) }
-                    }
-                    fn $safe(d: &[$t], i: &[$i], b: &[$t], ldb: usize, kdim: usize, out: &mut [$t]) -> bool {
-                        let n = out.len();
-                        assert!(d.len() == i.len() && n <= ldb.max(1), "csr_row: inconsistent arguments");
-                        // Checked: (kdim - 1)·ldb + n must not wrap past the comparison.
-                        let fits = match kdim.checked_sub(1) {
-                            None => true,
-                            Some(r) => r.checked_mul(ldb).and_then(|x| x.checked_add(n)).is_some_and(|e| e <= b.len()),
-                        };
-                        assert!(fits, "csr_row: b too short");
-                        // SAFETY: rows 0..kdim of b are in range (asserted); the kernel
-                        // rejects indices >= kdim before reading; the table is only
-                        // handed out on CPUs with the tier's features.
-                        unsafe { $name(d, i, b.as_ptr(), ldb, kdim, out) }
-                    }
-                };
-            }
-
             macro_rules! peak_with_features {
                 ($name:ident, $safe:ident, $t:ty) => {
                     #[target_feature(enable = $features)]
                     unsafe fn $name(iters: usize) -> $t {
                         // SAFETY: features enabled here.
-                        unsafe { crate::kernels::peak::fma_chains::<$t, $isa>(iters) }
+                        unsafe { peak::fma_chains::<$t, $isa>(iters) }
                     }
                     fn $safe(iters: usize) -> $t {
                         // SAFETY: the table is only handed out on CPUs with the tier's features.
@@ -284,110 +286,32 @@ macro_rules! tier_table {
                 };
             }
 
-            macro_rules! rfft_with_features {
-                ($name:ident, $safe:ident, $t:ty) => {
-                    #[target_feature(enable = $features)]
-                    #[allow(clippy::too_many_arguments)]
-                    unsafe fn $name(
-                        plan: &RfftPlan<$t>,
-                        src: *const $t,
-                        ld_src: usize,
-                        n_read: usize,
-                        rows: usize,
-                        scale: $t,
-                        work: *mut $t,
-                        out: *mut $t,
-                        ld_out: usize,
-                        next: crate::kernels::rfft::Upcoming<$t>,
-                    ) {
-                        // SAFETY: features enabled here; ranges checked by the safe wrapper.
-                        unsafe {
-                            crate::kernels::rfft::rfft_rows::<$t, $isa>(
-                                plan, src, ld_src, n_read, rows, scale, work, out, ld_out, next,
-                            )
-                        }
-                    }
-                    #[allow(clippy::too_many_arguments)]
-                    fn $safe(
-                        plan: &RfftPlan<$t>,
-                        src: &[$t],
-                        ld_src: usize,
-                        n_read: usize,
-                        rows: usize,
-                        scale: $t,
-                        work: &mut [$t],
-                        out: &mut [$t],
-                        ld_out: usize,
-                        next: &[$t],
-                        next_rows: usize,
-                    ) {
-                        let lanes = <$isa as crate::simd::Simd<$t>>::LANES;
-                        let n = plan.len();
-                        // `(rows - 1) · ld + len` in checked arithmetic: a wrapped
-                        // product would pass the comparison.
-                        let span = |rows: usize, ld: usize, len: usize| {
-                            (rows - 1).checked_mul(ld).and_then(|v| v.checked_add(len))
-                        };
-                        let fits = |rows: usize, ld: usize, len: usize, have: usize| {
-                            span(rows, ld, len).is_some_and(|need| need <= have)
-                        };
-                        assert!((1..=lanes).contains(&rows) && n_read <= n, "rfft: bad batch");
-                        assert!(fits(rows, ld_src, n_read, src.len()), "rfft: src too short");
-                        assert!(
-                            n.checked_add(2).is_some_and(|row| fits(rows, ld_out, row, out.len())),
-                            "rfft: out too short"
-                        );
-                        assert!(work.len() >= plan.work_len(lanes), "rfft: work too short");
-                        assert!(next_rows == 0 || fits(next_rows, ld_src, n_read, next.len()), "rfft: next too short");
-                        let next = crate::kernels::rfft::Upcoming {
-                            src: next.as_ptr(),
-                            ld: ld_src,
-                            rows: next_rows,
-                            len: n_read,
-                        };
-                        // SAFETY: ranges asserted above; `work` is a separate &mut so it
-                        // overlaps neither; the table is only handed out on CPUs with
-                        // the tier's features.
-                        unsafe {
-                            $name(
-                                plan,
-                                src.as_ptr(),
-                                ld_src,
-                                n_read,
-                                rows,
-                                scale,
-                                work.as_mut_ptr(),
-                                out.as_mut_ptr(),
-                                ld_out,
-                                next,
-                            )
-                        }
-                    }
-                };
-            }
+            /// Interleaved Dot2 lanes: the tier's f64 register width (4 on scalar,
+            /// where independent chains still overlap).
+            const DOT2: usize = compensated::lanes(<$isa as Simd<f64>>::LANES);
 
-            rfft_with_features!(rfft_f32_k, rfft_f32, f32);
-            rfft_with_features!(rfft_f64_k, rfft_f64, f64);
             peak_with_features!(peak_f32_k, peak_f32, f32);
             peak_with_features!(peak_f64_k, peak_f64, f64);
-            gemm_with_features!(gemm_f32, gemm_strided_f32, f32);
-            gemm_with_features!(gemm_f64, gemm_strided_f64, f64);
-            csr_with_features!(csr_f32_i32_k, csr_f32_i32, f32, i32);
-            csr_with_features!(csr_f32_i64_k, csr_f32_i64, f32, i64);
-            csr_with_features!(csr_f64_i32_k, csr_f64_i32, f64, i32);
-            csr_with_features!(csr_f64_i64_k, csr_f64_i64, f64, i64);
-            with_features!(dot_f32_k, dot_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::DotOp>);
-            with_features!(dot_f64_k, dot_f64, f64, reduce::pair_reduce::<f64, $isa, reduce::DotOp>);
-            with_features!(sqeuclidean_f32_k, sqeuclidean_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::SqDiffOp>);
-            with_features!(sqeuclidean_f64_k, sqeuclidean_f64, f64, reduce::pair_reduce::<f64, $isa, reduce::SqDiffOp>);
-            with_features!(dot_precise_f32_k, dot_precise_f32, f32, compensated::dot2_f32::<$lanes_f64>);
-            with_features!(dot_precise_f64_k, dot_precise_f64, f64, compensated::dot2_f64::<$lanes_f64>);
+            pair_with_features!(dot_f32_k, dot_f32, f32, reduce::pair_reduce::<f32, $isa, reduce::DotOp>);
+            pair_with_features!(dot_f64_k, dot_f64, f64, reduce::pair_reduce::<f64, $isa, reduce::DotOp>);
+            pair_with_features!(
+                sqeuclidean_f32_k,
+                sqeuclidean_f32,
+                f32,
+                reduce::pair_reduce::<f32, $isa, reduce::SqDiffOp>
+            );
+            pair_with_features!(
+                sqeuclidean_f64_k,
+                sqeuclidean_f64,
+                f64,
+                reduce::pair_reduce::<f64, $isa, reduce::SqDiffOp>
+            );
+            pair_with_features!(dot_precise_f32_k, dot_precise_f32, f32, compensated::dot2_f32::<DOT2>);
+            pair_with_features!(dot_precise_f64_k, dot_precise_f64, f64, compensated::dot2_f64::<DOT2>);
             tile_with_features!(tile_dot_f32_k, tile_dot_f32, f32, reduce::DotOp);
             tile_with_features!(tile_dot_f64_k, tile_dot_f64, f64, reduce::DotOp);
             tile_with_features!(tile_sqeuclidean_f32_k, tile_sqeuclidean_f32, f32, reduce::SqDiffOp);
             tile_with_features!(tile_sqeuclidean_f64_k, tile_sqeuclidean_f64, f64, reduce::SqDiffOp);
-            correlate_with_features!(correlate_valid_f32_k, correlate_valid_f32, f32);
-            correlate_with_features!(correlate_valid_f64_k, correlate_valid_f64, f64);
 
             pub(super) static TABLE: Kernels = Kernels {
                 tier: $tier,
@@ -397,20 +321,10 @@ macro_rules! tier_table {
                     dot_precise: dot_precise_f32,
                     tile_dot: tile_dot_f32,
                     tile_sqeuclidean: tile_sqeuclidean_f32,
-                    correlate_valid: correlate_valid_f32,
-                    gemm: GemmMicro {
-                        mr: $mv * <$isa as crate::simd::Simd<f32>>::LANES,
-                        nr: $nr,
-                        kernel: gemm_f32,
-                        kernel_strided: gemm_strided_f32,
-                    },
-                    csr_row_i32: csr_f32_i32,
-                    csr_row_i64: csr_f32_i64,
                     fma_probe: FmaProbe {
-                        flops_per_iter: 2 * crate::kernels::peak::CHAINS * <$isa as crate::simd::Simd<f32>>::LANES,
+                        flops_per_iter: 2 * peak::CHAINS * <$isa as Simd<f32>>::LANES,
                         run: peak_f32,
                     },
-                    rfft: RfftLanes { lanes: <$isa as crate::simd::Simd<f32>>::LANES, run: rfft_f32 },
                 },
                 f64: ElemKernels {
                     dot: dot_f64,
@@ -418,93 +332,30 @@ macro_rules! tier_table {
                     dot_precise: dot_precise_f64,
                     tile_dot: tile_dot_f64,
                     tile_sqeuclidean: tile_sqeuclidean_f64,
-                    correlate_valid: correlate_valid_f64,
-                    gemm: GemmMicro {
-                        mr: $mv * <$isa as crate::simd::Simd<f64>>::LANES,
-                        nr: $nr,
-                        kernel: gemm_f64,
-                        kernel_strided: gemm_strided_f64,
-                    },
-                    csr_row_i32: csr_f64_i32,
-                    csr_row_i64: csr_f64_i64,
                     fma_probe: FmaProbe {
-                        flops_per_iter: 2 * crate::kernels::peak::CHAINS * <$isa as crate::simd::Simd<f64>>::LANES,
+                        flops_per_iter: 2 * peak::CHAINS * <$isa as Simd<f64>>::LANES,
                         run: peak_f64,
                     },
-                    rfft: RfftLanes { lanes: <$isa as crate::simd::Simd<f64>>::LANES, run: rfft_f64 },
                 },
             };
         }
     };
 }
 
-// The scalar tier enables nothing beyond the target's baseline.
-#[cfg(target_arch = "x86_64")]
-tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, (4, 4), "sse2");
-#[cfg(target_arch = "aarch64")]
-tier_table!(scalar, Tier::Scalar, crate::simd::scalar::Scalar, 4, (4, 4), "neon");
+per_tier!(core_tier => static TABLES: Kernels);
 
-#[cfg(target_arch = "x86_64")]
-tier_table!(x86_64_v2, Tier::X86_64V2, crate::simd::sse::Sse, 2, (2, 4), "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt");
-#[cfg(target_arch = "x86_64")]
-tier_table!(
-    x86_64_v3,
-    Tier::X86_64V3,
-    crate::simd::avx2::Avx2,
-    4,
-    (2, 6),
-    "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma"
-);
-#[cfg(target_arch = "x86_64")]
-tier_table!(
-    x86_64_v4,
-    Tier::X86_64V4,
-    crate::simd::avx512::Avx512,
-    8,
-    (2, 12),
-    "sse2,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"
-);
-#[cfg(target_arch = "aarch64")]
-tier_table!(neon, Tier::Neon, crate::simd::neon::Neon, 2, (2, 8), "neon");
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-compile_error!("mlkern supports x86_64 and aarch64 targets");
-
-/// The table of `tier`, if this CPU supports it.
+/// Core's table of `tier`, if this CPU supports it.
 pub fn for_tier(tier: Tier) -> Option<&'static Kernels> {
-    if tier.is_supported() {
-        table(tier)
-    } else {
-        None
-    }
+    TABLES.for_tier(tier)
 }
 
-/// The table of `tier`, without checking the CPU (callers guarantee support).
-#[inline]
-fn table(tier: Tier) -> Option<&'static Kernels> {
-    match tier {
-        Tier::Scalar => Some(&scalar::TABLE),
-        #[cfg(target_arch = "x86_64")]
-        Tier::X86_64V2 => Some(&x86_64_v2::TABLE),
-        #[cfg(target_arch = "x86_64")]
-        Tier::X86_64V3 => Some(&x86_64_v3::TABLE),
-        #[cfg(target_arch = "x86_64")]
-        Tier::X86_64V4 => Some(&x86_64_v4::TABLE),
-        #[cfg(target_arch = "aarch64")]
-        Tier::Neon => Some(&neon::TABLE),
-        #[allow(unreachable_patterns)]
-        _ => None,
-    }
-}
-
-/// The table of the active tier.
+/// Core's table of the active tier.
 #[inline]
 pub fn active() -> &'static Kernels {
-    // The atomic in `cpu` only ever holds tiers this CPU supports.
-    table(cpu::active()).unwrap_or(&scalar::TABLE)
+    TABLES.active()
 }
 
-/// The kernels of the active tier for element type `T`.
+/// Core's kernels of the active tier for element type `T`.
 #[inline]
 pub fn kernels<T: HasKernels>() -> &'static ElemKernels<T> {
     T::select(active())

@@ -35,6 +35,12 @@ impl Error {
         Error::InvalidArgument { name, detail: detail.into() }
     }
 
+    /// A SIMD tier unknown or not supported by this CPU (`ValueError` in Python).
+    #[cold]
+    pub fn unsupported(detail: impl Into<String>) -> Self {
+        Error::Unsupported(detail.into())
+    }
+
     /// Memory for `what` cannot be had (`MemoryError` in Python).
     #[cold]
     pub fn out_of_memory(what: &'static str, detail: impl Into<String>) -> Self {

@@ -19,7 +19,7 @@ pub mod error;
 pub mod fork;
 pub mod kernels;
 pub mod mem;
-pub(crate) mod simd;
+pub mod simd;
 pub mod threads;
 pub mod vector;
 

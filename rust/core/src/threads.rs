@@ -12,6 +12,14 @@
 //! 8 × 1 ms of work took 4 ms or 8 ms (`examples/wake.rs`), and
 //! `64×100 000 @ 100 000×32` 5 or 10 ms. Pinned, every call took 4.1 ms.
 //!
+//! Thread counts have one name and one meaning across the crates. A public kernel
+//! takes a [`Parallelism`] (the calling thread only, the whole pool, or at most `n`
+//! of its threads; Python's `workers=` argument maps onto it). Below that, every
+//! helper here takes `threads: usize`, the number of threads that may take part,
+//! the caller included: at most the pool size ([`num_threads`]) are used, and 0 or 1
+//! means the calling thread alone. [`Parallelism::threads`] turns the one into the
+//! other.
+//!
 //! Fork safety: a child created by `fork()` inherits the pool's bookkeeping but not
 //! its threads, so running work on it would wait forever. The slot that holds the
 //! pool is a [`ForkSafeMutex`]: a child starts with an empty slot (and the thread
@@ -43,6 +51,28 @@ static POOL: ForkSafeMutex<PoolSlot> = ForkSafeMutex::new(|| {
     };
     PoolSlot { threads, pool: None }
 });
+
+/// How many threads a routine may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parallelism {
+    /// The calling thread only.
+    Sequential,
+    /// mlkern's pool, all of its threads ([`num_threads`]).
+    Pool,
+    /// At most this many of the pool's threads (0 counts as 1).
+    Threads(usize),
+}
+
+impl Parallelism {
+    /// The thread count this allows now: in `1..=num_threads()`.
+    pub fn threads(self) -> usize {
+        match self {
+            Parallelism::Sequential => 1,
+            Parallelism::Pool => num_threads(),
+            Parallelism::Threads(n) => n.clamp(1, num_threads()),
+        }
+    }
+}
 
 /// Largest thread count accepted (a typo guard, far above any real machine).
 pub const MAX_THREADS: usize = 4096;
@@ -174,10 +204,10 @@ pub fn map_indexed<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     map_indexed_capped(n, usize::MAX, f)
 }
 
-/// [`map_indexed`] with at most `max_threads` threads taking part (the caller
-/// included); `max_threads <= 1` runs everything on the calling thread.
-pub fn map_indexed_capped<R: Send>(n: usize, max_threads: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    let helpers = num_threads().min(max_threads).saturating_sub(1).min(n.saturating_sub(1));
+/// [`map_indexed`] with at most `threads` threads taking part (the caller
+/// included); `threads <= 1` runs everything on the calling thread.
+pub fn map_indexed_capped<R: Send>(n: usize, threads: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let helpers = num_threads().min(threads).saturating_sub(1).min(n.saturating_sub(1));
     let pool = match pool() {
         Ok(p) if helpers > 0 => p,
         _ => return (0..n).map(f).collect(),
@@ -214,13 +244,13 @@ pub fn map_indexed_capped<R: Send>(n: usize, max_threads: usize, f: impl Fn(usiz
         .collect()
 }
 
-/// Calls `f(i)` for every `i < n` on at most `max_threads` of the pool's threads,
+/// Calls `f(i)` for every `i < n` on at most `threads` of the pool's threads,
 /// which claim indices from a shared counter (dynamic load balance). Unlike
 /// [`map_indexed`] it allocates nothing: the tasks are `rayon::join` stack jobs, so
 /// hot loops (GEMM) stay allocation-free after warm-up. The caller waits in
 /// `install`, so use it for work of tens of microseconds or more.
-pub fn parallel_for(n: usize, max_threads: usize, f: impl Fn(usize) + Sync) {
-    let t = num_threads().min(max_threads).min(n);
+pub fn parallel_for(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
+    let t = num_threads().min(threads).min(n);
     if t <= 1 {
         (0..n).for_each(f);
         return;
@@ -247,16 +277,16 @@ fn fork(t: usize, work: &(impl Fn() + Sync)) {
 }
 
 /// Calls `f(chunk_index, chunk)` for consecutive `chunk_len`-element chunks of
-/// `data` (the last may be shorter), on at most `max_threads` threads including the
+/// `data` (the last may be shorter), on at most `threads` threads including the
 /// caller. Chunks are disjoint, so `f` may write its chunk freely.
 pub fn for_each_chunk_mut<T: Send>(
     data: &mut [T],
     chunk_len: usize,
-    max_threads: usize,
+    threads: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let chunks: Vec<Mutex<&mut [T]>> = data.chunks_mut(chunk_len.max(1)).map(Mutex::new).collect();
-    map_indexed_capped(chunks.len(), max_threads, |i| {
+    map_indexed_capped(chunks.len(), threads, |i| {
         let mut guard = chunks[i].lock().unwrap_or_else(|p| p.into_inner());
         f(i, &mut guard)
     });
@@ -265,8 +295,8 @@ pub fn for_each_chunk_mut<T: Send>(
 /// Rows per parallel task for row-wise kernels: about four tasks per thread (for
 /// load balance), or all rows in one task when the work (`rows · row_work`) is too
 /// small to be worth splitting.
-pub fn rows_per_task(rows: usize, row_work: usize, max_threads: usize) -> usize {
-    let threads = num_threads().min(max_threads).max(1);
+pub fn rows_per_task(rows: usize, row_work: usize, threads: usize) -> usize {
+    let threads = num_threads().min(threads).max(1);
     if threads == 1 || rows.saturating_mul(row_work) < (1 << 15) {
         return rows.max(1);
     }
@@ -274,13 +304,13 @@ pub fn rows_per_task(rows: usize, row_work: usize, max_threads: usize) -> usize 
 }
 
 /// Calls `f(&mut state, r, out_row)` for each row `r` of `out` (rows of `row_len`
-/// elements), tasks of [`rows_per_task`] rows in parallel on at most `max_threads`
+/// elements), tasks of [`rows_per_task`] rows in parallel on at most `threads`
 /// threads; `init` makes each task's scratch `state` once.
 pub fn for_each_row_mut<T: Send, S>(
     out: &mut [T],
     row_len: usize,
     row_work: usize,
-    max_threads: usize,
+    threads: usize,
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &mut [T]) + Sync,
 ) {
@@ -288,8 +318,8 @@ pub fn for_each_row_mut<T: Send, S>(
         return;
     }
     let rows = out.len() / row_len;
-    let per = rows_per_task(rows, row_work, max_threads);
-    for_each_chunk_mut(out, per * row_len, max_threads, |c, chunk| {
+    let per = rows_per_task(rows, row_work, threads);
+    for_each_chunk_mut(out, per * row_len, threads, |c, chunk| {
         let mut state = init();
         for (k, row) in chunk.chunks_mut(row_len).enumerate() {
             f(&mut state, c * per + k, row);
@@ -301,12 +331,12 @@ pub fn for_each_row_mut<T: Send, S>(
 pub fn map_rows<R: Send, S>(
     rows: usize,
     row_work: usize,
-    max_threads: usize,
+    threads: usize,
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize) -> R + Sync,
 ) -> Vec<R> {
-    let per = rows_per_task(rows, row_work, max_threads);
-    map_indexed_capped(rows.div_ceil(per), max_threads, |c| {
+    let per = rows_per_task(rows, row_work, threads);
+    map_indexed_capped(rows.div_ceil(per), threads, |c| {
         let mut state = init();
         (c * per..((c + 1) * per).min(rows)).map(|r| f(&mut state, r)).collect::<Vec<R>>()
     })

@@ -41,33 +41,13 @@
 //! Memory: the packed panels come from [`mlkern_core::mem::global`]; after the
 //! first call of a shape, a call allocates nothing.
 
-use mlkern_core::dispatch::{self, GemmMicro};
+use crate::dispatch::{self, GemmMicro};
+pub use mlkern_core::threads::Parallelism;
 use mlkern_core::{mem, threads, Result};
 
 use crate::mat::{MatMut, MatRef};
 use crate::pack::{pack_a, pack_b, Src};
 use crate::Scalar;
-
-/// How many threads a routine may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parallelism {
-    /// The calling thread only.
-    Sequential,
-    /// mlkern's pool, all of its threads (`mlkern_core::threads::num_threads`).
-    Pool,
-    /// At most this many of the pool's threads.
-    Threads(usize),
-}
-
-impl Parallelism {
-    pub(crate) fn threads(self) -> usize {
-        match self {
-            Parallelism::Sequential => 1,
-            Parallelism::Pool => threads::num_threads(),
-            Parallelism::Threads(n) => n.clamp(1, threads::num_threads()),
-        }
-    }
-}
 
 /// Cache block sizes for one micro-kernel shape.
 #[derive(Debug, Clone, Copy)]

@@ -17,7 +17,7 @@ pub fn lu_permuted_l<T: Scalar>(a: MatRef<'_, T>, out: &mut MatMut<'_, T>) -> Re
     let (m, n) = (a.rows, a.cols);
     let k = m.min(n);
     if out.rows != m || out.cols != k {
-        return Err(mlkern_core::Error::ShapeMismatch { what: "out", detail: "wrong shape for P·L".into() });
+        return Err(mlkern_core::Error::shape("out", "wrong shape for P·L"));
     }
     let mut w = a.to_col_major(|x| x)?;
     let mut perm: Vec<usize> = (0..m).collect();

@@ -16,10 +16,10 @@ fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
 fn check_extent(name: &'static str, len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<()> {
     match extent(rows, cols, rs, cs) {
         Some(e) if e <= len => Ok(()),
-        _ => Err(Error::ShapeMismatch {
-            what: name,
-            detail: format!("a ({rows}, {cols}) view with strides ({rs}, {cs}) does not fit in {len} elements"),
-        }),
+        _ => Err(Error::shape(
+            name,
+            format!("a ({rows}, {cols}) view with strides ({rs}, {cs}) does not fit in {len} elements"),
+        )),
     }
 }
 
@@ -70,10 +70,7 @@ impl<'a, T> MatRef<'a, T> {
     where
         T: Copy,
     {
-        let too_big = || Error::InvalidArgument {
-            name: "a",
-            detail: format!("a ({}, {}) work copy cannot be allocated", self.rows, self.cols),
-        };
+        let too_big = || Error::invalid("a", format!("a ({}, {}) work copy cannot be allocated", self.rows, self.cols));
         let len = self.rows.checked_mul(self.cols).ok_or_else(too_big)?;
         let mut w = Vec::new();
         w.try_reserve_exact(len).map_err(|_| too_big())?;
@@ -105,13 +102,13 @@ impl<'a, T> MatMut<'a, T> {
         if rows > 1 && cols > 1 {
             let ((s_small, n_small), s_big) = if rs <= cs { ((rs, rows), cs) } else { ((cs, cols), rs) };
             if s_small == 0 || s_small.saturating_mul(n_small) > s_big {
-                return Err(Error::InvalidArgument {
+                return Err(Error::invalid(
                     name,
-                    detail: format!("strides ({rs}, {cs}) make elements of a ({rows}, {cols}) matrix overlap"),
-                });
+                    format!("strides ({rs}, {cs}) make elements of a ({rows}, {cols}) matrix overlap"),
+                ));
             }
         } else if (rows > 1 && rs == 0) || (cols > 1 && cs == 0) {
-            return Err(Error::InvalidArgument { name, detail: "a zero stride makes elements overlap".into() });
+            return Err(Error::invalid(name, "a zero stride makes elements overlap"));
         }
         Ok(MatMut { data, rows, cols, rs, cs })
     }

@@ -1,6 +1,6 @@
 //! Packing for the GEMM driver: copies a block of `A` into `MR`-row micro-panels and
 //! a block of `B` into `NR`-column micro-panels, in the order the micro-kernel reads
-//! them (see `mlkern_core::kernels::gemm`). Panels at the block's edge are padded
+//! them (see `crate::kernels::micro`). Panels at the block's edge are padded
 //! with zeros, so the micro-kernel always runs on full tiles. `A` is scaled by
 //! `alpha` on the way (free: the copy touches every element anyway).
 //!
@@ -8,7 +8,7 @@
 //! (A column-major / B row-major: `MR` resp. `NR` consecutive elements per step;
 //! otherwise one source row/column at a time, written with a stride).
 
-use mlkern_core::kernels::prefetch;
+use mlkern_core::simd::prefetch;
 use mlkern_core::Float;
 
 /// Prefetches the `len` contiguous elements at `ptr` (the range may run past the

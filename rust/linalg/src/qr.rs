@@ -43,10 +43,7 @@ impl QrMode {
             "reduced" => Ok(QrMode::Reduced),
             "complete" => Ok(QrMode::Complete),
             "r" => Ok(QrMode::R),
-            _ => Err(Error::InvalidArgument {
-                name: "mode",
-                detail: format!("must be 'reduced', 'complete' or 'r', got {name:?}"),
-            }),
+            _ => Err(Error::invalid("mode", format!("must be 'reduced', 'complete' or 'r', got {name:?}"))),
         }
     }
 }
@@ -271,7 +268,7 @@ impl<T: Scalar> QrFactor<T> {
     pub fn write_r(&self, out: &mut MatMut<'_, T>) -> Result<()> {
         let (m, n) = (self.m, self.n);
         if out.cols != n || out.rows > m.max(m.min(n)) {
-            return Err(Error::ShapeMismatch { what: "r", detail: "wrong shape for R".into() });
+            return Err(Error::shape("r", "wrong shape for R"));
         }
         for i in 0..out.rows {
             for j in 0..n {
@@ -286,7 +283,7 @@ impl<T: Scalar> QrFactor<T> {
         let m = self.m;
         let kq = out.cols;
         if out.rows != m || kq > m {
-            return Err(Error::ShapeMismatch { what: "q", detail: "wrong shape for Q".into() });
+            return Err(Error::shape("q", "wrong shape for Q"));
         }
         let kmax = self.tau.len();
         let mut q = zeroed_work::<T>(m, kq)?;

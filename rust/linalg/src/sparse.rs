@@ -5,14 +5,15 @@
 //! `indices.len() == data.len()`; every column index lies in `0..cols` (checked by
 //! the row kernel as it goes, so valid input costs no extra pass). Rows are split
 //! into tasks of about equal stored entries across mlkern's pool; each output row
-//! is written once by `mlkern_core`'s CSR row kernel (see `kernels/spmm.rs` for
+//! is written once by linalg's CSR row kernel (see `kernels/spmm.rs` for
 //! the accumulation order and error bound).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mlkern_core::dispatch::{self, CsrRowFn};
-use mlkern_core::kernels::spmm::CsrIndex;
-use mlkern_core::{threads, Error, Result};
+use crate::dispatch::{self, CsrRowFn};
+pub use crate::kernels::spmm::CsrIndex;
+use mlkern_core::threads::{self, Parallelism};
+use mlkern_core::{Error, Result};
 
 use crate::Scalar;
 
@@ -27,7 +28,7 @@ pub struct Csr<'a, T, I> {
 }
 
 fn invalid(detail: String) -> Error {
-    Error::InvalidArgument { name: "a", detail: format!("invalid CSR structure: {detail}") }
+    Error::invalid("a", format!("invalid CSR structure: {detail}"))
 }
 
 impl<T, I: CsrIndex> Csr<'_, T, I> {
@@ -83,7 +84,7 @@ pub fn csr_matmul<T: Scalar, I: CsrIdx>(
     b: &[T],
     n: usize,
     out: &mut [T],
-    max_threads: usize,
+    par: Parallelism,
 ) -> Result<()> {
     a.check()?;
     mlkern_core::check_matrix("b", b.len(), a.cols, n)?;
@@ -99,7 +100,7 @@ pub fn csr_matmul<T: Scalar, I: CsrIdx>(
         out,
         n,
         work_per_row,
-        max_threads,
+        par.threads(),
         || (),
         |_, r, row| {
             let (s, e) = (a.indptr[r].offset(), a.indptr[r + 1].offset());

@@ -57,10 +57,7 @@ impl Method {
             "auto" => Ok(Method::Auto),
             "classical" => Ok(Method::Classical),
             "strassen" => Ok(Method::Strassen),
-            _ => Err(Error::InvalidArgument {
-                name: "method",
-                detail: format!("must be 'auto', 'classical' or 'strassen', got {name:?}"),
-            }),
+            _ => Err(Error::invalid("method", format!("must be 'auto', 'classical' or 'strassen', got {name:?}"))),
         }
     }
 }

@@ -25,7 +25,7 @@ pub type Svd<T> = (Vec<T>, Vec<T>, Vec<T>);
 pub fn jacobi_svd<T: Scalar>(a: MatRef<'_, T>) -> Result<Svd<T>> {
     let (p, q) = (a.rows, a.cols);
     if p < q {
-        return Err(Error::ShapeMismatch { what: "a", detail: format!("needs rows >= cols, got ({p}, {q})") });
+        return Err(Error::shape("a", format!("needs rows >= cols, got ({p}, {q})")));
     }
     let mut g = a.to_col_major(|x| x.to_f64())?;
     let mut v = vec![0.0f64; q * q];

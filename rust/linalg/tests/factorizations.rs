@@ -13,6 +13,9 @@ use mlkern_linalg::qr::{factor, QrMode};
 use mlkern_linalg::sparse::{csr_matmul, Csr};
 use mlkern_linalg::strassen::{matmul, Method};
 use mlkern_linalg::{lu, svd, MatMut, MatRef, Parallelism};
+
+/// Two threads for the sparse products (the pool caps it).
+const TWO: Parallelism = Parallelism::Threads(2);
 use serial::serial;
 
 fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -165,7 +168,7 @@ fn csr_products_and_invalid_structure() {
             cpu::set_active(tier).unwrap();
             let mut out = vec![0.0; rows * n];
             let a = Csr { rows, cols, data: &data, indices: &indices, indptr: &indptr };
-            csr_matmul(a, &b, n, &mut out, 2).unwrap();
+            csr_matmul(a, &b, n, &mut out, TWO).unwrap();
             let err = out.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
             assert!(err < 1e-13, "n={n} tier {tier:?}: {err}");
         }
@@ -175,18 +178,19 @@ fn csr_products_and_invalid_structure() {
     let mut out = vec![0.0; rows];
     let mut bad_idx = indices.clone();
     bad_idx[3] = cols as i64;
-    let e = csr_matmul(Csr { rows, cols, data: &data, indices: &bad_idx, indptr: &indptr }, &b, 1, &mut out, 2);
+    let e = csr_matmul(Csr { rows, cols, data: &data, indices: &bad_idx, indptr: &indptr }, &b, 1, &mut out, TWO);
     assert!(e.unwrap_err().to_string().contains("out of range"));
     bad_idx[3] = -1;
-    let e = csr_matmul(Csr { rows, cols, data: &data, indices: &bad_idx, indptr: &indptr }, &b, 1, &mut out, 2);
+    let e = csr_matmul(Csr { rows, cols, data: &data, indices: &bad_idx, indptr: &indptr }, &b, 1, &mut out, TWO);
     assert!(e.unwrap_err().to_string().contains("negative"));
     let mut bad_ptr = indptr.clone();
     bad_ptr[5] = bad_ptr[6] + 1;
-    let e = csr_matmul(Csr { rows, cols, data: &data, indices: &indices, indptr: &bad_ptr }, &b, 1, &mut out, 2);
+    let e = csr_matmul(Csr { rows, cols, data: &data, indices: &indices, indptr: &bad_ptr }, &b, 1, &mut out, TWO);
     assert!(e.unwrap_err().to_string().contains("decreases"));
-    let e = csr_matmul(Csr { rows, cols, data: &data, indices: &indices, indptr: &indptr[..rows] }, &b, 1, &mut out, 2);
+    let e =
+        csr_matmul(Csr { rows, cols, data: &data, indices: &indices, indptr: &indptr[..rows] }, &b, 1, &mut out, TWO);
     assert!(e.unwrap_err().to_string().contains("indptr has"));
-    let e = csr_matmul(Csr { rows, cols, data: &data[1..], indices: &indices, indptr: &indptr }, &b, 1, &mut out, 2);
+    let e = csr_matmul(Csr { rows, cols, data: &data[1..], indices: &indices, indptr: &indptr }, &b, 1, &mut out, TWO);
     assert!(e.is_err());
 }
 

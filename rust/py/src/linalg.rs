@@ -224,7 +224,7 @@ fn csr_typed<'py, T: NpyFloat + mlkern_linalg::Scalar, I: CsrIdx + numpy::Elemen
     let csr = Csr { rows: shape.0, cols: shape.1, data: data.slice::<T>(), indices: idx, indptr: ptr };
     let bs = b.slice::<T>();
     let (arr, out) = new_array::<T>(py, [shape.0, n])?;
-    py.detach(|| csr_matmul(csr, bs, n, out, usize::MAX)).map_err(to_pyerr)?;
+    py.detach(|| csr_matmul(csr, bs, n, out, Parallelism::Pool)).map_err(to_pyerr)?;
     Ok(arr)
 }
 

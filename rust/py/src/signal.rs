@@ -5,6 +5,7 @@
 //! as float rows of twice the width, i.e. `x.view(float)`), releases the GIL and
 //! runs on mlkern's pool, with at most `workers` threads (0 = the whole pool).
 
+use mlkern_core::threads::Parallelism;
 use mlkern_signal::convolve::{self, Method, Mode};
 use mlkern_signal::describe;
 use mlkern_signal::fft::{self, Norm};
@@ -18,11 +19,12 @@ use pyo3::types::PyTuple;
 use crate::arrays::{new_array, new_array_for_overwrite, pair, with_float, DType, FloatArray, NpyFloat};
 use crate::errors::to_pyerr;
 
-fn max_threads(workers: usize) -> usize {
+/// `workers` as the Python layer passes it (0: the whole pool, else at most that many).
+fn parallelism(workers: usize) -> Parallelism {
     if workers == 0 {
-        usize::MAX
+        Parallelism::Pool
     } else {
-        workers
+        Parallelism::Threads(workers)
     }
 }
 
@@ -71,7 +73,7 @@ pub(crate) fn _rfft_rows<'py>(
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
         let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, float_width::<T>(n / 2 + 1, "n")?])?;
-        py.detach(|| fft::rfft_rows(src, rows, n_in, n, norm, max_threads(workers), as_complex_mut(dst))).map_err(to_pyerr)?;
+        py.detach(|| fft::rfft_rows(src, rows, n_in, n, norm, parallelism(workers), as_complex_mut(dst))).map_err(to_pyerr)?;
         Ok(arr)
     })
 }
@@ -92,7 +94,7 @@ pub(crate) fn _irfft_rows<'py>(
     with_float!(x.dtype, T => {
         let src = as_complex(x.slice::<T>());
         let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, n])?;
-        py.detach(|| fft::irfft_rows(src, rows, m_in, n, norm, max_threads(workers), dst)).map_err(to_pyerr)?;
+        py.detach(|| fft::irfft_rows(src, rows, m_in, n, norm, parallelism(workers), dst)).map_err(to_pyerr)?;
         Ok(arr)
     })
 }
@@ -114,7 +116,7 @@ pub(crate) fn _fft_rows<'py>(
     with_float!(x.dtype, T => {
         let src = as_complex(x.slice::<T>());
         let (arr, dst) = new_array_for_overwrite::<T>(py, [rows, float_width::<T>(n, "n")?])?;
-        py.detach(|| fft::fft_rows(src, rows, n_in, n, inverse, norm, max_threads(workers), as_complex_mut(dst)))
+        py.detach(|| fft::fft_rows(src, rows, n_in, n, inverse, norm, parallelism(workers), as_complex_mut(dst)))
             .map_err(to_pyerr)?;
         Ok(arr)
     })
@@ -142,7 +144,7 @@ pub(crate) fn _convolve_rows<'py>(
         let (src, kern) = (a.slice::<T>(), v.slice::<T>());
         let (arr, dst) = new_array::<T>(py, [rows, len])?;
         let f = if correlate { convolve::correlate_rows::<T> } else { convolve::convolve_rows::<T> };
-        let used = py.detach(|| f(src, rows, n, kern, mode, method, max_threads(workers), dst)).map_err(to_pyerr)?;
+        let used = py.detach(|| f(src, rows, n, kern, mode, method, parallelism(workers), dst)).map_err(to_pyerr)?;
         pair(py, arr, pyo3::types::PyString::new(py, used.name()).into_any())
     })
 }
@@ -176,7 +178,7 @@ pub(crate) fn _describe_rows<'py>(
     let (rows, n) = (x.shape[0], x.shape[1]);
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
-        let stats = py.detach(|| describe::describe_rows(src, rows, n, ddof, bias, max_threads(workers))).map_err(to_pyerr)?;
+        let stats = py.detach(|| describe::describe_rows(src, rows, n, ddof, bias, parallelism(workers))).map_err(to_pyerr)?;
         let (arr, dst) = new_array::<T>(py, [rows, 6])?;
         for (d, s) in dst.chunks_mut(6).zip(&stats) {
             let vals = [s.min, s.max, s.mean, s.variance, s.skewness, s.kurtosis];
@@ -204,7 +206,7 @@ pub(crate) fn _rolling_rows<'py>(
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
         let (arr, dst) = new_array::<T>(py, [rows, n])?;
-        py.detach(|| rolling::rolling_rows(src, rows, n, window, stat, max_threads(workers), dst)).map_err(to_pyerr)?;
+        py.detach(|| rolling::rolling_rows(src, rows, n, window, stat, parallelism(workers), dst)).map_err(to_pyerr)?;
         Ok(arr)
     })
 }
@@ -225,7 +227,7 @@ pub(crate) fn _welch_rows<'py>(
     with_float!(x.dtype, T => {
         let src = x.slice::<T>();
         let (arr, dst) = new_array::<T>(py, [rows, nperseg / 2 + 1])?;
-        py.detach(|| spectral::welch_rows(src, rows, n, fs, nperseg, noverlap, max_threads(workers), dst)).map_err(to_pyerr)?;
+        py.detach(|| spectral::welch_rows(src, rows, n, fs, nperseg, noverlap, parallelism(workers), dst)).map_err(to_pyerr)?;
         Ok(arr)
     })
 }
@@ -244,7 +246,7 @@ pub(crate) fn _spectral_features_rows<'py>(
     let (rows, n) = (x.shape[0], x.shape[1]);
     let feats = with_float!(x.dtype, T => {
         let src = x.slice::<T>();
-        py.detach(|| spectral::spectral_features_rows(src, rows, n, fs, &bands, max_threads(workers))).map_err(to_pyerr)?
+        py.detach(|| spectral::spectral_features_rows(src, rows, n, fs, &bands, parallelism(workers))).map_err(to_pyerr)?
     });
     let width = bands.len().checked_add(7).ok_or_else(|| PyValueError::new_err("bands: too many bands"))?;
     let (arr, dst) = new_array::<f64>(py, [rows, width])?;

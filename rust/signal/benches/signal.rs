@@ -3,6 +3,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mlkern_core::threads::Parallelism;
 use mlkern_signal::convolve::{convolve_rows, Method, Mode};
 use mlkern_signal::fft::{rfft_rows, Norm};
 use mlkern_signal::rolling::{rolling_rows, Stat};
@@ -20,7 +21,7 @@ fn benches(c: &mut Criterion) {
     let mut spec = vec![Complex::new(0.0, 0.0); rows * (n / 2 + 1)];
     g.throughput(Throughput::Elements((rows * n) as u64));
     g.bench_function("rfft_f64_64x4096_1thread", |b| {
-        b.iter(|| rfft_rows(black_box(&x), rows, n, n, Norm::Backward, 1, &mut spec).unwrap())
+        b.iter(|| rfft_rows(black_box(&x), rows, n, n, Norm::Backward, Parallelism::Sequential, &mut spec).unwrap())
     });
     let a = data(100_000);
     for (taps, method) in [(64, Method::Direct), (1024, Method::OverlapAdd), (1024, Method::Fft)] {
@@ -28,14 +29,17 @@ fn benches(c: &mut Criterion) {
         let mut out = vec![0.0; a.len() + taps - 1];
         g.throughput(Throughput::Elements(a.len() as u64));
         g.bench_function(format!("convolve_f64_n100000_taps{taps}_{}", method.name()), |b| {
-            b.iter(|| convolve_rows(black_box(&a), 1, a.len(), &v, Mode::Full, method, 1, &mut out).unwrap())
+            b.iter(|| {
+                convolve_rows(black_box(&a), 1, a.len(), &v, Mode::Full, method, Parallelism::Sequential, &mut out)
+                    .unwrap()
+            })
         });
     }
     let s = data(1_000_000);
     let mut out = vec![0.0; s.len()];
     g.throughput(Throughput::Elements(s.len() as u64));
     g.bench_function("rolling_std_f64_1e6_w100_1thread", |b| {
-        b.iter(|| rolling_rows(black_box(&s), 1, s.len(), 100, Stat::Std, 1, &mut out).unwrap())
+        b.iter(|| rolling_rows(black_box(&s), 1, s.len(), 100, Stat::Std, Parallelism::Sequential, &mut out).unwrap())
     });
     g.finish();
 }

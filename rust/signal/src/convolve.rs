@@ -22,11 +22,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use mlkern_core::dispatch::{kernels, CorrelateFn};
-use mlkern_core::{check_matrix, threads, Error, Result};
+use mlkern_core::threads::{self, Parallelism};
+use mlkern_core::{check_matrix, Error, Result};
 use num_complex::Complex;
 use realfft::{ComplexToReal, RealToComplex};
 
+use crate::dispatch::{kernels, CorrelateFn};
 use crate::fft::{next_fast_len, real_forward, real_inverse, FftFloat};
 
 /// Which part of the full convolution to return.
@@ -55,10 +56,7 @@ impl Mode {
             "full" => Ok(Mode::Full),
             "same" => Ok(Mode::Same),
             "valid" => Ok(Mode::Valid),
-            _ => Err(Error::InvalidArgument {
-                name: "mode",
-                detail: format!("unknown mode '{name}'; expected 'full', 'same' or 'valid'"),
-            }),
+            _ => Err(Error::invalid("mode", format!("unknown mode '{name}'; expected 'full', 'same' or 'valid'"))),
         }
     }
 }
@@ -70,10 +68,10 @@ impl Method {
             "direct" => Ok(Method::Direct),
             "fft" => Ok(Method::Fft),
             "overlap_add" | "oa" => Ok(Method::OverlapAdd),
-            _ => Err(Error::InvalidArgument {
-                name: "method",
-                detail: format!("unknown method '{name}'; expected 'auto', 'direct', 'fft' or 'overlap_add'"),
-            }),
+            _ => Err(Error::invalid(
+                "method",
+                format!("unknown method '{name}'; expected 'auto', 'direct', 'fft' or 'overlap_add'"),
+            )),
         }
     }
 
@@ -90,26 +88,26 @@ impl Method {
 /// `(start in the full result, length)` of the requested mode.
 pub fn output_range(n: usize, m: usize, mode: Mode) -> Result<(usize, usize)> {
     if n == 0 {
-        return Err(Error::InvalidArgument { name: "a", detail: "the signal must not be empty".into() });
+        return Err(Error::invalid("a", "the signal must not be empty"));
     }
     if m == 0 {
-        return Err(Error::InvalidArgument { name: "v", detail: "the kernel must not be empty".into() });
+        return Err(Error::invalid("v", "the kernel must not be empty"));
     }
-    let full = n.checked_add(m - 1).ok_or_else(|| Error::InvalidArgument {
-        name: "v",
-        detail: format!("the full convolution of {n} samples with {m} taps has more outputs than fit in memory"),
+    let full = n.checked_add(m - 1).ok_or_else(|| {
+        Error::invalid(
+            "v",
+            format!("the full convolution of {n} samples with {m} taps has more outputs than fit in memory"),
+        )
     })?;
     Ok(match mode {
         Mode::Full => (0, full),
         Mode::Same => ((m - 1) / 2, n),
         Mode::Valid => {
             if m > n {
-                return Err(Error::InvalidArgument {
-                    name: "v",
-                    detail: format!(
-                        "in 'valid' mode the kernel ({m} taps) must not be longer than the signal ({n} samples)"
-                    ),
-                });
+                return Err(Error::invalid(
+                    "v",
+                    format!("in 'valid' mode the kernel ({m} taps) must not be longer than the signal ({n} samples)"),
+                ));
             }
             (m - 1, n - m + 1)
         }
@@ -181,14 +179,14 @@ pub fn convolve_rows<T: FftFloat>(
     v: &[T],
     mode: Mode,
     method: Method,
-    max_threads: usize,
+    par: Parallelism,
     out: &mut [T],
 ) -> Result<Method> {
     let m = v.len();
     let (start, len) = output_range(n, m, mode)?;
     check_matrix("a", a.len(), rows, n)?;
     check_matrix("out", out.len(), rows, len)?;
-    let threads = threads::num_threads().min(max_threads).max(1);
+    let threads = par.threads();
     let method = match method {
         Method::Auto => match choose(rows, n, m, len, std::mem::size_of::<T>() == 4, threads) {
             // An FFT spreads one NaN/inf over every output it mixes; the direct sum
@@ -251,11 +249,11 @@ pub fn correlate_rows<T: FftFloat>(
     v: &[T],
     mode: Mode,
     method: Method,
-    max_threads: usize,
+    par: Parallelism,
     out: &mut [T],
 ) -> Result<Method> {
     let reversed: Vec<T> = v.iter().rev().copied().collect();
-    convolve_rows(a, rows, n, &reversed, mode, method, max_threads, out)
+    convolve_rows(a, rows, n, &reversed, mode, method, par, out)
 }
 
 /// A forward and an inverse real FFT plan of one length.
@@ -460,7 +458,7 @@ mod tests {
                 for method in [Method::Direct, Method::Fft, Method::OverlapAdd, Method::Auto] {
                     for t in [1usize, 2] {
                         let mut out = vec![f64::NAN; 2 * len];
-                        convolve_rows(&a, 2, n, &v, mode, method, t, &mut out).unwrap();
+                        convolve_rows(&a, 2, n, &v, mode, method, Parallelism::Threads(t), &mut out).unwrap();
                         for r in 0..2 {
                             let want = naive(&a[r * n..(r + 1) * n], &v);
                             let scale: f64 = v.iter().map(|x| x.abs()).sum::<f64>();

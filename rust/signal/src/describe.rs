@@ -22,7 +22,8 @@
 //! kurtosis. (The blocked merge alone would give a NaN mean: `inf - inf` between a
 //! block holding the infinity and a finite one.)
 
-use mlkern_core::{check_matrix, threads, Error, Float, Result};
+use mlkern_core::threads::{self, Parallelism};
+use mlkern_core::{check_matrix, Error, Float, Result};
 
 /// Values per block.
 pub const BLOCK: usize = 256;
@@ -190,13 +191,13 @@ pub fn describe_rows<T: Float>(
     n: usize,
     ddof: usize,
     bias: bool,
-    max_threads: usize,
+    par: Parallelism,
 ) -> Result<Vec<Describe>> {
     if n == 0 {
-        return Err(Error::InvalidArgument { name: "x", detail: "the input must not be empty".into() });
+        return Err(Error::invalid("x", "the input must not be empty"));
     }
     check_matrix("x", x.len(), rows, n)?;
-    Ok(threads::map_rows(rows, n, max_threads, || (), |_, r| describe_row(&x[r * n..(r + 1) * n], ddof, bias)))
+    Ok(threads::map_rows(rows, n, par.threads(), || (), |_, r| describe_row(&x[r * n..(r + 1) * n], ddof, bias)))
 }
 
 #[cfg(test)]

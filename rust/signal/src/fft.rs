@@ -2,7 +2,7 @@
 //!
 //! Engines: for the forward real FFT of power-of-two lengths up to
 //! `kernels::rfft::MAX_LEN` with at least half a SIMD register's worth of rows,
-//! mlkern's own batched kernel (`mlkern_core::kernels::rfft`: one row per SIMD
+//! mlkern's own batched kernel (`crate::kernels::rfft`: one row per SIMD
 //! lane, dispatched per tier); otherwise RealFFT (real ↔ half-complex) and RustFFT
 //! (complex), which choose their own SIMD code at run time. Plans are cached per
 //! length, behind one mutex per element type, so repeated calls cost a hash lookup. Rows
@@ -19,9 +19,12 @@ use mlkern_core::fork::ForkSafeMutex;
 
 use std::collections::HashMap;
 
-use mlkern_core::dispatch::{self, HasKernels};
-use mlkern_core::kernels::rfft::RfftPlan;
-use mlkern_core::{check_matrix, mem, threads, Error, Float, Result};
+use mlkern_core::dispatch::HasKernels;
+
+use crate::dispatch;
+use crate::kernels::rfft::RfftPlan;
+use mlkern_core::threads::{self, Parallelism};
+use mlkern_core::{check_matrix, mem, Error, Float, Result};
 use num_complex::Complex;
 use realfft::RealFftPlanner;
 use rustfft::{FftNum, FftPlanner};
@@ -41,10 +44,10 @@ impl Norm {
             None | Some("backward") => Ok(Norm::Backward),
             Some("ortho") => Ok(Norm::Ortho),
             Some("forward") => Ok(Norm::Forward),
-            Some(other) => Err(Error::InvalidArgument {
-                name: "norm",
-                detail: format!("invalid norm value {other:?}; should be 'backward', 'ortho' or 'forward'"),
-            }),
+            Some(other) => Err(Error::invalid(
+                "norm",
+                format!("invalid norm value {other:?}; should be 'backward', 'ortho' or 'forward'"),
+            )),
         }
     }
 
@@ -112,6 +115,8 @@ impl<T: FftNum> std::fmt::Debug for Planners<T> {
 /// Element types with FFT engines (f32, f64).
 pub trait FftFloat: FftNum + Float + HasKernels + mlkern_core::aligned::Zeroable {
     fn planners() -> &'static Planners<Self>;
+    /// This type's kernels in one of signal's tables.
+    fn select_signal(k: &'static dispatch::Kernels) -> &'static dispatch::ElemKernels<Self>;
 }
 
 impl FftFloat for f32 {
@@ -119,12 +124,20 @@ impl FftFloat for f32 {
         static P: Planners<f32> = Planners::new();
         &P
     }
+    #[inline(always)]
+    fn select_signal(k: &'static dispatch::Kernels) -> &'static dispatch::ElemKernels<f32> {
+        &k.f32
+    }
 }
 
 impl FftFloat for f64 {
     fn planners() -> &'static Planners<f64> {
         static P: Planners<f64> = Planners::new();
         &P
+    }
+    #[inline(always)]
+    fn select_signal(k: &'static dispatch::Kernels) -> &'static dispatch::ElemKernels<f64> {
+        &k.f64
     }
 }
 
@@ -140,7 +153,7 @@ pub fn real_inverse<T: FftFloat>(n: usize) -> Arc<dyn realfft::ComplexToReal<T>>
 
 fn check_n(n: usize) -> Result<()> {
     if n == 0 {
-        return Err(Error::InvalidArgument { name: "n", detail: "invalid number of data points (0) specified".into() });
+        return Err(Error::invalid("n", "invalid number of data points (0) specified"));
     }
     Ok(())
 }
@@ -170,7 +183,7 @@ pub fn rfft_rows<T: FftFloat>(
     n_in: usize,
     n: usize,
     norm: Norm,
-    max_threads: usize,
+    par: Parallelism,
     out: &mut [Complex<T>],
 ) -> Result<()> {
     check_n(n)?;
@@ -184,16 +197,7 @@ pub fn rfft_rows<T: FftFloat>(
     let engine = dispatch::kernels::<T>().rfft;
     if 2 * rows >= engine.lanes {
         if let Some(plan) = T::planners().lanes(n) {
-            rfft_rows_lanes(
-                &plan,
-                engine,
-                x,
-                rows,
-                n_in,
-                <T as Float>::from_f64(scale),
-                max_threads,
-                complex_as_floats(out),
-            );
+            rfft_rows_lanes(&plan, engine, x, rows, n_in, <T as Float>::from_f64(scale), par, complex_as_floats(out));
             return Ok(());
         }
     }
@@ -202,7 +206,7 @@ pub fn rfft_rows<T: FftFloat>(
         out,
         m,
         n,
-        max_threads,
+        par.threads(),
         || (plan.make_input_vec(), plan.make_scratch_vec()),
         |(buf, scratch), r, dst| {
             copy_padded(buf, &x[r * n_in..(r + 1) * n_in], T::ZERO);
@@ -230,17 +234,17 @@ fn rfft_rows_lanes<T: FftFloat>(
     rows: usize,
     n_in: usize,
     scale: T,
-    max_threads: usize,
+    par: Parallelism,
     out: &mut [T],
 ) {
     let (n, lanes) = (plan.len(), engine.lanes);
     let out_row = n + 2;
     let batches = rows.div_ceil(lanes);
-    let per_task = threads::rows_per_task(batches, 5 * n * lanes, max_threads);
+    let per_task = threads::rows_per_task(batches, 5 * n * lanes, par.threads());
     let work_len = plan.work_len(lanes);
     // Never more than the rows there are, so the product cannot wrap.
     let task_len = per_task.saturating_mul(lanes).saturating_mul(out_row);
-    threads::for_each_chunk_mut(out, task_len, max_threads, |c, chunk| {
+    threads::for_each_chunk_mut(out, task_len, par.threads(), |c, chunk| {
         // From mlkern's buffer pool: the kernel overwrites all of it, so it needs
         // neither clearing nor a fresh allocation per call.
         let mut pooled = mem::global().take::<T>(work_len);
@@ -275,7 +279,7 @@ pub fn irfft_rows<T: FftFloat>(
     m_in: usize,
     n: usize,
     norm: Norm,
-    max_threads: usize,
+    par: Parallelism,
     out: &mut [T],
 ) -> Result<()> {
     check_n(n)?;
@@ -291,7 +295,7 @@ pub fn irfft_rows<T: FftFloat>(
         out,
         n,
         n,
-        max_threads,
+        par.threads(),
         || (plan.make_input_vec(), plan.make_scratch_vec()),
         |(buf, scratch), r, dst| {
             copy_padded(buf, &x[r * m_in..(r + 1) * m_in], Complex::new(T::ZERO, T::ZERO));
@@ -318,7 +322,7 @@ pub fn fft_rows<T: FftFloat>(
     n: usize,
     inverse: bool,
     norm: Norm,
-    max_threads: usize,
+    par: Parallelism,
     out: &mut [Complex<T>],
 ) -> Result<()> {
     check_n(n)?;
@@ -340,7 +344,7 @@ pub fn fft_rows<T: FftFloat>(
         out,
         n,
         n,
-        max_threads,
+        par.threads(),
         || vec![Complex::new(T::ZERO, T::ZERO); plan.get_inplace_scratch_len()],
         |scratch, r, dst| {
             copy_padded(dst, &x[r * n_in..(r + 1) * n_in], Complex::new(T::ZERO, T::ZERO));
@@ -412,11 +416,11 @@ mod tests {
     fn rfft_of_impulse_and_roundtrip() {
         let x = [1.0f64, 0.0, 0.0, 0.0, 0.0];
         let mut out = vec![Complex::new(0.0, 0.0); 3];
-        rfft_rows(&x, 1, 5, 5, Norm::Backward, 1, &mut out).unwrap();
+        rfft_rows(&x, 1, 5, 5, Norm::Backward, Parallelism::Sequential, &mut out).unwrap();
         assert!(out.iter().all(|c| (c.re - 1.0).abs() < 1e-15 && c.im.abs() < 1e-15));
         let mut back = vec![0.0; 5];
-        irfft_rows(&out, 1, 3, 5, Norm::Backward, 1, &mut back).unwrap();
+        irfft_rows(&out, 1, 3, 5, Norm::Backward, Parallelism::Sequential, &mut back).unwrap();
         assert!(back.iter().zip(&x).all(|(a, b)| (a - b).abs() < 1e-15));
-        assert!(rfft_rows(&x, 1, 5, 0, Norm::Backward, 1, &mut out).is_err());
+        assert!(rfft_rows(&x, 1, 5, 0, Norm::Backward, Parallelism::Sequential, &mut out).is_err());
     }
 }

@@ -28,7 +28,8 @@
 
 use std::collections::VecDeque;
 
-use mlkern_core::{check_matrix, threads, Error, Float, Result};
+use mlkern_core::threads::{self, Parallelism};
+use mlkern_core::{check_matrix, Error, Float, Result};
 
 /// The statistic computed over each window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +54,10 @@ impl Stat {
             "sum" => Stat::Sum,
             "skew" => Stat::Skew,
             _ => {
-                return Err(Error::InvalidArgument {
-                    name: "stat",
-                    detail: format!("unknown statistic '{name}'; expected one of mean, std, var, min, max, sum, skew"),
-                })
+                return Err(Error::invalid(
+                    "stat",
+                    format!("unknown statistic '{name}'; expected one of mean, std, var, min, max, sum, skew"),
+                ))
             }
         })
     }
@@ -363,29 +364,24 @@ pub fn rolling_rows<T: Float>(
     n: usize,
     window: usize,
     stat: Stat,
-    max_threads: usize,
+    par: Parallelism,
     out: &mut [T],
 ) -> Result<()> {
     if window == 0 {
-        return Err(Error::InvalidArgument { name: "window", detail: "window must be at least 1".into() });
+        return Err(Error::invalid("window", "window must be at least 1"));
     }
     if window > n {
-        return Err(Error::InvalidArgument {
-            name: "window",
-            detail: format!("window ({window}) is longer than the series ({n} samples)"),
-        });
+        return Err(Error::invalid("window", format!("window ({window}) is longer than the series ({n} samples)")));
     }
     check_matrix("x", x.len(), rows, n)?;
     check_matrix("out", out.len(), rows, n)?;
     let seg = segment_len(window);
     let segs_per_row = n.div_ceil(seg);
     // One work item per (row, segment); items never straddle rows.
-    let items = rows
-        .checked_mul(segs_per_row)
-        .ok_or_else(|| Error::InvalidArgument { name: "x", detail: "too many rows and segments".into() })?;
+    let items = rows.checked_mul(segs_per_row).ok_or_else(|| Error::invalid("x", "too many rows and segments"))?;
     let slots: Vec<std::sync::Mutex<&mut [T]>> =
         out.chunks_mut(n).flat_map(|row| row.chunks_mut(seg)).map(std::sync::Mutex::new).collect();
-    threads::map_indexed_capped(items, max_threads, |it| {
+    threads::map_indexed_capped(items, par.threads(), |it| {
         let (r, s) = (it / segs_per_row, it % segs_per_row);
         let mut o = slots[it].lock().unwrap_or_else(|p| p.into_inner());
         rolling_segment(&x[r * n..(r + 1) * n], window, stat, s * seg, &mut o);
@@ -435,7 +431,7 @@ mod tests {
                 x[(seg as isize + d) as usize] = f64::NAN;
                 for stat in [Stat::Min, Stat::Max, Stat::Sum, Stat::Std] {
                     let mut got = vec![0.0; n];
-                    rolling_rows(&x, 1, n, w, stat, 2, &mut got).unwrap();
+                    rolling_rows(&x, 1, n, w, stat, Parallelism::Threads(2), &mut got).unwrap();
                     let want = naive(&x, w, stat);
                     for i in seg - w - 3..seg + w + 3 {
                         let (g, e) = (got[i], want[i]);
@@ -455,8 +451,8 @@ mod tests {
                 let want = naive(&x[..5000], w, stat);
                 let mut a = vec![0.0; x.len()];
                 let mut b = vec![0.0; x.len()];
-                rolling_rows(&x, 1, x.len(), w, stat, 1, &mut a).unwrap();
-                rolling_rows(&x, 1, x.len(), w, stat, 4, &mut b).unwrap();
+                rolling_rows(&x, 1, x.len(), w, stat, Parallelism::Sequential, &mut a).unwrap();
+                rolling_rows(&x, 1, x.len(), w, stat, Parallelism::Threads(4), &mut b).unwrap();
                 assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "{stat:?} thread-dependent");
                 for i in 0..5000 {
                     let (g, e) = (a[i], want[i]);

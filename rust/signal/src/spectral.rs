@@ -21,7 +21,8 @@
 //! A row with zero total power has NaN centroid, spread, entropy and roll-off, and
 //! dominant frequency 0. NaN in a row propagates to all its features.
 
-use mlkern_core::{check_matrix, threads, Error, Float, Result};
+use mlkern_core::threads::{self, Parallelism};
+use mlkern_core::{check_matrix, Error, Float, Result};
 
 use crate::fft::{real_forward, FftFloat};
 
@@ -30,10 +31,7 @@ pub const SEGMENTS_PER_TASK: usize = 64;
 
 fn check_fs(fs: f64) -> Result<()> {
     if !(fs.is_finite() && fs > 0.0) {
-        return Err(Error::InvalidArgument {
-            name: "fs",
-            detail: format!("fs must be a positive finite number, got {fs}"),
-        });
+        return Err(Error::invalid("fs", format!("fs must be a positive finite number, got {fs}")));
     }
     Ok(())
 }
@@ -67,21 +65,15 @@ pub fn welch_rows<T: FftFloat>(
     fs: f64,
     nperseg: usize,
     noverlap: usize,
-    max_threads: usize,
+    par: Parallelism,
     out: &mut [T],
 ) -> Result<()> {
     check_fs(fs)?;
     if nperseg == 0 || nperseg > n {
-        return Err(Error::InvalidArgument {
-            name: "nperseg",
-            detail: format!("nperseg must be in 1..={n}, got {nperseg}"),
-        });
+        return Err(Error::invalid("nperseg", format!("nperseg must be in 1..={n}, got {nperseg}")));
     }
     if noverlap >= nperseg {
-        return Err(Error::InvalidArgument {
-            name: "noverlap",
-            detail: format!("noverlap ({noverlap}) must be less than nperseg ({nperseg})"),
-        });
+        return Err(Error::invalid("noverlap", format!("noverlap ({noverlap}) must be less than nperseg ({nperseg})")));
     }
     let bins = nperseg / 2 + 1;
     check_matrix("x", x.len(), rows, n)?;
@@ -93,10 +85,8 @@ pub fn welch_rows<T: FftFloat>(
     let plan = real_forward::<T>(nperseg);
     let tasks_per_row = nseg.div_ceil(SEGMENTS_PER_TASK);
     // Partial sums of |X|² per (row, task), each `bins` long, then reduced in order.
-    let tasks = rows
-        .checked_mul(tasks_per_row)
-        .ok_or_else(|| Error::InvalidArgument { name: "x", detail: "too many rows and segments".into() })?;
-    let partials = threads::map_indexed_capped(tasks, max_threads, |it| {
+    let tasks = rows.checked_mul(tasks_per_row).ok_or_else(|| Error::invalid("x", "too many rows and segments"))?;
+    let partials = threads::map_indexed_capped(tasks, par.threads(), |it| {
         let (r, t) = (it / tasks_per_row, it % tasks_per_row);
         let row = &x[r * n..(r + 1) * n];
         let mut acc = vec![0.0f64; bins];
@@ -151,26 +141,23 @@ pub fn spectral_features_rows<T: FftFloat>(
     n: usize,
     fs: f64,
     bands: &[(f64, f64)],
-    max_threads: usize,
+    par: Parallelism,
 ) -> Result<Vec<Features>> {
     check_fs(fs)?;
     if n == 0 {
-        return Err(Error::InvalidArgument { name: "x", detail: "the input must not be empty".into() });
+        return Err(Error::invalid("x", "the input must not be empty"));
     }
     check_matrix("x", x.len(), rows, n)?;
     for &(lo, hi) in bands {
         if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo < hi) {
-            return Err(Error::InvalidArgument {
-                name: "bands",
-                detail: format!("each band needs 0 <= lo < hi (finite), got ({lo}, {hi})"),
-            });
+            return Err(Error::invalid("bands", format!("each band needs 0 <= lo < hi (finite), got ({lo}, {hi})")));
         }
     }
     let plan = real_forward::<T>(n);
     let bins = n / 2 + 1;
     let df = fs / n as f64;
     let scratch = || (plan.make_input_vec(), plan.make_output_vec(), plan.make_scratch_vec(), vec![0.0f64; bins]);
-    Ok(threads::map_rows(rows, n, max_threads, scratch, |(buf, spec, fft_scratch, p), r| {
+    Ok(threads::map_rows(rows, n, par.threads(), scratch, |(buf, spec, fft_scratch, p), r| {
         buf.copy_from_slice(&x[r * n..(r + 1) * n]);
         let _ = plan.process_with_scratch(buf, spec, fft_scratch);
         for (k, (pk, s)) in p.iter_mut().zip(spec.iter()).enumerate() {
@@ -251,13 +238,14 @@ mod tests {
     fn pure_tone_features() {
         let (n, fs) = (1000usize, 100.0);
         let x: Vec<f64> = (0..n).map(|i| (2.0 * std::f64::consts::PI * 10.0 * i as f64 / fs).sin()).collect();
-        let f = &spectral_features_rows(&x, 1, n, fs, &[(5.0, 15.0), (20.0, 30.0)], 1).unwrap()[0];
+        let f =
+            &spectral_features_rows(&x, 1, n, fs, &[(5.0, 15.0), (20.0, 30.0)], Parallelism::Sequential).unwrap()[0];
         assert!((f.dominant_frequency - 10.0).abs() < 1e-9);
         assert!((f.total_power - 0.5).abs() < 1e-9); // mean(sin²) = 1/2
         assert!((f.centroid - 10.0).abs() < 1e-6 && f.spread < 1e-6);
         assert!((f.band_powers[0] - 0.5).abs() < 1e-9 && f.band_powers[1] < 1e-12);
         assert!(f.entropy < 1e-6);
-        assert!(spectral_features_rows(&x, 1, n, 0.0, &[], 1).is_err());
+        assert!(spectral_features_rows(&x, 1, n, 0.0, &[], Parallelism::Sequential).is_err());
     }
 
     #[test]
@@ -270,7 +258,7 @@ mod tests {
             })
             .collect();
         let mut out = vec![0.0; 129];
-        welch_rows(&x, 1, x.len(), 2.0, 256, 128, 2, &mut out).unwrap();
+        welch_rows(&x, 1, x.len(), 2.0, 256, 128, Parallelism::Threads(2), &mut out).unwrap();
         // Variance 1/12 spread over fs/2 = 1 Hz: density 1/12 per Hz.
         let mid: f64 = out[10..120].iter().sum::<f64>() / 110.0;
         assert!((mid - 1.0 / 12.0).abs() < 0.01, "{mid}");

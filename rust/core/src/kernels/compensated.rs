@@ -18,6 +18,16 @@
 //!
 //! On tiers without FMA, `f64::mul_add` is still exact (a software fma), only slower.
 
+/// Interleaved lanes for a tier whose f64 registers hold `simd_lanes` values: that
+/// many, or 4 where there are no vectors (independent chains still overlap).
+pub(crate) const fn lanes(simd_lanes: usize) -> usize {
+    if simd_lanes < 2 {
+        4
+    } else {
+        simd_lanes
+    }
+}
+
 /// Knuth's TwoSum: `a + b = s + e` exactly.
 #[inline(always)]
 fn two_sum(a: f64, b: f64) -> (f64, f64) {

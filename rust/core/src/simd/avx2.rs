@@ -6,7 +6,7 @@ use super::sse::Sse;
 use super::Simd;
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Avx2;
+pub struct Avx2;
 
 impl Simd<f32> for Avx2 {
     const LANES: usize = 8;

@@ -7,7 +7,7 @@ use super::avx2::Avx2;
 use super::Simd;
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Avx512;
+pub struct Avx512;
 
 impl Simd<f32> for Avx512 {
     const LANES: usize = 16;

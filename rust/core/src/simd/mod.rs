@@ -1,32 +1,35 @@
 //! A thin vector abstraction, one zero-sized type per instruction set.
 //!
-//! Kernels in [`crate::kernels`] are written once, generic over [`Simd<T>`], and
-//! marked `#[inline(always)]`. [`crate::dispatch`] instantiates each one inside a
+//! Kernels, in core's [`crate::kernels`] and in the crates that own theirs (linalg,
+//! signal, ...), are written once, generic over [`Simd<T>`], and marked
+//! `#[inline(always)]`. [`crate::per_tier!`] instantiates each one inside a
 //! `#[target_feature]` function per tier, so the intrinsics below are inlined and
 //! compiled for that tier (the pattern the `memchr` crate uses). Calling a method of
-//! an ISA type is only sound on a CPU that has its features, which `dispatch`
-//! guarantees by construction.
+//! an ISA type is only sound on a CPU that has its features, which the tables of
+//! [`crate::dispatch::TierTables`] guarantee by construction.
 
 use crate::element::Float;
 
-pub(crate) mod scalar;
+pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod avx2;
+pub mod avx2;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod avx512;
+pub mod avx512;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod sse;
+pub mod sse;
 
 #[cfg(target_arch = "aarch64")]
-pub(crate) mod neon;
+pub mod neon;
 
 /// Lane-wise operations on a SIMD register of `T`.
 ///
 /// # Safety
 /// Every method is `unsafe`: the caller must run on a CPU with the implementing
-/// type's target features, and pointers must be valid for the stated reads.
-pub(crate) trait Simd<T: Float>: Copy {
+/// type's target features, and pointers must be valid for the stated reads. (That
+/// one contract covers every method, so the methods carry no section of their own.)
+#[allow(clippy::missing_safety_doc)]
+pub trait Simd<T: Float>: Copy {
     /// Elements per register.
     const LANES: usize;
     type V: Copy;
@@ -92,4 +95,18 @@ pub(crate) trait Simd<T: Float>: Copy {
     }
     /// Sum of all lanes (pairwise tree).
     unsafe fn reduce_sum(v: Self::V) -> T;
+}
+
+/// Asks the CPU to bring the cache line holding `ptr` into L1 (`prefetcht0` on
+/// x86-64; nothing elsewhere). A hint: it never faults, so `ptr` may point anywhere.
+#[inline(always)]
+pub fn prefetch<T>(ptr: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch neither faults nor changes memory, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(ptr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
 }

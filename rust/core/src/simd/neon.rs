@@ -7,7 +7,7 @@ use std::arch::aarch64::*;
 use super::Simd;
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Neon;
+pub struct Neon;
 
 impl Simd<f32> for Neon {
     const LANES: usize = 4;

@@ -6,7 +6,7 @@ use super::Simd;
 use crate::element::Float;
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Scalar;
+pub struct Scalar;
 
 impl<T: Float> Simd<T> for Scalar {
     const LANES: usize = 1;

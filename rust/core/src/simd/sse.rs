@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 use super::Simd;
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Sse;
+pub struct Sse;
 
 impl Simd<f32> for Sse {
     const LANES: usize = 4;

@@ -11,8 +11,8 @@
 //! it), so `|out - exact| <= γ_nnz Σ_e |data[e] B[idx[e], j]|` (`γ_nnz = nnz·u/(1 - nnz·u)`,
 //! `nnz` the row's stored entries); with one column, four interleaved partial sums.
 
-use crate::element::Float;
-use crate::simd::Simd;
+use mlkern_core::element::Float;
+use mlkern_core::simd::Simd;
 
 /// Column-index types of a CSR matrix (`int32` and `int64` in SciPy).
 pub trait CsrIndex: Copy + Send + Sync + 'static {

@@ -16,8 +16,40 @@
 //! C layout: columns of the tile are `ldc` apart, rows contiguous (column-major
 //! tile); the driver transposes row-major problems so that this always holds.
 
-use crate::element::Float;
-use crate::simd::Simd;
+use mlkern_core::element::Float;
+use mlkern_core::simd::{self, Simd};
+
+/// A tier's register tile: `MV` registers of `Ã` (`MR = MV · LANES` rows) by `NR`
+/// broadcast columns of `B̃` (the budget in the module header).
+pub trait TileShape {
+    const MV: usize;
+    const NR: usize;
+}
+
+impl TileShape for simd::scalar::Scalar {
+    const MV: usize = 4;
+    const NR: usize = 4;
+}
+#[cfg(target_arch = "x86_64")]
+impl TileShape for simd::sse::Sse {
+    const MV: usize = 2;
+    const NR: usize = 4;
+}
+#[cfg(target_arch = "x86_64")]
+impl TileShape for simd::avx2::Avx2 {
+    const MV: usize = 2;
+    const NR: usize = 6;
+}
+#[cfg(target_arch = "x86_64")]
+impl TileShape for simd::avx512::Avx512 {
+    const MV: usize = 2;
+    const NR: usize = 12;
+}
+#[cfg(target_arch = "aarch64")]
+impl TileShape for simd::neon::Neon {
+    const MV: usize = 2;
+    const NR: usize = 8;
+}
 
 /// `C[0..MR, 0..NR] (+)= Ã · B̃` with `C[i][j]` at `c + i + j · ldc`.
 ///

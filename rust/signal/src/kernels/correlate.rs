@@ -11,8 +11,8 @@
 //! Accumulation: each output is a plain sum of `m` products in tap order (fused
 //! where the ISA has FMA). Error bound: `|out[i] - exact| <= γ_m Σ_j |a[i+j] w[j]|`.
 
-use crate::element::Float;
-use crate::simd::Simd;
+use mlkern_core::element::Float;
+use mlkern_core::simd::Simd;
 
 /// # Safety
 /// The CPU must support `S`; `a.len() >= out.len() + w.len() - 1` (checked by the

@@ -1,0 +1,172 @@
+//! linalg's kernel table: the GEMM micro-kernels and the CSR row kernels of every
+//! tier, instantiated with [`mlkern_core::per_tier!`] (see `mlkern_core::dispatch`
+//! for why the safe wrappers below are sound).
+
+use mlkern_core::Tier;
+
+use crate::kernels::micro::TileShape;
+
+/// GEMM micro-kernel: `C[0..mr, 0..nr] (+)= Ã · B̃` (see `kernels/micro.rs`), arguments
+/// `(kc, ã, b̃, c, ldc, accumulate)`.
+///
+/// # Safety (of calling it)
+/// `ã` valid for `kc · mr` reads, `b̃` for `kc · nr` reads, and the tile
+/// `c[i + j · ldc]` (`i < mr`, `j < nr`) for reads and writes.
+pub type GemmMicroFn<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, bool);
+
+/// The same tile with both operands read in place at strides (see
+/// `kernels/micro.rs::micro_tile_strided`), arguments
+/// `(kc, a, a_step, b, b_step, b_col, c, ldc, accumulate)`: step `p` of `Ã` is the
+/// `mr` contiguous elements at `a + p · a_step`, `B̃[p][j]` is at `b + p · b_step + j · b_col`.
+///
+/// # Safety (of calling it)
+/// As [`GemmMicroFn`], with every one of those elements valid for reads.
+pub type GemmStridedFn<T> = unsafe fn(usize, *const T, usize, *const T, usize, usize, *mut T, usize, bool);
+
+/// A tier's GEMM micro-kernel and its register-tile shape.
+#[derive(Debug, Clone, Copy)]
+pub struct GemmMicro<T: 'static> {
+    /// Rows of the tile (packed `Ã` panel height).
+    pub mr: usize,
+    /// Columns of the tile (packed `B̃` panel width).
+    pub nr: usize,
+    pub kernel: GemmMicroFn<T>,
+    /// The tile with its operands read in place at strides.
+    pub kernel_strided: GemmStridedFn<T>,
+}
+
+/// One CSR row times a dense matrix (see `kernels/spmm.rs`):
+/// `(data, indices, b, ldb, kdim, out) -> indices valid`.
+pub type CsrRowFn<T, I> = fn(&[T], &[I], &[T], usize, usize, &mut [T]) -> bool;
+
+/// linalg's kernels for one element type at one tier.
+#[derive(Debug)]
+pub struct ElemKernels<T: 'static> {
+    /// GEMM micro-kernel.
+    pub gemm: GemmMicro<T>,
+    /// CSR row × dense, 32-bit indices.
+    pub csr_row_i32: CsrRowFn<T, i32>,
+    /// CSR row × dense, 64-bit indices.
+    pub csr_row_i64: CsrRowFn<T, i64>,
+}
+
+/// linalg's kernels of one tier.
+#[derive(Debug)]
+pub struct Kernels {
+    pub tier: Tier,
+    pub f32: ElemKernels<f32>,
+    pub f64: ElemKernels<f64>,
+}
+
+macro_rules! linalg_tier {
+    ($module:ident, $tier:expr, $isa:ty, $features:literal) => {
+        mod $module {
+            use super::*;
+            use crate::kernels::{micro, spmm};
+            use mlkern_core::simd::Simd;
+
+            const MV: usize = <$isa as TileShape>::MV;
+            const NR: usize = <$isa as TileShape>::NR;
+
+            macro_rules! gemm_with_features {
+                ($name:ident, $cols:ident, $t:ty) => {
+                    #[target_feature(enable = $features)]
+                    unsafe fn $name(kc: usize, a: *const $t, b: *const $t, c: *mut $t, ldc: usize, acc: bool) {
+                        // SAFETY: features enabled here; pointer ranges guaranteed by the
+                        // caller (GemmMicroFn contract).
+                        unsafe { micro::micro_tile::<$t, $isa, MV, NR>(kc, a, b, c, ldc, acc) }
+                    }
+                    #[target_feature(enable = $features)]
+                    #[allow(clippy::too_many_arguments)]
+                    unsafe fn $cols(
+                        kc: usize,
+                        a: *const $t,
+                        a_step: usize,
+                        b: *const $t,
+                        b_step: usize,
+                        b_col: usize,
+                        c: *mut $t,
+                        ldc: usize,
+                        acc: bool,
+                    ) {
+                        // SAFETY: features enabled here; pointer ranges guaranteed by the
+                        // caller (GemmStridedFn contract).
+                        unsafe {
+                            micro::micro_tile_strided::<$t, $isa, MV, NR>(kc, a, a_step, b, b_step, b_col, c, ldc, acc)
+                        }
+                    }
+                };
+            }
+
+            macro_rules! csr_with_features {
+                ($name:ident, $safe:ident, $t:ty, $i:ty) => {
+                    #[target_feature(enable = $features)]
+                    unsafe fn $name(d: &[$t], i: &[$i], b: *const $t, ldb: usize, kdim: usize, out: &mut [$t]) -> bool {
+                        // SAFETY: features enabled here; ranges checked by the safe wrapper.
+                        unsafe { spmm::csr_row::<$t, $isa, $i>(d, i, b, ldb, kdim, out) }
+                    }
+                    fn $safe(d: &[$t], i: &[$i], b: &[$t], ldb: usize, kdim: usize, out: &mut [$t]) -> bool {
+                        let n = out.len();
+                        assert!(d.len() == i.len() && n <= ldb.max(1), "csr_row: inconsistent arguments");
+                        // Checked: (kdim - 1)·ldb + n must not wrap past the comparison.
+                        let fits = match kdim.checked_sub(1) {
+                            None => true,
+                            Some(r) => r.checked_mul(ldb).and_then(|x| x.checked_add(n)).is_some_and(|e| e <= b.len()),
+                        };
+                        assert!(fits, "csr_row: b too short");
+                        // SAFETY: rows 0..kdim of b are in range (asserted); the kernel
+                        // rejects indices >= kdim before reading; the table is only
+                        // handed out on CPUs with the tier's features.
+                        unsafe { $name(d, i, b.as_ptr(), ldb, kdim, out) }
+                    }
+                };
+            }
+
+            gemm_with_features!(gemm_f32, gemm_strided_f32, f32);
+            gemm_with_features!(gemm_f64, gemm_strided_f64, f64);
+            csr_with_features!(csr_f32_i32_k, csr_f32_i32, f32, i32);
+            csr_with_features!(csr_f32_i64_k, csr_f32_i64, f32, i64);
+            csr_with_features!(csr_f64_i32_k, csr_f64_i32, f64, i32);
+            csr_with_features!(csr_f64_i64_k, csr_f64_i64, f64, i64);
+
+            pub(super) static TABLE: Kernels = Kernels {
+                tier: $tier,
+                f32: ElemKernels {
+                    gemm: GemmMicro {
+                        mr: MV * <$isa as Simd<f32>>::LANES,
+                        nr: NR,
+                        kernel: gemm_f32,
+                        kernel_strided: gemm_strided_f32,
+                    },
+                    csr_row_i32: csr_f32_i32,
+                    csr_row_i64: csr_f32_i64,
+                },
+                f64: ElemKernels {
+                    gemm: GemmMicro {
+                        mr: MV * <$isa as Simd<f64>>::LANES,
+                        nr: NR,
+                        kernel: gemm_f64,
+                        kernel_strided: gemm_strided_f64,
+                    },
+                    csr_row_i32: csr_f64_i32,
+                    csr_row_i64: csr_f64_i64,
+                },
+            };
+        }
+    };
+}
+
+mlkern_core::per_tier!(linalg_tier =>
+    /// linalg's kernels, one table per tier of this architecture.
+    pub static TABLES: Kernels);
+
+/// linalg's table of `tier`, if this CPU supports it.
+pub fn for_tier(tier: Tier) -> Option<&'static Kernels> {
+    TABLES.for_tier(tier)
+}
+
+/// linalg's kernels of the active tier for element type `T`.
+#[inline]
+pub fn kernels<T: crate::Scalar>() -> &'static ElemKernels<T> {
+    T::select_linalg(TABLES.active())
+}
