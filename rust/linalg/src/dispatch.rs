@@ -65,16 +65,20 @@ macro_rules! linalg_tier {
             use crate::kernels::{micro, spmm};
             use mlkern_core::simd::Simd;
 
-            const MV: usize = <$isa as TileShape>::MV;
-            const NR: usize = <$isa as TileShape>::NR;
-
             macro_rules! gemm_with_features {
                 ($name:ident, $cols:ident, $t:ty) => {
                     #[target_feature(enable = $features)]
                     unsafe fn $name(kc: usize, a: *const $t, b: *const $t, c: *mut $t, ldc: usize, acc: bool) {
                         // SAFETY: features enabled here; pointer ranges guaranteed by the
                         // caller (GemmMicroFn contract).
-                        unsafe { micro::micro_tile::<$t, $isa, MV, NR>(kc, a, b, c, ldc, acc) }
+                        unsafe {
+                            micro::micro_tile::<
+                                $t,
+                                $isa,
+                                { <$isa as TileShape<$t>>::MV },
+                                { <$isa as TileShape<$t>>::NR },
+                            >(kc, a, b, c, ldc, acc)
+                        }
                     }
                     #[target_feature(enable = $features)]
                     #[allow(clippy::too_many_arguments)]
@@ -92,7 +96,12 @@ macro_rules! linalg_tier {
                         // SAFETY: features enabled here; pointer ranges guaranteed by the
                         // caller (GemmStridedFn contract).
                         unsafe {
-                            micro::micro_tile_strided::<$t, $isa, MV, NR>(kc, a, a_step, b, b_step, b_col, c, ldc, acc)
+                            micro::micro_tile_strided::<
+                                $t,
+                                $isa,
+                                { <$isa as TileShape<$t>>::MV },
+                                { <$isa as TileShape<$t>>::NR },
+                            >(kc, a, a_step, b, b_step, b_col, c, ldc, acc)
                         }
                     }
                 };
@@ -133,8 +142,8 @@ macro_rules! linalg_tier {
                 tier: $tier,
                 f32: ElemKernels {
                     gemm: GemmMicro {
-                        mr: MV * <$isa as Simd<f32>>::LANES,
-                        nr: NR,
+                        mr: <$isa as TileShape<f32>>::MV * <$isa as Simd<f32>>::LANES,
+                        nr: <$isa as TileShape<f32>>::NR,
                         kernel: gemm_f32,
                         kernel_strided: gemm_strided_f32,
                     },
@@ -143,8 +152,8 @@ macro_rules! linalg_tier {
                 },
                 f64: ElemKernels {
                     gemm: GemmMicro {
-                        mr: MV * <$isa as Simd<f64>>::LANES,
-                        nr: NR,
+                        mr: <$isa as TileShape<f64>>::MV * <$isa as Simd<f64>>::LANES,
+                        nr: <$isa as TileShape<f64>>::NR,
                         kernel: gemm_f64,
                         kernel_strided: gemm_strided_f64,
                     },
