@@ -96,7 +96,10 @@ pub fn best_tier() -> Tier {
 #[cfg(target_arch = "x86_64")]
 fn detect_tiers() -> Vec<Tier> {
     let mut tiers = vec![Tier::Scalar];
+    // Every feature the x86-64-v2 functions enable (`dispatch::per_tier!`), sse2
+    // being the target's baseline.
     let v2 = is_x86_feature_detected!("sse4.2")
+        && is_x86_feature_detected!("sse3")
         && is_x86_feature_detected!("ssse3")
         && is_x86_feature_detected!("sse4.1")
         && is_x86_feature_detected!("popcnt");

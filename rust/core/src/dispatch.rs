@@ -23,13 +23,15 @@
 //!             use super::*;
 //!             #[target_feature(enable = $features)]
 //!             unsafe fn k(x: &[f64]) -> f64 { unsafe { kernel::<f64, $isa>(x) } }
-//!             // SAFETY: reachable only through TABLE (see mlkern_core::dispatch).
+//!             // SAFETY: reachable only through TABLE, which TABLES hands out only
+//!             // on CPUs with the tier's features.
 //!             fn safe(x: &[f64]) -> f64 { unsafe { k(x) } }
 //!             pub(super) static TABLE: MyKernels = MyKernels { tier: $tier, f64_kernel: safe };
 //!         }
 //!     };
 //! }
-//! mlkern_core::per_tier!(my_tier => pub static TABLES: MyKernels);
+//! // `unsafe`: every kernel of a tier's table is behind that tier's features.
+//! mlkern_core::per_tier!(unsafe my_tier => pub static TABLES: MyKernels);
 //! let k = TABLES.active();
 //! ```
 
@@ -41,12 +43,19 @@ use crate::kernels::tile::TILE;
 /// architecture, then defines `$name`, the [`TierTables`] of the `TABLE` statics
 /// those modules define.
 ///
-/// `$instantiate` must define `mod $module { pub(super) static TABLE: $ty = ...; }`
-/// and put every kernel behind `#[target_feature(enable = $features)]`. The feature
-/// strings are exactly those [`crate::cpu`] checks before it reports the tier.
+/// `$instantiate` must define `mod $module { pub(super) static TABLE: $ty = ...; }`.
+/// The feature strings are exactly those [`crate::cpu`] checks before it reports the
+/// tier.
+///
+/// # Safety
+/// The invocation is written `per_tier!(unsafe my_tier => ...)`: the caller promises
+/// that every function reachable from a tier's `TABLE` needs at most that tier's
+/// features (the kernels sit behind `#[target_feature(enable = $features)]`, and
+/// nothing in the table calls another tier's code). [`TierTables`] then hands out a
+/// table only on a CPU with those features.
 #[macro_export]
 macro_rules! per_tier {
-    ($instantiate:ident => $(#[$meta:meta])* $vis:vis static $name:ident: $ty:ty) => {
+    (unsafe $instantiate:ident => $(#[$meta:meta])* $vis:vis static $name:ident: $ty:ty) => {
         // The scalar tier enables nothing beyond the target's baseline.
         #[cfg(target_arch = "x86_64")]
         $instantiate!(scalar, $crate::Tier::Scalar, $crate::simd::scalar::Scalar, "sse2");
@@ -77,17 +86,17 @@ macro_rules! per_tier {
         $instantiate!(neon, $crate::Tier::Neon, $crate::simd::neon::Neon, "neon");
 
         $(#[$meta])*
-        $vis static $name: $crate::dispatch::TierTables<$ty> = $crate::dispatch::TierTables {
-            scalar: &scalar::TABLE,
-            #[cfg(target_arch = "x86_64")]
-            x86_64_v2: &x86_64_v2::TABLE,
-            #[cfg(target_arch = "x86_64")]
-            x86_64_v3: &x86_64_v3::TABLE,
-            #[cfg(target_arch = "x86_64")]
-            x86_64_v4: &x86_64_v4::TABLE,
-            #[cfg(target_arch = "aarch64")]
-            neon: &neon::TABLE,
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the invoker wrote `unsafe` and so promised that `$instantiate` put
+        // every kernel of each module behind the features passed with its tier above.
+        $vis static $name: $crate::dispatch::TierTables<$ty> = unsafe {
+            $crate::dispatch::TierTables::x86_64(&scalar::TABLE, &x86_64_v2::TABLE, &x86_64_v3::TABLE, &x86_64_v4::TABLE)
         };
+        $(#[$meta])*
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        $vis static $name: $crate::dispatch::TierTables<$ty> =
+            unsafe { $crate::dispatch::TierTables::aarch64(&scalar::TABLE, &neon::TABLE) };
     };
 }
 
@@ -96,28 +105,44 @@ compile_error!("mlkern supports x86_64 and aarch64 targets");
 
 /// One table of kernels per tier of this architecture (made by [`crate::per_tier!`]).
 ///
-/// The fields are public only so that the macro can build the value in another
-/// crate; read them through [`TierTables::active`] and [`TierTables::for_tier`],
-/// which never hand out a tier the CPU lacks.
+/// The tables are private: they are read only through [`TierTables::active`] and
+/// [`TierTables::for_tier`], which never hand out a tier the CPU lacks, and that is
+/// what makes a table's safe wrappers around `#[target_feature]` functions sound.
 #[derive(Debug)]
 pub struct TierTables<K: 'static> {
-    #[doc(hidden)]
-    pub scalar: &'static K,
+    scalar: &'static K,
     #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    pub x86_64_v2: &'static K,
+    x86_64_v2: &'static K,
     #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    pub x86_64_v3: &'static K,
+    x86_64_v3: &'static K,
     #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    pub x86_64_v4: &'static K,
+    x86_64_v4: &'static K,
     #[cfg(target_arch = "aarch64")]
-    #[doc(hidden)]
-    pub neon: &'static K,
+    neon: &'static K,
 }
 
 impl<K: 'static> TierTables<K> {
+    /// The x86-64 tables, scalar to x86-64-v4 (called by [`crate::per_tier!`]).
+    ///
+    /// # Safety
+    /// Every function reachable from a table may assume the CPU has the features of
+    /// that table's tier (as [`crate::per_tier!`] passes them), and nothing else.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    pub const unsafe fn x86_64(scalar: &'static K, v2: &'static K, v3: &'static K, v4: &'static K) -> Self {
+        TierTables { scalar, x86_64_v2: v2, x86_64_v3: v3, x86_64_v4: v4 }
+    }
+
+    /// The aarch64 tables, scalar and NEON (called by [`crate::per_tier!`]).
+    ///
+    /// # Safety
+    /// As [`TierTables::x86_64`].
+    #[cfg(target_arch = "aarch64")]
+    #[doc(hidden)]
+    pub const unsafe fn aarch64(scalar: &'static K, neon: &'static K) -> Self {
+        TierTables { scalar, neon }
+    }
+
     /// The table of `tier`, if this CPU supports it.
     pub fn for_tier(&self, tier: Tier) -> Option<&'static K> {
         if tier.is_supported() {
@@ -342,7 +367,7 @@ macro_rules! core_tier {
     };
 }
 
-per_tier!(core_tier => static TABLES: Kernels);
+per_tier!(unsafe core_tier => static TABLES: Kernels);
 
 /// Core's table of `tier`, if this CPU supports it.
 pub fn for_tier(tier: Tier) -> Option<&'static Kernels> {

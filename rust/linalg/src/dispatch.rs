@@ -11,7 +11,9 @@ use crate::kernels::micro::TileShape;
 ///
 /// # Safety (of calling it)
 /// `ã` valid for `kc · mr` reads, `b̃` for `kc · nr` reads, and the tile
-/// `c[i + j · ldc]` (`i < mr`, `j < nr`) for reads and writes.
+/// `c[i + j · ldc]` (`i < mr`, `j < nr`) for reads and writes. (The pointer itself
+/// is only ever read from a table that `for_tier`/`active` handed out, so the CPU
+/// has its tier's features.)
 pub type GemmMicroFn<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, bool);
 
 /// The same tile with both operands read in place at strides (see
@@ -131,6 +133,14 @@ macro_rules! linalg_tier {
                 };
             }
 
+            // The driver's edge-tile buffer holds every tier's tile.
+            const _: () = assert!(
+                <$isa as TileShape<f32>>::MV * <$isa as Simd<f32>>::LANES * <$isa as TileShape<f32>>::NR
+                    <= crate::gemm::EDGE_TILE_LEN
+                    && <$isa as TileShape<f64>>::MV * <$isa as Simd<f64>>::LANES * <$isa as TileShape<f64>>::NR
+                        <= crate::gemm::EDGE_TILE_LEN
+            );
+
             gemm_with_features!(gemm_f32, gemm_strided_f32, f32);
             gemm_with_features!(gemm_f64, gemm_strided_f64, f64);
             csr_with_features!(csr_f32_i32_k, csr_f32_i32, f32, i32);
@@ -165,7 +175,8 @@ macro_rules! linalg_tier {
     };
 }
 
-mlkern_core::per_tier!(linalg_tier =>
+// `unsafe`: every kernel in a tier\'s table is behind that tier\'s `$features` above.
+mlkern_core::per_tier!(unsafe linalg_tier =>
     /// linalg's kernels, one table per tier of this architecture.
     pub static TABLES: Kernels);
 

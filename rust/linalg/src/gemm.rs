@@ -8,11 +8,13 @@
 //! panels (one `KC × NR` panel stays in L1) → `ir` over `A` panels → the tier's
 //! micro-kernel on an `MR × NR` register tile.
 //!
-//! Block sizes: `KC` keeps one `B̃` micro-panel within half of a 48 KiB L1
-//! (`KC · NR · size ≈ 24 KiB`: 256 for f64 at `NR = 12`, 384 for f32), `MC` keeps
-//! the packed `A` block within half of a 1 MiB L2, `NC` keeps the packed `B` block
-//! within a few MiB of L3 — BLIS's SKX values, checked by the sweep in
-//! `benches/gemm.rs`. `MC` is then balanced so the row blocks have equal height.
+//! Block sizes: `KC` keeps one `B̃` micro-panel within 24 KiB of L1
+//! (`KC · NR · size`, clamped to 64..=512: 512 for AVX-512 f32 at 32 × 12 and f64 at
+//! 32 × 6), `MC` keeps the packed `A` block within half of a 1 MiB L2 (256 rows for
+//! that f32 tile, 128 for that f64 one), `NC` keeps the packed `B` block within a few
+//! MiB of L3 — BLIS's Zen 4 values for f64 (KC 512, MC 128), its SKX ones for f32,
+//! checked by the sweep in `benches/gemm.rs`. `MC` is then balanced so the row
+//! blocks have equal height.
 //!
 //! Parallelism (Rayon, [`Parallelism`]): tasks are (row block × column range)
 //! pairs claimed dynamically; each element of C is still summed over `k` in the
@@ -48,6 +50,10 @@ use mlkern_core::{mem, threads, Result};
 use crate::mat::{MatMut, MatRef};
 use crate::pack::{pack_a, pack_b, Src};
 use crate::Scalar;
+
+/// Elements of the stack buffer an edge tile is computed into (`MR · NR` of every
+/// tier fits: checked at compile time in `dispatch.rs`).
+pub(crate) const EDGE_TILE_LEN: usize = 512;
 
 /// Cache block sizes for one micro-kernel shape.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +110,14 @@ impl<T> Dst<T> {
         // SAFETY: in bounds (caller).
         unsafe { self.ptr.add(i * self.rs + j * self.cs) }
     }
+}
+
+/// The active tier's register tile and cache blocks for `T` and inner dimension `k`,
+/// as `(mr, nr, kc, mc, nc)`: what tests build their edge shapes from.
+#[doc(hidden)]
+pub fn block_sizes<T: Scalar>(k: usize) -> (usize, usize, usize, usize, usize) {
+    let b = Blocking::for_kernel(&dispatch::kernels::<T>().gemm, k);
+    (b.mr, b.nr, b.kc, b.mc, b.nc)
 }
 
 /// `C = alpha · A · B + beta · C` for `A: (m, k)`, `B: (k, n)`, `C: (m, n)` with any
@@ -449,9 +463,13 @@ struct Operands<'a, T> {
 /// Read an operand in place when the other dimension spans at most this many
 /// micro-panels (so each of its panels would be reused at most this often).
 /// Measured with 0, 4, 8, 16 and unlimited on the skinny shapes of the benchmark
-/// and on 1024³ (1 and 2 threads): 8 takes every skinny shape (`qᵀ X` in randomized
-/// SVD has 5 `NR` panels) and leaves the large products packed, where reading in
-/// place gained nothing measurable.
+/// and on 1024³ (1 and 2 threads), with the 32 × 12 f32 and 16 × 12 f64 tiles: 8
+/// takes every skinny shape and leaves the large products packed, where reading in
+/// place gained nothing measurable. Counted in panels, the limit is 256 rows of `A`
+/// for both AVX-512 tiles now (f64's MR went 16 → 32), so 256³ float64 reads `B` in
+/// place too, and 96 columns of `B` for f32 but 48 for f64 (`qᵀ X` of randomized
+/// SVD, 60 columns, is packed in f64 now; the randomized_svd rows of the bench did
+/// not slow: 1.31× → 1.32× on one thread, 2.15× → 2.47× on two).
 const IN_PLACE_MAX_REUSE: usize = 8;
 
 /// Whether `B` is read in place instead of packed: its columns or rows are
@@ -489,7 +507,7 @@ unsafe fn macro_loop<T: Scalar>(
     accumulate: bool,
 ) {
     let (mr, nr) = (blk.mr, blk.nr);
-    let mut tile = [T::ZERO; 512];
+    let mut tile = [T::ZERO; EDGE_TILE_LEN];
     debug_assert!(mr * nr <= tile.len());
     let strided = ops.a_strided.is_some() || ops.b_strided.is_some();
     // Ã step p at a.0 + p·a.1 (unit row stride); B̃ (p, j) at b.0 + p·b.1 + j·b.2.

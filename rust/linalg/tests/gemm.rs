@@ -148,6 +148,43 @@ fn every_tier_every_layout() {
     cpu::set_active(cpu::best_tier()).unwrap();
 }
 
+/// Shapes built from the active tier's own tile and blocks, so that they sit on its
+/// edges whatever the tile is: `mr`/`nr` ± 1 (partial tiles, direct stores), `kc` ± 1
+/// (a second, one-deep `KC` slice), more than `IN_PLACE_MAX_REUSE` panels on both
+/// sides (both operands packed) with `m` past `MC` (two row blocks) and `k` over
+/// three `KC` slices.
+fn edge_shapes<T: Scalar>() -> Vec<(usize, usize, usize)> {
+    let (mr, nr, kc, _, _) = mlkern_linalg::gemm::block_sizes::<T>(1 << 20);
+    let (_, _, _, mc, _) = mlkern_linalg::gemm::block_sizes::<T>(2 * kc + 7);
+    vec![
+        (mr - 1, nr + 1, kc + 1),
+        (mr + 1, nr - 1, kc - 1),
+        (2 * mr + 1, 2 * nr - 1, kc),
+        ((mc + mr + 3).max(9 * mr + 3), 9 * nr + 5, 2 * kc + 7),
+    ]
+}
+
+#[test]
+fn edges_of_each_tiers_own_tile_and_blocks() {
+    use Layout::*;
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    threads::set_num_threads(2).unwrap();
+    let mut rng = Rng(29);
+    for &tier in available_tiers() {
+        cpu::set_active(tier).unwrap();
+        let (shapes32, shapes64) = (edge_shapes::<f32>(), edge_shapes::<f64>());
+        for (&s32, &s64) in shapes32.iter().zip(&shapes64) {
+            for (la, lb, lc) in [(Row, Row, Row), (Col, Row, Strided), (Row, Col, Col)] {
+                check::<f32>(&mut rng, s32, la, lb, lc, 1.0, 0.0, Parallelism::Sequential);
+                check::<f64>(&mut rng, s64, la, lb, lc, 1.0, 0.0, Parallelism::Pool);
+            }
+            check::<f64>(&mut rng, s64, Row, Row, Row, -0.5, 1.0, Parallelism::Sequential);
+            check::<f32>(&mut rng, s32, Col, Col, Row, 2.0, 0.25, Parallelism::Pool);
+        }
+    }
+    cpu::set_active(cpu::best_tier()).unwrap();
+}
+
 /// Skinny products read their big operand in place (see `IN_PLACE_MAX_REUSE` in
 /// `src/gemm.rs`): a few micro-panels on one side, many on the other, k over several
 /// `KC` blocks, partial edge panels (still packed) on both sides, unaligned rows and

@@ -1,8 +1,9 @@
 //! linalg's kernels on every SIMD tier this CPU supports, called through its own
 //! table (`mlkern_linalg::dispatch`, no process-wide tier switch), against exact
 //! references within the bounds in each kernel's header: the GEMM micro-tile
-//! (packed and strided, overwrite and accumulate, every `kc` to 40 and a long one)
-//! and the CSR row kernel (both index types, awkward column counts, bad indices).
+//! (packed and strided, both dtypes, overwrite and accumulate, every `kc` to 40 and
+//! a long one) and the CSR row kernel (both index types and dtypes, awkward column
+//! counts, bad indices).
 
 #[path = "../../core/tests/common.rs"]
 mod common;
@@ -113,19 +114,25 @@ fn gemm_micro_tile_matches_exact_every_tier() {
                 let mut c = c0.clone();
                 // SAFETY: as above.
                 unsafe { (g.kernel)(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, acc) };
-                check_tile(
-                    &format!("{tier} f32 packed"),
-                    kc,
-                    mr,
-                    nr,
-                    &widen(&a),
-                    &widen(&b),
-                    &widen(&c0),
-                    &widen(&c),
-                    ldc,
-                    acc,
-                    U32,
-                );
+                let (aw, bw, c0w) = (widen(&a), widen(&b), widen(&c0));
+                check_tile(&format!("{tier} f32 packed"), kc, mr, nr, &aw, &bw, &c0w, &widen(&c), ldc, acc, U32);
+                // f32 strided: Ã step p at p·(mr + 3), B̃ (p, j) at p + j·(kc + 1)
+                // (a column-major B read in place).
+                let (a_step, b_col) = (mr + 3, kc + 1);
+                let mut a_s = vec![f32::NAN; kc * a_step];
+                let mut b_s = vec![f32::NAN; nr * b_col];
+                for p in 0..kc {
+                    a_s[p * a_step..p * a_step + mr].copy_from_slice(&a[p * mr..(p + 1) * mr]);
+                    for j in 0..nr {
+                        b_s[p + j * b_col] = b[p * nr + j];
+                    }
+                }
+                let mut c = c0.clone();
+                // SAFETY: every element the strided tile reads lies inside a_s / b_s.
+                unsafe {
+                    (g.kernel_strided)(kc, a_s.as_ptr(), a_step, b_s.as_ptr(), 1, b_col, c.as_mut_ptr(), ldc, acc)
+                };
+                check_tile(&format!("{tier} f32 strided"), kc, mr, nr, &aw, &bw, &c0w, &widen(&c), ldc, acc, U32);
             }
         }
     }
@@ -152,6 +159,12 @@ fn csr_row_matches_exact_every_tier() {
                 );
                 let mut o32 = vec![f32::NAN; n];
                 assert!((k.f32.csr_row_i64)(&d32, &idx, &b32, ldb, kdim, &mut o32));
+                let mut o32_i32 = vec![f32::NAN; n];
+                assert!((k.f32.csr_row_i32)(&d32, &idx32, &b32, ldb, kdim, &mut o32_i32));
+                assert!(
+                    o32.iter().zip(&o32_i32).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{tier}: f32 index types disagree"
+                );
                 for j in 0..n {
                     let col: Vec<f64> = idx.iter().map(|&i| b[i as usize * ldb + j]).collect();
                     let exact = exact_dot(&data, &col);

@@ -3,7 +3,7 @@
 //!
 //! Methods:
 //! - direct: `full[k] = Σ_j a[k - j] v[j]` computed as a valid correlation of the
-//!   zero-padded signal with the reversed kernel by core's SIMD kernel
+//!   zero-padded signal with the reversed kernel by signal's own SIMD kernel
 //!   (`kernels/correlate.rs`, one broadcast tap × several output registers). The
 //!   interior is read from `a` in place; only the two edges are padded.
 //!   Error per output: `γ_m Σ_j |a[k-j] v[j]|`.

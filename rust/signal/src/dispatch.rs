@@ -165,7 +165,8 @@ macro_rules! signal_tier {
     };
 }
 
-mlkern_core::per_tier!(signal_tier =>
+// `unsafe`: every kernel in a tier\'s table is behind that tier\'s `$features` above.
+mlkern_core::per_tier!(unsafe signal_tier =>
     /// signal's kernels, one table per tier of this architecture.
     pub static TABLES: Kernels);
 
