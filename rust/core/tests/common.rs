@@ -90,3 +90,29 @@ pub fn dot2(a: impl Iterator<Item = (f64, f64)>) -> f64 {
     }
     s + c
 }
+
+/// Every tier this CPU supports with its table from a crate's `for_tier`.
+pub fn supported_tables<K>(
+    for_tier: fn(mlkern_core::Tier) -> Option<&'static K>,
+) -> Vec<(mlkern_core::Tier, &'static K)> {
+    let t: Vec<_> = mlkern_core::cpu::available_tiers()
+        .iter()
+        .map(|&t| (t, for_tier(t).expect("available tier has a table")))
+        .collect();
+    assert!(!t.is_empty());
+    t
+}
+
+/// A crate's `for_tier` hands out a table exactly for the supported tiers, each
+/// labelled with its own tier.
+pub fn check_tables_match_tiers<K>(
+    for_tier: fn(mlkern_core::Tier) -> Option<&'static K>,
+    tier_of: fn(&K) -> mlkern_core::Tier,
+) {
+    for t in mlkern_core::Tier::ALL {
+        assert_eq!(for_tier(t).is_some(), t.is_supported(), "{t}");
+        if let Some(k) = for_tier(t) {
+            assert_eq!(tier_of(k), t);
+        }
+    }
+}

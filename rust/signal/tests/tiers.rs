@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use mlkern_core::cpu::{available_tiers, Tier};
+use mlkern_core::Tier;
 use mlkern_signal::dispatch::{for_tier, Kernels};
 use mlkern_signal::kernels::rfft::{RfftPlan, MAX_LEN};
 
@@ -16,19 +16,12 @@ const U32: f64 = f32::EPSILON as f64 / 2.0;
 const U64: f64 = f64::EPSILON / 2.0;
 
 fn tiers() -> Vec<(Tier, &'static Kernels)> {
-    let t: Vec<_> = available_tiers().iter().map(|&t| (t, for_tier(t).expect("available tier has a table"))).collect();
-    assert!(!t.is_empty());
-    t
+    supported_tables(for_tier)
 }
 
 #[test]
 fn every_supported_tier_has_its_table() {
-    for t in Tier::ALL {
-        assert_eq!(for_tier(t).is_some(), t.is_supported());
-        if let Some(k) = for_tier(t) {
-            assert_eq!(k.tier, t);
-        }
-    }
+    check_tables_match_tiers(for_tier, |k| k.tier);
 }
 
 #[test]
