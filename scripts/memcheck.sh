@@ -7,7 +7,8 @@
 # with debug assertions and overflow checks on, the same build as `cargo test`).
 # The tier is capped at x86-64-v3 (MLKERN_SIMD; valgrind does not emulate AVX-512 and
 # hides it from CPUID, so tests that loop over available_tiers() stop at v3 too).
-# No suppressions: nothing outside mlkern has been reported in these binaries.
+# No suppressions: nothing outside mlkern has been reported in these binaries. One
+# test is skipped here (see skips() below).
 # "Possibly lost" blocks are not errors: they are reachable only through interior
 # pointers and live until exit (RustFFT's AVX plans in the FFT plan cache, the
 # thread-local storage of pool threads still running at exit).
@@ -56,12 +57,23 @@ fi
 
 logdir=${MEMCHECK_LOG_DIR:-target/memcheck}
 mkdir -p "$logdir"
+# The one test that forks runs everywhere but here: valgrind follows the fork, and
+# the child, which by design abandons the parent's pre-fork lock state and the
+# threads that do not exist in it (rust/core/src/fork.rs), reports those blocks as
+# lost at its _exit and exits with memcheck's error code (seen: 5 lost blocks, all
+# the holder thread's, in the child; 0 errors in the parent).
+skips() {  # name
+    [ "$1" = core-lib ] && echo "--skip fork::tests::child_locks_what_another_thread_held_at_fork"
+    return 0
+}
+export -f skips
+
 run_one() {  # name path
     local name=$1 bin=$2 t0=$SECONDS rc=0
     valgrind --tool=memcheck --error-exitcode=1 --leak-check=full \
         --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
         --track-origins=yes --num-callers=30 --log-file="$logdir/$name.valgrind.log" \
-        "$bin" --test-threads=2 >"$logdir/$name.out" 2>&1 || rc=$?
+        "$bin" --test-threads=2 $(skips "$name") >"$logdir/$name.out" 2>&1 || rc=$?
     local summary cpu
     summary=$(grep -E "ERROR SUMMARY" "$logdir/$name.valgrind.log" | tail -1 | sed 's/^==[0-9]*== //')
     times >"$logdir/$name.times"  # not in $(...): a subshell has no children yet
