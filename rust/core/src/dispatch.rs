@@ -22,7 +22,10 @@
 //!         mod $module {
 //!             use super::*;
 //!             #[target_feature(enable = $features)]
-//!             unsafe fn k(x: &[f64]) -> f64 { unsafe { kernel::<f64, $isa>(x) } }
+//!             unsafe fn k(x: &[f64]) -> f64 {
+//!                 // SAFETY: the features are enabled on this function.
+//!                 unsafe { kernel::<f64, $isa>(x) }
+//!             }
 //!             // SAFETY: reachable only through TABLE, which TABLES hands out only
 //!             // on CPUs with the tier's features.
 //!             fn safe(x: &[f64]) -> f64 { unsafe { k(x) } }

@@ -1,6 +1,10 @@
 //! Shared test helpers: a deterministic generator and exact references.
 #![allow(dead_code)]
 
+/// Unit roundoff of f32 and of f64.
+pub const U32: f64 = f32::EPSILON as f64 / 2.0;
+pub const U64: f64 = f64::EPSILON / 2.0;
+
 /// SplitMix64: small, deterministic, good enough for test data.
 #[derive(Debug)]
 pub struct Rng(pub u64);

@@ -9,15 +9,11 @@ use mlkern_core::aligned::AlignedVec;
 use mlkern_core::cpu::{available_tiers, Tier};
 use mlkern_core::dispatch::{for_tier, Kernels};
 
-const U32: f64 = f32::EPSILON as f64 / 2.0;
-const U64: f64 = f64::EPSILON / 2.0;
 /// (offset into a, offset into b): aligned, and each misalignment mod 4 elements.
 const OFFSETS: [(usize, usize); 5] = [(0, 0), (1, 3), (3, 1), (2, 2), (1, 0)];
 
 fn tiers() -> Vec<(Tier, &'static Kernels)> {
-    let t: Vec<_> = available_tiers().iter().map(|&t| (t, for_tier(t).expect("available tier has a table"))).collect();
-    assert!(!t.is_empty());
-    t
+    supported_tables(for_tier)
 }
 
 #[test]
@@ -34,12 +30,7 @@ fn this_machine_reaches_its_best_tier() {
     // Every aarch64 CPU has NEON, and it must be the top tier there.
     #[cfg(target_arch = "aarch64")]
     assert_eq!(*available_tiers().last().unwrap(), Tier::Neon);
-    for t in Tier::ALL {
-        assert_eq!(for_tier(t).is_some(), t.is_supported());
-        if let Some(k) = for_tier(t) {
-            assert_eq!(k.tier, t);
-        }
-    }
+    check_tables_match_tiers(for_tier, |k| k.tier);
 }
 
 /// Copies `src` into an aligned buffer at element offset `off`.

@@ -12,9 +12,6 @@ use common::*;
 use mlkern_core::Tier;
 use mlkern_linalg::dispatch::{for_tier, Kernels};
 
-const U32: f64 = f32::EPSILON as f64 / 2.0;
-const U64: f64 = f64::EPSILON / 2.0;
-
 fn tiers() -> Vec<(Tier, &'static Kernels)> {
     supported_tables(for_tier)
 }

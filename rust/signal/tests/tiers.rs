@@ -12,9 +12,6 @@ use mlkern_core::Tier;
 use mlkern_signal::dispatch::{for_tier, Kernels};
 use mlkern_signal::kernels::rfft::{RfftPlan, MAX_LEN};
 
-const U32: f64 = f32::EPSILON as f64 / 2.0;
-const U64: f64 = f64::EPSILON / 2.0;
-
 fn tiers() -> Vec<(Tier, &'static Kernels)> {
     supported_tables(for_tier)
 }
