@@ -262,13 +262,16 @@ def reference_scores(a: np.ndarray, b: np.ndarray, metric: str) -> tuple[np.ndar
         with np.errstate(all="ignore"):
             sq = np.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=2) if d else np.zeros((m, n), LD)
         sqf = sq.astype(np.float64)
+        # The GEMM route keeps |a|^2 + |b|^2 - 2ab only where d^2 > (|a|^2 + |b|^2) / 2
+        # (else it sums (a - b)^2 directly), which bounds its error by 4 gamma_{d+1} d^2
+        # (rust/core/src/vector/products.rs).
         if metric == "sqeuclidean":
-            # |got - ref| <= gamma_{d+2} sum (a - b)**2 + d eta.
-            ref, bound = sq, gamma(d + 3, dt) * sqf + d * eta(dt)
+            # |got - ref| <= 4 gamma_{d+3} sum (a - b)**2 + d eta.
+            ref, bound = sq, 4 * gamma(d + 3, dt) * sqf + d * eta(dt)
         else:
-            # sqrt halves the relative error: |got - ref| <= gamma_{d+3} ref + sqrt(d eta).
+            # sqrt halves the relative error: |got - ref| <= 2 gamma_{d+3} ref + sqrt(d eta).
             ref = np.sqrt(sq)
-            bound = gamma(d + 3, dt) * ref.astype(np.float64) + 2 * np.sqrt(d * eta(dt))
+            bound = 2 * gamma(d + 3, dt) * ref.astype(np.float64) + 2 * np.sqrt(d * eta(dt))
     else:
         terms = np.zeros((m, n, 0))
         ref = scaled_cosine_matrix(a, b)

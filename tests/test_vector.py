@@ -229,7 +229,9 @@ def cdist_tolerance(a: np.ndarray, b: np.ndarray, metric: str, dtype: type) -> n
     if metric in ("cosine", "cosine_similarity"):
         return np.full((len(a), len(b)), 4 * g + 1e-300)
     ref = cdist_reference(a, b, metric)
-    return g * ref + 1e-300
+    # The GEMM route keeps |a|² + |b|² - 2a·b only where d² > (|a|² + |b|²) / 2, which
+    # bounds its error by 4 γ_{d+1} d² (products.rs); sqrt halves it for euclidean.
+    return (4 if metric == "sqeuclidean" else 2) * g * ref + 1e-300
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -442,3 +444,53 @@ def test_misaligned_and_fortran_inputs_are_copied_correctly(dtype: type, rng: np
     # Lists of lists work too (converted with numpy.asarray: float64).
     got = vector.cdist([[1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], "dot")
     np.testing.assert_array_equal(got, [[0.0, 1.0]])
+
+
+# -- cdist and topk by the GEMM route ---------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+def test_cdist_near_duplicates_are_recomputed_without_cancellation(tier: str, dtype: type, metric: str,
+                                                                     rng: np.random.Generator) -> None:
+    """b = a + 1e-4 noise: d² is 1e-8 of |a|² + |b|², so |a|² + |b|² - 2a·b would lose
+    every digit (error ~ d u |a|², relative error ~ 1 in float32). Those pairs are
+    recomputed as Σ (a - b)²: the direct bound γ_{d+3} d² holds for them."""
+    m, d = 40, 300
+    a = rng.standard_normal((m, d)).astype(dtype)
+    b = (a.astype(np.float64) + 1e-4 * rng.standard_normal((m, d))).astype(dtype)
+    got = vector.cdist(a, b, metric).astype(np.float64)
+    ref = cdist_reference(a, b, metric)
+    g = gamma(d + 3, dtype) + gamma(d + 3, np.float64)
+    diag = np.arange(m)
+    assert np.all(np.abs(got[diag, diag] - ref[diag, diag]) <= g * ref[diag, diag] + 1e-300)
+    # The far pairs keep the expansion, within its own bound.
+    assert np.all(np.abs(got - ref) <= (4 if metric == "sqeuclidean" else 2) * g * ref + 1e-300)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("metric", METRICS)
+def test_topk_reports_exactly_cdist_on_real_data(tier: str, dtype: type, metric: str, threads: int,
+                                                 rng: np.random.Generator) -> None:
+    """Non-integer data, where rounding differs between summation orders: topk's scores
+    are bitwise cdist's for the chosen rows and its ranking is the stable sort of cdist,
+    across topk's query blocks (256), product blocks (512 rows) and task chunks (2048
+    rows), with near duplicates (the recomputed pairs), zero rows and tiny rows (the
+    scaled cosine path) in the corpus."""
+    import mlkern
+
+    q, n, d = 260, 4200, 37
+    queries = rng.standard_normal((q, d)).astype(dtype)
+    corpus = rng.standard_normal((n, d)).astype(dtype)
+    corpus[5:5 + 200:7] = queries[:29] + dtype(1e-3)  # near duplicates of some queries
+    corpus[3] = 0
+    corpus[2050] *= dtype(1e-30 if dtype == np.float32 else 1e-160)  # norm² underflows: scaled cosine path
+    before = mlkern.get_num_threads()
+    mlkern.set_num_threads(threads)
+    try:
+        full = vector.cdist(queries, corpus, metric)
+        scores, idx = vector.topk(queries, corpus, 9, metric)
+    finally:
+        mlkern.set_num_threads(before)
+    np.testing.assert_array_equal(np.take_along_axis(full, idx, 1), scores)
+    key = -full if metric in SIMILARITIES else full
+    np.testing.assert_array_equal(idx, np.argsort(key, axis=1, kind="stable")[:, :9])

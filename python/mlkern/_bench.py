@@ -480,6 +480,17 @@ def _gflops(flops: float, seconds: float, ceiling: float, threads: int) -> str:
     return f"{g:.0f} GFLOP/s = {100 * g / (ceiling * threads):.0f}% of FMA ceiling"
 
 
+def mlp_shapes(hidden: list[int], batch: int = 256) -> list[tuple[int, int, int, str]]:
+    """The products of one dense layer of an MLP with ``batch`` rows and ``h`` units
+    in and out, as ``(m, k, n, layout)``: the forward ``X @ W``, the weight gradient
+    ``X.T @ dY`` and the input gradient ``dY @ W.T`` (layout "TN"/"NT": that operand
+    is a transposed view, as frameworks pass it; "NN": both C-contiguous)."""
+    out = []
+    for h in hidden:
+        out += [(batch, h, h, "NN"), (h, batch, h, "TN"), (batch, h, h, "NT")]
+    return out
+
+
 def bench_linalg(cfg: Config) -> list[Row]:
     """The workloads of the linear-algebra issue. GFLOP/s are reported against the FMA
     ceiling measured in this run (``_mlkern._fma_ceiling``: 16 independent register
@@ -493,18 +504,22 @@ def bench_linalg(cfg: Config) -> list[Row]:
     rng = np.random.default_rng(4)
     ceiling = {d: _mlkern._fma_ceiling(np.dtype(d).name) for d in (np.float32, np.float64)}
     thread_counts = sorted({1, cfg.threads})
-    squares = [64, 128] if cfg.smoke else ([256, 1024] if cfg.quick else [256, 1024, 2048])
+    squares = [64, 128] if cfg.smoke else ([64, 256, 1024] if cfg.quick else [64, 128, 256, 512, 1024, 2048])
     skinny = [(2000, 32, 64), (64, 2000, 32), (256, 64, 256)] if cfg.smoke else \
         [(100_000, 32, 64), (64, 100_000, 32), (2048, 64, 2048)]
-    shapes = [(n, n, n) for n in squares] + skinny
+    shapes: list[tuple[int, int, int, str]] = [(n, n, n, "") for n in squares] + [(*s, "") for s in skinny]
+    shapes += mlp_shapes([64] if cfg.smoke or cfg.quick else [64, 128, 256])
     for threads in thread_counts:
         with _Threads(threads):
             for dtype in (np.float32, np.float64):
-                for m, k, n in shapes:
-                    a = rng.standard_normal((m, k)).astype(dtype)
-                    b = rng.standard_normal((k, n)).astype(dtype)
+                for m, k, n, layout in shapes:
+                    a = rng.standard_normal((k, m) if layout[:1] == "T" else (m, k)).astype(dtype)
+                    b = rng.standard_normal((n, k) if layout[1:] == "T" else (k, n)).astype(dtype)
+                    a, b = (a.T if layout[:1] == "T" else a), (b.T if layout[1:] == "T" else b)
                     _close(linalg.matmul(a, b), np.matmul(a, b), 1e-3 if dtype == np.float32 else 1e-9, "matmul")
-                    row = _row(cfg, f"matmul {m}x{k} @ {k}x{n}", dtype, "numpy a @ b (OpenBLAS)",
+                    name = f"{'A.T' if layout[:1] == 'T' else 'A'}{m}x{k} @ {'B.T' if layout[1:] == 'T' else 'B'}{k}x{n}"
+                    name = f"matmul mlp {name}" if layout else f"matmul {m}x{k} @ {k}x{n}"
+                    row = _row(cfg, name, dtype, "numpy a @ b (OpenBLAS)",
                                partial(linalg.matmul, a, b), partial(np.matmul, a, b), threaded_peer=True)
                     row.threads = threads
                     flops = 2.0 * m * k * n

@@ -1,7 +1,7 @@
 //! Prints GFLOP/s of mlkern's GEMM (classical and Strassen) and the measured FMA
 //! ceiling of the active tier, per thread count. Used to pick the block sizes and
 //! the Strassen crossover:
-//! `cargo run --release -p mlkern-linalg --example gemm_sweep -- [f32|f64] [sizes...]`.
+//! `cargo run --release -p mlkern-linalg --example gemm_sweep -- [f32|f64] [N | MxKxN ...]`.
 
 use std::time::Instant;
 
@@ -20,26 +20,28 @@ fn fma_ceiling<T: HasKernels>() -> f64 {
     dispatch::kernels::<T>().fma_probe.gflops(4_000_000, 7)
 }
 
-fn run<T: Scalar + From<f32>>(sizes: &[usize]) {
+fn run<T: Scalar + From<f32>>(shapes: &[(usize, usize, usize)]) {
     println!("{}: FMA ceiling {:.1} GFLOP/s per core", std::any::type_name::<T>(), fma_ceiling::<T>());
-    for &n in sizes {
-        let a: Vec<T> = (0..n * n).map(|i| T::from(((i * 7 % 13) as f32) / 13.0 - 0.5)).collect();
-        let b: Vec<T> = (0..n * n).map(|i| T::from(((i * 5 % 11) as f32) / 11.0 - 0.5)).collect();
-        let mut c = vec![T::from(0.0); n * n];
+    for &(m, k, n) in shapes {
+        let a: Vec<T> = (0..m * k).map(|i| T::from(((i * 7 % 13) as f32) / 13.0 - 0.5)).collect();
+        let b: Vec<T> = (0..k * n).map(|i| T::from(((i * 5 % 11) as f32) / 11.0 - 0.5)).collect();
+        let mut c = vec![T::from(0.0); m * n];
+        let flops = 2.0 * (m * k * n) as f64;
         for t in [1usize, 2] {
             threads::set_num_threads(t).unwrap();
             for method in [Method::Classical, Method::Strassen] {
-                if method == Method::Strassen && n < 512 {
+                if method == Method::Strassen && (m.min(k).min(n) < 512 || m != k || k != n) {
                     continue;
                 }
-                let reps = (2e9 / (2.0 * (n as f64).powi(3))).clamp(3.0, 50.0) as usize;
+                // About 10 s of work at 100 GFLOP/s per point, 9 to 200 repeats.
+                let reps = (1e12 / flops).clamp(9.0, 200.0) as usize;
                 let times: Vec<f64> = (0..reps + 1)
                     .map(|_| {
                         let s = Instant::now();
                         matmul(
-                            MatRef::row_major("a", &a, n, n).unwrap(),
-                            MatRef::row_major("b", &b, n, n).unwrap(),
-                            MatMut::row_major("out", &mut c, n, n).unwrap(),
+                            MatRef::row_major("a", &a, m, k).unwrap(),
+                            MatRef::row_major("b", &b, k, n).unwrap(),
+                            MatMut::row_major("out", &mut c, m, n).unwrap(),
                             method,
                             Parallelism::Pool,
                         )
@@ -48,18 +50,28 @@ fn run<T: Scalar + From<f32>>(sizes: &[usize]) {
                     })
                     .skip(1)
                     .collect();
-                let gf = 2.0 * (n as f64).powi(3) / median(times) / 1e9;
-                println!("n={n:5} threads={t} {method:?}: {gf:7.1} GFLOP/s (classical-equivalent)");
+                let gf = flops / median(times) / 1e9;
+                println!("{m}x{k}x{n} threads={t} {method:?}: {gf:7.1} GFLOP/s (classical-equivalent)");
             }
         }
+    }
+}
+
+/// `N` (a square) or `MxKxN`.
+fn shape(arg: &str) -> Option<(usize, usize, usize)> {
+    let dims: Vec<usize> = arg.split('x').map(|d| d.parse().ok()).collect::<Option<_>>()?;
+    match dims[..] {
+        [n] => Some((n, n, n)),
+        [m, k, n] => Some((m, k, n)),
+        _ => None,
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dtype = args.first().cloned().unwrap_or_else(|| "f64".into());
-    let sizes: Vec<usize> = args.iter().skip(1).filter_map(|s| s.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![256, 1024, 2048] } else { sizes };
+    let sizes: Vec<(usize, usize, usize)> = args.iter().skip(1).filter_map(|s| shape(s)).collect();
+    let sizes = if sizes.is_empty() { vec![(256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048)] } else { sizes };
     if dtype == "f32" {
         run::<f32>(&sizes)
     } else {

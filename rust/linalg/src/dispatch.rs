@@ -46,6 +46,12 @@ pub type CsrRowFn<T, I> = fn(&[T], &[I], &[T], usize, usize, &mut [T]) -> bool;
 pub struct ElemKernels<T: 'static> {
     /// GEMM micro-kernel.
     pub gemm: GemmMicro<T>,
+    /// The tier's second tile, for products whose `MR` side has at most its `mr`
+    /// rows (on AVX-512 f32, `32 × 12` beside the `64 × 6` above: no half-empty
+    /// panels for `64 × 100 000 @ 100 000 × 32`); the same shape as `gemm` on the
+    /// other tiers. Both tiles of a tier have the same `KC` (`gemm.rs`), so the
+    /// rounding of an entry does not depend on which one computed it.
+    pub gemm_narrow: GemmMicro<T>,
     /// CSR row × dense, 32-bit indices.
     pub csr_row_i32: CsrRowFn<T, i32>,
     /// CSR row × dense, 64-bit indices.
@@ -68,19 +74,12 @@ macro_rules! linalg_tier {
             use mlkern_core::simd::Simd;
 
             macro_rules! gemm_with_features {
-                ($name:ident, $cols:ident, $t:ty) => {
+                ($name:ident, $cols:ident, $t:ty, $mv:expr, $nr:expr) => {
                     #[target_feature(enable = $features)]
                     unsafe fn $name(kc: usize, a: *const $t, b: *const $t, c: *mut $t, ldc: usize, acc: bool) {
                         // SAFETY: features enabled here; pointer ranges guaranteed by the
                         // caller (GemmMicroFn contract).
-                        unsafe {
-                            micro::micro_tile::<
-                                $t,
-                                $isa,
-                                { <$isa as TileShape<$t>>::MV },
-                                { <$isa as TileShape<$t>>::NR },
-                            >(kc, a, b, c, ldc, acc)
-                        }
+                        unsafe { micro::micro_tile::<$t, $isa, { $mv }, { $nr }>(kc, a, b, c, ldc, acc) }
                     }
                     #[target_feature(enable = $features)]
                     #[allow(clippy::too_many_arguments)]
@@ -98,12 +97,9 @@ macro_rules! linalg_tier {
                         // SAFETY: features enabled here; pointer ranges guaranteed by the
                         // caller (GemmStridedFn contract).
                         unsafe {
-                            micro::micro_tile_strided::<
-                                $t,
-                                $isa,
-                                { <$isa as TileShape<$t>>::MV },
-                                { <$isa as TileShape<$t>>::NR },
-                            >(kc, a, a_step, b, b_step, b_col, c, ldc, acc)
+                            micro::micro_tile_strided::<$t, $isa, { $mv }, { $nr }>(
+                                kc, a, a_step, b, b_step, b_col, c, ldc, acc,
+                            )
                         }
                     }
                 };
@@ -133,16 +129,50 @@ macro_rules! linalg_tier {
                 };
             }
 
-            // The driver's edge-tile buffer holds every tier's tile.
+            // The driver's edge-tile buffer holds every tier's tiles.
             const _: () = assert!(
                 <$isa as TileShape<f32>>::MV * <$isa as Simd<f32>>::LANES * <$isa as TileShape<f32>>::NR
                     <= crate::gemm::EDGE_TILE_LEN
                     && <$isa as TileShape<f64>>::MV * <$isa as Simd<f64>>::LANES * <$isa as TileShape<f64>>::NR
                         <= crate::gemm::EDGE_TILE_LEN
+                    && <$isa as TileShape<f32>>::NARROW_MV
+                        * <$isa as Simd<f32>>::LANES
+                        * <$isa as TileShape<f32>>::NARROW_NR
+                        <= crate::gemm::EDGE_TILE_LEN
+                    && <$isa as TileShape<f64>>::NARROW_MV
+                        * <$isa as Simd<f64>>::LANES
+                        * <$isa as TileShape<f64>>::NARROW_NR
+                        <= crate::gemm::EDGE_TILE_LEN
             );
 
-            gemm_with_features!(gemm_f32, gemm_strided_f32, f32);
-            gemm_with_features!(gemm_f64, gemm_strided_f64, f64);
+            gemm_with_features!(
+                gemm_f32,
+                gemm_strided_f32,
+                f32,
+                <$isa as TileShape<f32>>::MV,
+                <$isa as TileShape<f32>>::NR
+            );
+            gemm_with_features!(
+                gemm_f64,
+                gemm_strided_f64,
+                f64,
+                <$isa as TileShape<f64>>::MV,
+                <$isa as TileShape<f64>>::NR
+            );
+            gemm_with_features!(
+                gemm_narrow_f32,
+                gemm_narrow_strided_f32,
+                f32,
+                <$isa as TileShape<f32>>::NARROW_MV,
+                <$isa as TileShape<f32>>::NARROW_NR
+            );
+            gemm_with_features!(
+                gemm_narrow_f64,
+                gemm_narrow_strided_f64,
+                f64,
+                <$isa as TileShape<f64>>::NARROW_MV,
+                <$isa as TileShape<f64>>::NARROW_NR
+            );
             csr_with_features!(csr_f32_i32_k, csr_f32_i32, f32, i32);
             csr_with_features!(csr_f32_i64_k, csr_f32_i64, f32, i64);
             csr_with_features!(csr_f64_i32_k, csr_f64_i32, f64, i32);
@@ -157,6 +187,12 @@ macro_rules! linalg_tier {
                         kernel: gemm_f32,
                         kernel_strided: gemm_strided_f32,
                     },
+                    gemm_narrow: GemmMicro {
+                        mr: <$isa as TileShape<f32>>::NARROW_MV * <$isa as Simd<f32>>::LANES,
+                        nr: <$isa as TileShape<f32>>::NARROW_NR,
+                        kernel: gemm_narrow_f32,
+                        kernel_strided: gemm_narrow_strided_f32,
+                    },
                     csr_row_i32: csr_f32_i32,
                     csr_row_i64: csr_f32_i64,
                 },
@@ -166,6 +202,12 @@ macro_rules! linalg_tier {
                         nr: <$isa as TileShape<f64>>::NR,
                         kernel: gemm_f64,
                         kernel_strided: gemm_strided_f64,
+                    },
+                    gemm_narrow: GemmMicro {
+                        mr: <$isa as TileShape<f64>>::NARROW_MV * <$isa as Simd<f64>>::LANES,
+                        nr: <$isa as TileShape<f64>>::NARROW_NR,
+                        kernel: gemm_narrow_f64,
+                        kernel_strided: gemm_narrow_strided_f64,
                     },
                     csr_row_i32: csr_f64_i32,
                     csr_row_i64: csr_f64_i64,

@@ -73,10 +73,14 @@ impl Blocking {
     /// Block sizes for a product with inner dimension `k`: when `k < KC` the
     /// slices are shallower, so `MC` and `NC` grow to fill the same cache budget
     /// (fewer, larger tasks; e.g. `100 000×32 @ 32×64`).
-    pub(crate) fn for_kernel<T>(g: &GemmMicro<T>, k: usize) -> Self {
+    /// `KC` is the same for both tiles of a tier (sized for the wider `B̃` panel), so
+    /// an entry of C is summed in the same order whichever tile computes it.
+    pub(crate) fn for_kernel<T: Scalar>(g: &GemmMicro<T>, k: usize) -> Self {
         let size = std::mem::size_of::<T>();
         let (mr, nr) = (g.mr, g.nr);
-        let kc = (L1_HALF / (nr * size)).clamp(64, 512) / 8 * 8;
+        let tiles = dispatch::kernels::<T>();
+        let widest = tiles.gemm.nr.max(tiles.gemm_narrow.nr);
+        let kc = (L1_HALF / (widest * size)).clamp(64, 512) / 8 * 8;
         let depth = k.clamp(1, kc);
         let mc = ((L2_HALF / (depth * size)) / mr).max(1) * mr;
         let nc = ((L3_PART / (depth * size)) / nr).max(1) * nr;
@@ -112,11 +116,24 @@ impl<T> Dst<T> {
     }
 }
 
-/// The active tier's register tile and cache blocks for `T` and inner dimension `k`,
-/// as `(mr, nr, kc, mc, nc)`: what tests build their edge shapes from.
+/// The register tile for a product whose `MR` side (rows of C as the driver
+/// orients it) has `rows` rows: the tier's narrow tile when `rows` fits in its `mr`
+/// and the wide tile's panel would be at least half empty, else the wide tile.
+pub(crate) fn tile_for<T: Scalar>(rows: usize) -> GemmMicro<T> {
+    let k = dispatch::kernels::<T>();
+    if k.gemm_narrow.mr < k.gemm.mr && rows <= k.gemm_narrow.mr {
+        k.gemm_narrow
+    } else {
+        k.gemm
+    }
+}
+
+/// The active tier's register tile and cache blocks for `T`, `rows` rows on the
+/// tile's `MR` side and inner dimension `k`, as `(mr, nr, kc, mc, nc)`: what tests
+/// build their edge shapes from.
 #[doc(hidden)]
-pub fn block_sizes<T: Scalar>(k: usize) -> (usize, usize, usize, usize, usize) {
-    let b = Blocking::for_kernel(&dispatch::kernels::<T>().gemm, k);
+pub fn block_sizes<T: Scalar>(rows: usize, k: usize) -> (usize, usize, usize, usize, usize) {
+    let b = Blocking::for_kernel(&tile_for::<T>(rows), k);
     (b.mr, b.nr, b.kc, b.mc, b.nc)
 }
 
@@ -176,6 +193,39 @@ pub(crate) unsafe fn gemm_raw<T: Scalar>(
     c: Dst<T>,
     threads: usize,
 ) {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { gemm_raw_ordered(m, n, k, alpha, a, b, beta, c, threads, KSplit::ByShape) }
+}
+
+/// Whether a product may cut `k` into chunks ([`gemm_split_k`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KSplit {
+    /// When the output is small for `k`: the chunk boundaries, and so the rounding,
+    /// depend on `(m, n, k)`.
+    ByShape,
+    /// Never: every entry is summed over `k` in the same order (`KC` slices in
+    /// order, each sequential), whatever `m`, `n` and the thread count; its rounding
+    /// depends only on `k`, its row and column, and the tier.
+    Never,
+}
+
+/// [`gemm_raw`] with the `k`-split rule chosen by the caller.
+///
+/// # Safety
+/// As [`gemm_raw`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_raw_ordered<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: Src<T>,
+    b: Src<T>,
+    beta: T,
+    c: Dst<T>,
+    threads: usize,
+    split: KSplit,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -185,15 +235,18 @@ pub(crate) unsafe fn gemm_raw<T: Scalar>(
             scale(m, n, beta, c);
             return;
         }
-        // About 2²¹ multiply-adds (~20 µs on one core) per thread at least: below
-        // that, waking the pool costs more than it saves (measured at 64³ and 128³).
-        let threads = threads.min(1 + m.saturating_mul(n).saturating_mul(k) / (1 << 21));
+        // About 2²³ multiply-adds (~40 µs on one core at float32) per extra thread:
+        // below that, waking the pool costs more than it saves (measured on Zen 5:
+        // 128³ took 21 µs on one thread and 28 µs on two, 256×128 @ 128×128 39 and
+        // 47 µs; 256³ 155 and 124 µs).
+        let threads = threads.min(1 + m.saturating_mul(n).saturating_mul(k) / (1 << 23));
         if c.rs != 1 && c.cs == 1 && !keeps_row_major_orientation(m, n, &a, &b) {
             // Row-major C: compute Cᵀ = Bᵀ Aᵀ, whose tiles are column-major.
             let (at, bt) = (Src { ptr: b.ptr, rs: b.cs, cs: b.rs }, Src { ptr: a.ptr, rs: a.cs, cs: a.rs });
-            return gemm_oriented(n, m, k, alpha, at, bt, beta, Dst { ptr: c.ptr, rs: c.cs, cs: c.rs }, threads);
+            let ct = Dst { ptr: c.ptr, rs: c.cs, cs: c.rs };
+            return gemm_oriented(n, m, k, alpha, at, bt, beta, ct, threads, split);
         }
-        gemm_oriented(m, n, k, alpha, a, b, beta, c, threads)
+        gemm_oriented(m, n, k, alpha, a, b, beta, c, threads, split)
     }
 }
 
@@ -204,10 +257,9 @@ pub(crate) unsafe fn gemm_raw<T: Scalar>(
 /// float64 on one core; as it stands, X is the in-place `B̃` at 101 (2 threads:
 /// 159 → 184), despite the tile copies.
 fn keeps_row_major_orientation<T: Scalar>(m: usize, n: usize, a: &Src<T>, b: &Src<T>) -> bool {
-    let mr = dispatch::kernels::<T>().gemm.mr;
     // Transposed, the product is Bᵀ Aᵀ: its B̃ side is Aᵀ, facing n rows.
     let at = Src { ptr: a.ptr, rs: a.cs, cs: a.rs };
-    reads_b_in_place(m, mr, b) && !reads_b_in_place(n, mr, &at)
+    reads_b_in_place(m, tile_for::<T>(m).mr, b) && !reads_b_in_place(n, tile_for::<T>(n).mr, &at)
 }
 
 /// How many chunks of `k` a product with this small an output is cut into (at
@@ -244,14 +296,15 @@ unsafe fn gemm_oriented<T: Scalar>(
     beta: T,
     c: Dst<T>,
     threads: usize,
+    split: KSplit,
 ) {
-    let g = dispatch::kernels::<T>().gemm;
+    let g = tile_for::<T>(m);
     let blk = Blocking::for_kernel(&g, k);
-    let parts = split_k(m, n, k, blk.kc);
+    let parts = if split == KSplit::ByShape { split_k(m, n, k, blk.kc) } else { 1 };
     // SAFETY: forwarded caller guarantees.
     unsafe {
         if parts > 1 {
-            gemm_split_k(m, n, k, alpha, a, b, beta, c, parts, threads, blk);
+            gemm_split_k(m, n, k, alpha, a, b, beta, c, parts, threads, &g, blk);
         } else {
             gemm_blocked(m, n, k, alpha, a, b, beta, c, threads, &g, blk);
         }
@@ -297,8 +350,13 @@ unsafe fn gemm_blocked<T: Scalar>(
         for jc in (0..n).step_by(blk.nc) {
             let ncb = blk.nc.min(n - jc);
             let panels = ncb.div_ceil(blk.nr);
-            // Enough tasks for every thread (and some balance), each at least 4 panels wide.
-            let col_splits = (2 * threads).div_ceil(row_blocks).clamp(1, panels.div_ceil(4).max(1));
+            // Enough tasks for every thread (and some balance), each at least 4 panels
+            // wide. But when B is read in place and A packed, every task packs the
+            // whole A block of its rows again: then one task per thread (256³ with a
+            // transposed B, float32, two threads: four tasks took 224 µs, two 178 µs;
+            // one thread 196 µs).
+            let tasks = if b_in_place && !driver.a_in_place { threads } else { 2 * threads };
+            let col_splits = tasks.div_ceil(row_blocks).clamp(1, panels.div_ceil(4).max(1));
             let per_split = panels.div_ceil(col_splits);
             for pc in (0..k).step_by(blk.kc) {
                 let kcb = blk.kc.min(k - pc);
@@ -590,9 +648,10 @@ unsafe fn gemm_split_k<T: Scalar>(
     c: Dst<T>,
     parts: usize,
     threads: usize,
+    g: &GemmMicro<T>,
     blk: Blocking,
 ) {
-    let g = dispatch::kernels::<T>().gemm;
+    let g = *g;
     let per = k.div_ceil(parts).div_ceil(blk.kc) * blk.kc;
     let parts = k.div_ceil(per);
     let block = m.checked_mul(n);

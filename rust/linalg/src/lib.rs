@@ -6,6 +6,7 @@
 //! - [`qr`]: blocked Householder QR; [`lu`]: LU with partial pivoting (the power
 //!   iteration normaliser); [`svd`]: one-sided Jacobi SVD of small matrices.
 //! - [`sparse`]: CSR × dense products with validated structure.
+//! - [`pairwise`]: all-pairs dot products for `cdist`/`topk` on the GEMM.
 //! - [`kernels`] and [`dispatch`]: linalg's own SIMD kernels (GEMM micro-tile, CSR
 //!   row), instantiated per tier with `mlkern_core::per_tier!`.
 //!
@@ -18,6 +19,7 @@ pub mod kernels;
 pub mod lu;
 pub mod mat;
 mod pack;
+pub mod pairwise;
 pub mod qr;
 pub mod sparse;
 pub mod strassen;

@@ -24,6 +24,9 @@ fn prefetch_run<T>(ptr: *const T, len: usize) {
     }
 }
 
+/// Steps per block of the transposing pack (see `pack_panels`).
+const TRANSPOSE_STEPS: usize = 64;
+
 /// A strided source block: element `(i, j)` at `ptr + i * rs + j * cs`.
 #[derive(Clone, Copy)]
 pub(crate) struct Src<T> {
@@ -99,16 +102,28 @@ unsafe fn pack_panels<T: Float>(
                     o[h..].fill(T::ZERO);
                 }
             } else {
-                // One source row at a time (contiguous reads when cs = 1), written
-                // with stride r: measured faster than gathering h streams per step,
-                // especially with two threads packing at once.
-                for i in 0..h {
-                    let row = base.add(i * x.rs);
-                    for p in 0..kc {
-                        out[p * r + i] = *row.add(p * x.cs);
+                // A transpose in blocks of one cache line of output per step (`lane`
+                // rows) by TRANSPOSE_STEPS steps: the rows are read along their unit
+                // stride, and both the block read and the block written stay in L1
+                // (row by row over all kc steps, the writes of one row touched kc
+                // lines of a panel larger than L1: `a @ b.T` at 256³ float32 ran at
+                // 0.78× OpenBLAS on one thread).
+                let lane = (64 / std::mem::size_of::<T>()).max(1);
+                for i0 in (0..h).step_by(lane) {
+                    let i1 = (i0 + lane).min(h);
+                    for p0 in (0..kc).step_by(TRANSPOSE_STEPS) {
+                        let p1 = (p0 + TRANSPOSE_STEPS).min(kc);
+                        for i in i0..i1 {
+                            let row = base.add(i * x.rs);
+                            for p in p0..p1 {
+                                out[p * r + i] = *row.add(p * x.cs);
+                            }
+                        }
                     }
                     if x.cs == 1 {
-                        prefetch_run(row.wrapping_add(kc), kc);
+                        for i in i0..i1 {
+                            prefetch_run(base.add(i * x.rs).wrapping_add(kc), kc);
+                        }
                     }
                 }
                 if h < r {

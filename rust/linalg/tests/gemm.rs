@@ -153,14 +153,25 @@ fn every_tier_every_layout() {
 /// (a second, one-deep `KC` slice), more than `IN_PLACE_MAX_REUSE` panels on both
 /// sides (both operands packed) with `m` past `MC` (two row blocks) and `k` over
 /// three `KC` slices.
+///
+/// The same edges of the narrow tile (taken when the `MR` side has at most its `mr`
+/// rows): its `mr` and `mr - 1` rows against `nr ± 1` columns, the wide tile's `mr`
+/// halved and +1 (the switch point), in both orientations (`C` column- and
+/// row-major swap which side is `MR`).
 fn edge_shapes<T: Scalar>() -> Vec<(usize, usize, usize)> {
-    let (mr, nr, kc, _, _) = mlkern_linalg::gemm::block_sizes::<T>(1 << 20);
-    let (_, _, _, mc, _) = mlkern_linalg::gemm::block_sizes::<T>(2 * kc + 7);
+    let (mr, nr, kc, _, _) = mlkern_linalg::gemm::block_sizes::<T>(usize::MAX, 1 << 20);
+    let (_, _, _, mc, _) = mlkern_linalg::gemm::block_sizes::<T>(usize::MAX, 2 * kc + 7);
+    let (nmr, nnr, _, _, _) = mlkern_linalg::gemm::block_sizes::<T>(1, 1 << 20);
     vec![
         (mr - 1, nr + 1, kc + 1),
         (mr + 1, nr - 1, kc - 1),
         (2 * mr + 1, 2 * nr - 1, kc),
         ((mc + mr + 3).max(9 * mr + 3), 9 * nr + 5, 2 * kc + 7),
+        (nmr, nnr + 1, kc + 1),
+        (nmr - 1, 9 * nnr + 1, 2 * kc + 3),
+        (nnr - 1, nmr, kc - 1),
+        (nmr + 1, nnr - 1, 5),
+        (nmr, 2 * nmr, 4 * kc + 9),
     ]
 }
 

@@ -65,64 +65,90 @@ fn gemm_micro_tile_matches_exact_every_tier() {
     for (tier, k) in tiers() {
         for kc in (1..=40).chain([257]) {
             for acc in [false, true] {
-                // f64
-                let g = k.f64.gemm;
-                let (mr, nr, ldc) = (g.mr, g.nr, g.mr + 3);
-                let a = rng.vec_f64(kc * mr);
-                let b = rng.vec_f64(kc * nr);
-                let c0 = rng.vec_f64(ldc * nr);
-                let mut c = c0.clone();
-                // SAFETY: a holds kc·mr, b kc·nr values; the tile (mr rows, nr columns
-                // ldc apart) lies inside c.
-                unsafe { (g.kernel)(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, acc) };
-                check_tile(&format!("{tier} f64 packed"), kc, mr, nr, &a, &b, &c0, &c, ldc, acc, U64);
-                // The strided entry point on the same values, laid out with padding:
-                // Ã step p at p·(mr + 1), B̃ (p, j) at p·(2nr + 1) + 2j.
-                let (a_step, b_step) = (mr + 1, 2 * nr + 1);
-                let mut a_s = vec![f64::NAN; kc * a_step];
-                let mut b_s = vec![f64::NAN; kc * b_step];
-                for p in 0..kc {
-                    a_s[p * a_step..p * a_step + mr].copy_from_slice(&a[p * mr..(p + 1) * mr]);
-                    for j in 0..nr {
-                        b_s[p * b_step + 2 * j] = b[p * nr + j];
+                // f64, both tiles of the tier
+                for (shape, g) in [("wide", k.f64.gemm), ("narrow", k.f64.gemm_narrow)] {
+                    let (mr, nr, ldc) = (g.mr, g.nr, g.mr + 3);
+                    let a = rng.vec_f64(kc * mr);
+                    let b = rng.vec_f64(kc * nr);
+                    let c0 = rng.vec_f64(ldc * nr);
+                    let mut c = c0.clone();
+                    // SAFETY: a holds kc·mr, b kc·nr values; the tile (mr rows, nr columns
+                    // ldc apart) lies inside c.
+                    unsafe { (g.kernel)(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, acc) };
+                    check_tile(&format!("{tier} f64 {shape} packed"), kc, mr, nr, &a, &b, &c0, &c, ldc, acc, U64);
+                    // The strided entry point on the same values, laid out with padding:
+                    // Ã step p at p·(mr + 1), B̃ (p, j) at p·(2nr + 1) + 2j.
+                    let (a_step, b_step) = (mr + 1, 2 * nr + 1);
+                    let mut a_s = vec![f64::NAN; kc * a_step];
+                    let mut b_s = vec![f64::NAN; kc * b_step];
+                    for p in 0..kc {
+                        a_s[p * a_step..p * a_step + mr].copy_from_slice(&a[p * mr..(p + 1) * mr]);
+                        for j in 0..nr {
+                            b_s[p * b_step + 2 * j] = b[p * nr + j];
+                        }
                     }
+                    let mut c = c0.clone();
+                    // SAFETY: every element the strided tile reads lies inside a_s / b_s
+                    // (the NaN padding is never read: a NaN would fail the check).
+                    unsafe {
+                        (g.kernel_strided)(kc, a_s.as_ptr(), a_step, b_s.as_ptr(), b_step, 2, c.as_mut_ptr(), ldc, acc)
+                    };
+                    check_tile(&format!("{tier} f64 {shape} strided"), kc, mr, nr, &a, &b, &c0, &c, ldc, acc, U64);
                 }
-                let mut c = c0.clone();
-                // SAFETY: every element the strided tile reads lies inside a_s / b_s
-                // (the NaN padding is never read: a NaN would fail the check).
-                unsafe {
-                    (g.kernel_strided)(kc, a_s.as_ptr(), a_step, b_s.as_ptr(), b_step, 2, c.as_mut_ptr(), ldc, acc)
-                };
-                check_tile(&format!("{tier} f64 strided"), kc, mr, nr, &a, &b, &c0, &c, ldc, acc, U64);
 
-                // f32
-                let g = k.f32.gemm;
-                let (mr, nr, ldc) = (g.mr, g.nr, g.mr + 1);
-                let a = rng.vec_f32(kc * mr);
-                let b = rng.vec_f32(kc * nr);
-                let c0 = rng.vec_f32(ldc * nr);
-                let mut c = c0.clone();
-                // SAFETY: as above.
-                unsafe { (g.kernel)(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, acc) };
-                let (aw, bw, c0w) = (widen(&a), widen(&b), widen(&c0));
-                check_tile(&format!("{tier} f32 packed"), kc, mr, nr, &aw, &bw, &c0w, &widen(&c), ldc, acc, U32);
-                // f32 strided: Ã step p at p·(mr + 3), B̃ (p, j) at p + j·(kc + 1)
-                // (a column-major B read in place).
-                let (a_step, b_col) = (mr + 3, kc + 1);
-                let mut a_s = vec![f32::NAN; kc * a_step];
-                let mut b_s = vec![f32::NAN; nr * b_col];
-                for p in 0..kc {
-                    a_s[p * a_step..p * a_step + mr].copy_from_slice(&a[p * mr..(p + 1) * mr]);
-                    for j in 0..nr {
-                        b_s[p + j * b_col] = b[p * nr + j];
+                // f32, both tiles of the tier
+                for (shape, g) in [("wide", k.f32.gemm), ("narrow", k.f32.gemm_narrow)] {
+                    let (mr, nr, ldc) = (g.mr, g.nr, g.mr + 1);
+                    let a = rng.vec_f32(kc * mr);
+                    let b = rng.vec_f32(kc * nr);
+                    let c0 = rng.vec_f32(ldc * nr);
+                    let mut c = c0.clone();
+                    // SAFETY: as above.
+                    unsafe { (g.kernel)(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, acc) };
+                    let (aw, bw, c0w) = (widen(&a), widen(&b), widen(&c0));
+                    check_tile(
+                        &format!("{tier} f32 {shape} packed"),
+                        kc,
+                        mr,
+                        nr,
+                        &aw,
+                        &bw,
+                        &c0w,
+                        &widen(&c),
+                        ldc,
+                        acc,
+                        U32,
+                    );
+                    // f32 strided: Ã step p at p·(mr + 3), B̃ (p, j) at p + j·(kc + 1)
+                    // (a column-major B read in place).
+                    let (a_step, b_col) = (mr + 3, kc + 1);
+                    let mut a_s = vec![f32::NAN; kc * a_step];
+                    let mut b_s = vec![f32::NAN; nr * b_col];
+                    for p in 0..kc {
+                        a_s[p * a_step..p * a_step + mr].copy_from_slice(&a[p * mr..(p + 1) * mr]);
+                        for j in 0..nr {
+                            b_s[p + j * b_col] = b[p * nr + j];
+                        }
                     }
+                    let mut c = c0.clone();
+                    // SAFETY: every element the strided tile reads lies inside a_s / b_s.
+                    unsafe {
+                        (g.kernel_strided)(kc, a_s.as_ptr(), a_step, b_s.as_ptr(), 1, b_col, c.as_mut_ptr(), ldc, acc)
+                    };
+                    check_tile(
+                        &format!("{tier} f32 {shape} strided"),
+                        kc,
+                        mr,
+                        nr,
+                        &aw,
+                        &bw,
+                        &c0w,
+                        &widen(&c),
+                        ldc,
+                        acc,
+                        U32,
+                    );
                 }
-                let mut c = c0.clone();
-                // SAFETY: every element the strided tile reads lies inside a_s / b_s.
-                unsafe {
-                    (g.kernel_strided)(kc, a_s.as_ptr(), a_step, b_s.as_ptr(), 1, b_col, c.as_mut_ptr(), ldc, acc)
-                };
-                check_tile(&format!("{tier} f32 strided"), kc, mr, nr, &aw, &bw, &c0w, &widen(&c), ldc, acc, U32);
             }
         }
     }

@@ -5,6 +5,7 @@
 //! elements (below that, releasing costs more than it frees).
 
 use mlkern_core::vector::{self, Metric};
+use mlkern_linalg::pairwise::GemmDots;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -187,8 +188,9 @@ fn two_matrices<'py>(
 ///     arrays) are copied once.
 /// metric : {"euclidean", "sqeuclidean", "cosine", "cosine_similarity", "dot"}
 ///     Distances with SciPy's meaning: ``"euclidean"`` (default, as SciPy),
-///     ``"sqeuclidean"`` (both accumulate squared differences directly, no
-///     cancellation), ``"cosine"`` = ``1 - similarity``, the similarity clamped to
+///     ``"sqeuclidean"`` (from ``|a|² + |b|² - 2 a·b`` where that cannot cancel,
+///     ``d² > (|a|² + |b|²) / 2``; near pairs, and any non-finite or underflowing
+///     one, are summed directly as ``Σ (a - b)²``), ``"cosine"`` = ``1 - similarity``, the similarity clamped to
 ///     [-1, 1] first (NaN where a row is all zeros, as SciPy). Similarities under
 ///     names that say so: ``"cosine_similarity"`` (0 where a row is all zeros, as
 ///     ``sklearn.metrics.pairwise.cosine_similarity``) and ``"dot"`` (``a_i · b_j``).
@@ -203,9 +205,13 @@ fn two_matrices<'py>(
 ///
 /// Notes
 /// -----
-/// Runs on mlkern's thread pool with the GIL released; each entry is computed by
-/// one 4 × 4 register tile, so results do not depend on the thread count. Error per
-/// entry as for ``dot`` with n = d.
+/// Runs on mlkern's thread pool with the GIL released. The dot products come from
+/// the packed GEMM (``linalg.matmul``'s kernels, ``a @ b.T`` without a copy) and are
+/// turned into scores in place; each entry is summed in one order fixed by ``d``,
+/// so results do not depend on the thread count or the shapes, and :func:`topk`
+/// reports exactly these scores. Error per entry: dot as for ``dot`` with n = d;
+/// cosine ``2 γ_{d+6}``; sqeuclidean ``4 γ_{d+1} d²`` (the direct sum's bound is
+/// ``γ_{d+1} d²``), euclidean half that relative error.
 #[pyfunction]
 #[pyo3(signature = (a, b, metric = "euclidean", *, out = None))]
 pub(crate) fn cdist<'py>(
@@ -225,12 +231,12 @@ pub(crate) fn cdist<'py>(
             Some(o) => {
                 let mut o = OutArray::check(o, dtype, [m, n], &[(&a, "a"), (&b, "b")])?;
                 let dst = o.slice_mut::<T>();
-                run(py, work, || vector::cdist(x, m, y, n, d, metric, dst)).map_err(to_pyerr)?;
+                run(py, work, || vector::cdist_by_products(x, m, y, n, d, metric, dst, &GemmDots)).map_err(to_pyerr)?;
                 Ok(o.owner)
             }
             None => {
                 let (arr, dst) = new_array::<T>(py, [m, n])?;
-                run(py, work, || vector::cdist(x, m, y, n, d, metric, dst)).map_err(to_pyerr)?;
+                run(py, work, || vector::cdist_by_products(x, m, y, n, d, metric, dst, &GemmDots)).map_err(to_pyerr)?;
                 Ok(arr)
             }
         }
@@ -262,9 +268,12 @@ pub(crate) fn cdist<'py>(
 ///
 /// Notes
 /// -----
-/// Fused: scores are computed tile by tile and offered to bounded per-query heaps,
-/// so extra memory is O(q · k) per worker thread, never O(q · n). Multi-threaded over
-/// corpus chunks with the GIL released; results do not depend on the thread count.
+/// Fused: the dot products of at most 256 queries × 512 corpus rows at a time come
+/// from the packed GEMM into a pooled block, are turned into scores as :func:`cdist`
+/// does and offered to bounded per-query heaps, so extra memory is O(q · k) plus one
+/// such block (at most 512 KiB for float32) per worker thread, never O(q · n).
+/// Multi-threaded over corpus chunks with the GIL released; results do not depend on
+/// the thread count.
 #[pyfunction]
 #[pyo3(signature = (queries, corpus, k, metric = "euclidean"))]
 pub(crate) fn topk<'py>(
@@ -293,7 +302,7 @@ pub(crate) fn topk<'py>(
         let (x, y) = (qa.slice::<T>(), ca.slice::<T>());
         let (idx_arr, idx) = new_array::<i64>(py, [q, k])?;
         let (score_arr, scores) = new_array::<T>(py, [q, k])?;
-        run(py, work, || vector::topk(x, q, y, n, d, k, metric, idx, scores)).map_err(to_pyerr)?;
+        run(py, work, || vector::topk_by_products(x, q, y, n, d, k, metric, idx, scores, &GemmDots)).map_err(to_pyerr)?;
         pair(py, score_arr, idx_arr)
     })
 }

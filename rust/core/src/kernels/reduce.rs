@@ -15,6 +15,9 @@
 use crate::element::Float;
 use crate::simd::Simd;
 
+/// How far ahead of the loads the main loop prefetches both operands.
+const PREFETCH_BYTES: usize = 2048;
+
 /// One step of the accumulation: how a pair of loaded registers updates `acc`.
 pub(crate) trait PairOp {
     /// # Safety
@@ -65,7 +68,16 @@ pub(crate) unsafe fn pair_reduce<T: Float, S: Simd<T>, Op: PairOp>(a: &[T], b: &
         let mut acc2 = S::zero();
         let mut acc3 = S::zero();
         let mut i = 0;
+        let step_bytes = 4 * l * std::mem::size_of::<T>();
+        let ahead = PREFETCH_BYTES / std::mem::size_of::<T>();
         while i + 4 * l <= n {
+            // Long operands stream from L3 or DRAM: ask for the lines PREFETCH_BYTES
+            // ahead (past the end is harmless: a prefetch never faults).
+            for line in (0..step_bytes).step_by(64) {
+                let e = ahead + line / std::mem::size_of::<T>();
+                crate::simd::prefetch(pa.wrapping_add(i + e));
+                crate::simd::prefetch(pb.wrapping_add(i + e));
+            }
             acc0 = Op::step::<T, S>(S::load(pa.add(i)), S::load(pb.add(i)), acc0);
             acc1 = Op::step::<T, S>(S::load(pa.add(i + l)), S::load(pb.add(i + l)), acc1);
             acc2 = Op::step::<T, S>(S::load(pa.add(i + 2 * l)), S::load(pb.add(i + 2 * l)), acc2);

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use super::check_matrix;
 use super::cosine::{self, SCALE_ROW};
 use super::metric::{clamp_unit, cosine_from_parts, Metric};
+use super::products::{finish_row, row_terms, scaled_columns, PairDots};
 use crate::aligned::{AlignedVec, Zeroable};
 use crate::dispatch::{kernels, HasKernels, TileFn};
 use crate::error::Result;
@@ -105,6 +106,50 @@ pub fn cdist<T: HasKernels + Zeroable>(
     } else {
         threads::install(|| {
             out.par_chunks_mut(BAND_ROWS * n).enumerate().for_each(|(t, band)| ctx.band(t * BAND_ROWS, band));
+        });
+    }
+    Ok(())
+}
+
+/// As [`cdist`], with the dot products computed by `dots` (linalg's packed GEMM,
+/// from the bindings) into `out` and turned into scores in place (`products.rs`:
+/// the rules, the recomputed pairs and the error bounds). The result does not
+/// depend on the thread count, and [`super::topk_by_products`] with the same
+/// provider reports exactly these scores.
+#[allow(clippy::too_many_arguments)]
+pub fn cdist_by_products<T: HasKernels + Zeroable>(
+    a: &[T],
+    m: usize,
+    b: &[T],
+    n: usize,
+    d: usize,
+    metric: Metric,
+    out: &mut [T],
+    dots: &dyn PairDots<T>,
+) -> Result<()> {
+    check_matrix("a", a.len(), m, d)?;
+    check_matrix("b", b.len(), n, d)?;
+    check_matrix("out", out.len(), m, n)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let (ta, tb) = (row_terms(a, m, d, metric)?, row_terms(b, n, d, metric)?);
+    dots.dots(a, m, b, n, d, out, threads::num_threads())?;
+    let (Some(ta), Some(tb)) = (ta, tb) else {
+        return Ok(()); // dot: the products are the scores
+    };
+    let scaled = scaled_columns(metric, &tb);
+    let finish_band = |i0: usize, band: &mut [T]| {
+        for (r, out_row) in band.chunks_mut(n).enumerate() {
+            let i = i0 + r;
+            finish_row(metric, out_row, ta[i], &tb, &a[i * d..i * d + d], b, &scaled);
+        }
+    };
+    if m.saturating_mul(n) < PAR_MIN_WORK / 16 {
+        finish_band(0, out);
+    } else {
+        threads::install(|| {
+            out.par_chunks_mut(BAND_ROWS * n).enumerate().for_each(|(t, band)| finish_band(t * BAND_ROWS, band));
         });
     }
     Ok(())

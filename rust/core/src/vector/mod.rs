@@ -8,11 +8,13 @@
 mod cdist;
 mod cosine;
 mod metric;
+mod products;
 mod topk;
 
-pub use cdist::cdist;
+pub use cdist::{cdist, cdist_by_products};
 pub use metric::{Metric, METRIC_NAMES};
-pub use topk::topk;
+pub use products::PairDots;
+pub use topk::{topk, topk_by_products};
 
 use crate::dispatch::{kernels, HasKernels, PairFn};
 pub(crate) use crate::error::check_matrix;
@@ -22,6 +24,8 @@ use crate::threads;
 /// Bytes of each operand per parallel chunk of a long reduction (256 KiB: both
 /// operands of a chunk fit in half of one core's L2).
 pub const PAR_CHUNK_BYTES: usize = 1 << 18;
+/// Contiguous runs of chunks per thread in a parallel reduction.
+const RUNS_PER_THREAD: usize = 4;
 /// Length (elements) from which reductions are chunked and run on the pool.
 pub const PAR_MIN_LEN: usize = 1 << 18;
 
@@ -39,11 +43,14 @@ fn reduce_pair<T: HasKernels>(a: &[T], b: &[T], f: PairFn<T>) -> T {
     let chunk = PAR_CHUNK_BYTES / std::mem::size_of::<T>();
     let len = a.len().min(b.len());
     let chunks = len.div_ceil(chunk);
-    // Each participant streams one contiguous run of chunks (long sequential streams
-    // suit the hardware prefetchers and DRAM pages, as OpenBLAS's split does). The
-    // per-chunk partials do not depend on who computes them and are summed in chunk
-    // order, so the result does not depend on the thread count.
-    let groups = threads::num_threads().clamp(1, chunks.max(1));
+    // Participants claim contiguous runs of chunks (long sequential streams suit the
+    // hardware prefetchers and DRAM pages, as OpenBLAS's split does), four runs per
+    // thread so that a helper that wakes late takes fewer instead of leaving the
+    // caller to wait for its half. The per-chunk partials do not depend on who
+    // computes them and are summed in chunk order, so the result does not depend on
+    // the thread count.
+    let threads = threads::num_threads();
+    let groups = if threads > 1 { (RUNS_PER_THREAD * threads).clamp(1, chunks.max(1)) } else { 1 };
     let per_group = threads::map_indexed(groups, |g| {
         (g * chunks / groups..(g + 1) * chunks / groups)
             .map(|c| {

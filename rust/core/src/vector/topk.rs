@@ -8,6 +8,12 @@
 //! rejected by one comparison with the heap's worst entry. Task results are merged.
 //! Extra memory: `O(q · k)` per task in flight, never `O(q · n)`.
 //!
+//! By products ([`topk_by_products`]): a task computes the dot products of up to
+//! [`QUERY_BLOCK`] queries × [`PRODUCT_ROWS`] corpus rows at a time with the
+//! provider (linalg's GEMM) into a pooled scratch block, turns them into scores by the
+//! rules of `products.rs` and offers them to the heaps; extra memory then is also
+//! one such block per task (at most 512 KiB for float32).
+//!
 //! Order: higher similarity (dot, cosine_similarity) or lower distance is better; equal scores
 //! rank the lower corpus index first; NaN ranks below every number. This is a strict
 //! total order on (score, index), so the result does not depend on the thread count.
@@ -18,14 +24,19 @@ use super::cdist::{cosine_of_rows, inverse_row_norms, zero_row_inverse};
 use super::check_matrix;
 use super::cosine;
 use super::metric::Metric;
+use super::products::{raw_score, row_terms, PairDots};
 use crate::aligned::Zeroable;
 use crate::dispatch::{kernels, HasKernels, TileFn};
 use crate::error::{Error, Result};
 use crate::kernels::tile::TILE;
-use crate::threads;
+use crate::{mem, threads};
 
 /// Corpus rows per parallel task.
 const CHUNK_ROWS: usize = 2048;
+/// Queries per block of products (the route by products).
+const QUERY_BLOCK: usize = 256;
+/// Corpus rows per block of products (the route by products).
+const PRODUCT_ROWS: usize = 512;
 
 /// True when (key `ka`, index `ia`) ranks before (`kb`, `ib`): larger key first, NaN last,
 /// ties to the lower index.
@@ -128,6 +139,7 @@ impl<T: HasKernels> TopK<T> {
 /// `corpus: (n, d)` under `metric`, best first: their indices into `out_idx` and their
 /// scores (similarity or distance, as `cdist` would report them) into `out_scores`,
 /// both `(q, k)` row-major. Requires `1 <= k <= n`.
+#[allow(clippy::too_many_arguments)]
 pub fn topk<T: HasKernels + Zeroable>(
     queries: &[T],
     q: usize,
@@ -138,6 +150,41 @@ pub fn topk<T: HasKernels + Zeroable>(
     metric: Metric,
     out_idx: &mut [i64],
     out_scores: &mut [T],
+) -> Result<()> {
+    search_all(queries, q, corpus, n, d, k, metric, out_idx, out_scores, None)
+}
+
+/// As [`topk`], with the scores computed from the dot products of `dots` by the
+/// rules of `products.rs`: exactly the scores [`super::cdist_by_products`] reports
+/// with the same provider.
+#[allow(clippy::too_many_arguments)]
+pub fn topk_by_products<T: HasKernels + Zeroable>(
+    queries: &[T],
+    q: usize,
+    corpus: &[T],
+    n: usize,
+    d: usize,
+    k: usize,
+    metric: Metric,
+    out_idx: &mut [i64],
+    out_scores: &mut [T],
+    dots: &dyn PairDots<T>,
+) -> Result<()> {
+    search_all(queries, q, corpus, n, d, k, metric, out_idx, out_scores, Some(dots))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search_all<T: HasKernels + Zeroable>(
+    queries: &[T],
+    q: usize,
+    corpus: &[T],
+    n: usize,
+    d: usize,
+    k: usize,
+    metric: Metric,
+    out_idx: &mut [i64],
+    out_scores: &mut [T],
+    dots: Option<&dyn PairDots<T>>,
 ) -> Result<()> {
     check_matrix("queries", queries.len(), q, d)?;
     check_matrix("corpus", corpus.len(), n, d)?;
@@ -153,23 +200,39 @@ pub fn topk<T: HasKernels + Zeroable>(
         return Ok(());
     }
     let inv_q = if metric.is_cosine() { Some(inverse_row_norms(queries, q, d, metric)?) } else { None };
-    let ctx = Search { queries, q, corpus, d, k, metric, tile: metric.tile(kernels::<T>()), inv_q: inv_q.as_deref() };
+    let terms_q = match dots {
+        Some(_) => row_terms(queries, q, d, metric)?,
+        None => None,
+    };
+    let ctx = Search {
+        queries,
+        q,
+        corpus,
+        d,
+        k,
+        metric,
+        tile: metric.tile(kernels::<T>()),
+        inv_q: inv_q.as_deref(),
+        dots,
+        terms_q: terms_q.as_deref(),
+    };
     let chunks = n.div_ceil(CHUNK_ROWS);
     let heaps = if chunks == 1 || q.saturating_mul(n).saturating_mul(d.max(1)) < (1 << 18) {
-        ctx.search(0, n)
+        // One task: the provider may use the pool itself (its results do not depend on it).
+        ctx.search(0, n, if chunks == 1 { threads::num_threads() } else { 1 })?
     } else {
         threads::install(|| {
             (0..chunks)
                 .into_par_iter()
-                .map(|c| ctx.search(c * CHUNK_ROWS, ((c + 1) * CHUNK_ROWS).min(n)))
-                .reduce_with(|mut acc, other| {
+                .map(|c| ctx.search(c * CHUNK_ROWS, ((c + 1) * CHUNK_ROWS).min(n), 1))
+                .try_reduce_with(|mut acc, other| {
                     for (h, o) in acc.iter_mut().zip(other) {
                         h.merge(o);
                     }
-                    acc
+                    Ok(acc)
                 })
-                .unwrap_or_default()
-        })
+                .unwrap_or_else(|| Ok(Vec::new()))
+        })?
     };
     for (qi, heap) in heaps.into_iter().enumerate() {
         for (slot, (key, j)) in heap.into_sorted().into_iter().enumerate() {
@@ -189,9 +252,12 @@ struct Search<'a, T: 'static> {
     metric: Metric,
     tile: TileFn<T>,
     inv_q: Option<&'a [T]>,
+    /// The provider of the route by products, and the queries' [`row_terms`] for it.
+    dots: Option<&'a dyn PairDots<T>>,
+    terms_q: Option<&'a [T]>,
 }
 
-impl<T: HasKernels> Search<'_, T> {
+impl<T: HasKernels + Zeroable> Search<'_, T> {
     /// Best-first key: similarity as is, distance negated (exact), so larger is
     /// better; `x`, `y` are the rows (read only for tiny or huge cosine rows).
     #[inline(always)]
@@ -213,10 +279,67 @@ impl<T: HasKernels> Search<'_, T> {
         }
     }
 
-    /// Heaps of every query over corpus rows `j0..j1`.
-    fn search(&self, j0: usize, j1: usize) -> Vec<TopK<T>> {
+    /// The best-first key of a [`raw_score`] (as [`Self::key`] of a tile value).
+    #[inline(always)]
+    fn key_of_raw(&self, raw: T) -> T {
+        match self.metric {
+            Metric::Dot | Metric::CosineSimilarity => raw,
+            Metric::CosineDistance => -(T::ONE - raw),
+            Metric::SqEuclidean | Metric::Euclidean => -raw,
+        }
+    }
+
+    /// Heaps of every query over corpus rows `j0..j1` (the provider, if any, on at
+    /// most `threads` threads).
+    fn search(&self, j0: usize, j1: usize, threads: usize) -> Result<Vec<TopK<T>>> {
+        let mut heaps: Vec<TopK<T>> = (0..self.q).map(|_| TopK::new(self.k)).collect();
+        match self.dots {
+            Some(dots) => self.search_by_products(j0, j1, threads, dots, &mut heaps)?,
+            None => self.search_by_tiles(j0, j1, &mut heaps),
+        }
+        Ok(heaps)
+    }
+
+    /// [`Self::search`] by blocks of products.
+    fn search_by_products(
+        &self,
+        j0: usize,
+        j1: usize,
+        threads: usize,
+        dots: &dyn PairDots<T>,
+        heaps: &mut [TopK<T>],
+    ) -> Result<()> {
+        let (d, q, metric) = (self.d, self.q, self.metric);
+        let len = QUERY_BLOCK.min(q) * PRODUCT_ROWS.min(j1 - j0); // <= 256 · 512
+        let mut buf = mem::global().take::<T>(len)?;
+        let scratch = buf.slice_mut::<T>(len);
+        for c0 in (j0..j1).step_by(PRODUCT_ROWS) {
+            let nc = PRODUCT_ROWS.min(j1 - c0);
+            let block = &self.corpus[c0 * d..(c0 + nc) * d];
+            let terms_c = row_terms(block, nc, d, metric)?;
+            for i0 in (0..q).step_by(QUERY_BLOCK) {
+                let rows = QUERY_BLOCK.min(q - i0);
+                let s = &mut scratch[..rows * nc];
+                dots.dots(&self.queries[i0 * d..(i0 + rows) * d], rows, block, nc, d, s, threads)?;
+                for (r, srow) in s.chunks(nc).enumerate() {
+                    let i = i0 + r;
+                    let x = &self.queries[i * d..i * d + d];
+                    let tq = self.terms_q.map_or(T::ONE, |t| t[i]);
+                    let heap = &mut heaps[i];
+                    for (c, &xy) in srow.iter().enumerate() {
+                        let tc = terms_c.as_deref().map_or(T::ONE, |t| t[c]);
+                        let raw = raw_score(metric, xy, tq, tc, x, &block[c * d..c * d + d]);
+                        heap.push(self.key_of_raw(raw), c0 + c);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::search`] by 4 × 4 tiles.
+    fn search_by_tiles(&self, j0: usize, j1: usize, heaps: &mut [TopK<T>]) {
         let (d, q) = (self.d, self.q);
-        let mut heaps: Vec<TopK<T>> = (0..q).map(|_| TopK::new(self.k)).collect();
         let dot = kernels::<T>().dot;
         let row = |i: usize, rows: usize| -> usize { i.min(rows - 1) * d };
         for j in (j0..j1).step_by(TILE) {
@@ -246,7 +369,6 @@ impl<T: HasKernels> Search<'_, T> {
                 }
             }
         }
-        heaps
     }
 }
 

@@ -25,25 +25,40 @@
 use mlkern_core::element::Float;
 use mlkern_core::simd::{self, Simd};
 
-/// A tier's register tile for element type `T`: `MV` registers of `Ã`
+/// A tier's register tiles for element type `T`: `MV` registers of `Ã`
 /// (`MR = MV · LANES` rows) by `NR` broadcast columns of `B̃` (the budget in the
-/// module header).
+/// module header), and the narrow tile the driver takes when the `MR` side of a
+/// product has at most `NARROW_MV · LANES` rows.
 pub trait TileShape<T> {
     const MV: usize;
     const NR: usize;
+    const NARROW_MV: usize;
+    const NARROW_NR: usize;
 }
 
-/// Implements [`TileShape`] for one ISA: `(MV, NR)` for f32 and for f64.
+/// Implements [`TileShape`] for one ISA: `(MV, NR)` for f32 and for f64, and
+/// optionally `narrow (MV, NR)` after each (else the narrow tile is the same).
 macro_rules! tile_shape {
-    ($isa:ty, f32: ($mv32:literal, $nr32:literal), f64: ($mv64:literal, $nr64:literal)) => {
+    ($isa:ty, f32: ($mv32:literal, $nr32:literal) $(narrow ($nmv32:literal, $nnr32:literal))?,
+     f64: ($mv64:literal, $nr64:literal) $(narrow ($nmv64:literal, $nnr64:literal))?) => {
         impl TileShape<f32> for $isa {
             const MV: usize = $mv32;
             const NR: usize = $nr32;
+            const NARROW_MV: usize = tile_shape!(@or $($nmv32)?, $mv32);
+            const NARROW_NR: usize = tile_shape!(@or $($nnr32)?, $nr32);
         }
         impl TileShape<f64> for $isa {
             const MV: usize = $mv64;
             const NR: usize = $nr64;
+            const NARROW_MV: usize = tile_shape!(@or $($nmv64)?, $mv64);
+            const NARROW_NR: usize = tile_shape!(@or $($nnr64)?, $nr64);
         }
+    };
+    (@or $given:literal, $default:literal) => {
+        $given
+    };
+    (@or , $default:literal) => {
+        $default
     };
 }
 
@@ -53,7 +68,7 @@ tile_shape!(simd::sse::Sse, f32: (2, 4), f64: (2, 4));
 #[cfg(target_arch = "x86_64")]
 tile_shape!(simd::avx2::Avx2, f32: (2, 6), f64: (2, 6));
 #[cfg(target_arch = "x86_64")]
-tile_shape!(simd::avx512::Avx512, f32: (2, 12), f64: (4, 6));
+tile_shape!(simd::avx512::Avx512, f32: (4, 6) narrow (2, 12), f64: (4, 6));
 #[cfg(target_arch = "aarch64")]
 tile_shape!(simd::neon::Neon, f32: (2, 8), f64: (2, 8));
 
