@@ -50,6 +50,39 @@ class Matmul(_Threads):
             self.a @ self.b
 
 
+class MatmulSmall(_Threads):
+    """Small and medium squares and the three products of one dense MLP layer with
+    batch 256 (forward ``X @ W``, weight gradient ``X.T @ dY``, input gradient
+    ``dY @ W.T``; the transposed operands are views, as frameworks pass them)."""
+
+    params = (
+        ["64", "128", "256", "512", "mlp64", "mlp128", "mlp256"],
+        ["NN", "TN", "NT"],
+        ["float32", "float64"],
+        [1, 2],
+        ["mlkern", "numpy"],
+    )
+    param_names = ["size", "layout", "dtype", "threads", "impl"]
+
+    def setup(self, size: str, layout: str, dtype: str, threads: int, impl: str) -> None:
+        h = int(size.removeprefix("mlp"))
+        m, k, n = (256, h, h) if size.startswith("mlp") else (h, h, h)
+        if layout == "TN":
+            m, k = k, m  # X.T @ dY: (h, 256) @ (256, h)
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((k, m) if layout == "TN" else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if layout == "NT" else (k, n)).astype(dtype)
+        self.a = a.T if layout == "TN" else a
+        self.b = b.T if layout == "NT" else b
+        self.setup_threads(threads)
+
+    def time_matmul(self, size: str, layout: str, dtype: str, threads: int, impl: str) -> None:
+        if impl == "mlkern":
+            linalg.matmul(self.a, self.b)
+        else:
+            self.a @ self.b
+
+
 class Strassen(_Threads):
     params = ([2048, 3072, 4096], ["strassen", "classical"])
     param_names = ["n", "method"]

@@ -63,13 +63,16 @@ impl Method {
 }
 
 /// `method="auto"` uses Strassen when `min(m, n, k)` is at least this (f64). Measured
-/// with `examples/gemm_sweep.rs` (AMD EPYC, AVX-512, 1 and 2 threads): Strassen / classical
-/// = 0.91 at 1024, 0.98 at 1536, 1.03 at 2048, 1.05–1.07 at 3072, 1.09–1.12 at 4096.
+/// with `examples/gemm_sweep.rs`, Strassen / classical GFLOP/s (classical-equivalent),
+/// AMD EPYC Zen 5, 1 thread / 2 threads: 0.88 / 0.77 at 1024, 1.03 / 0.93 at 2048,
+/// 1.02 / 0.98 at 3072, 1.19 / 1.10 at 4096 (an earlier Zen 5 session: 1.05–1.07 at
+/// 3072). 3072 is where it stops losing on one thread.
 pub const CROSSOVER_F64: usize = 3072;
-/// The same for f32 on one thread (0.98 at 1024 and 2048, 1.05 at 3072). With two or
-/// more threads f32 Strassen lost at every size measured (0.90–0.95 up to 4096), so
-/// `auto` stays classical there.
-pub const CROSSOVER_F32: usize = 3072;
+/// The same for f32 on one thread: 0.92 at 1024, 0.93 at 2048, 0.97 at 3072, 1.02 at
+/// 4096 against the 64 × 6 tile (it was 1.05 at 3072 against the slower 32 × 12 one).
+/// With two or more threads f32 Strassen lost at every size measured (0.79–0.89 up to
+/// 4096), so `auto` stays classical there.
+pub const CROSSOVER_F32: usize = 4096;
 /// Sub-products recurse while their smallest dimension is at least this.
 pub const LEAF_F64: usize = 2048;
 /// The same for f32.

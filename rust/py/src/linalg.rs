@@ -41,7 +41,7 @@ fn pool_ready() {
 ///     ``"classical"``: mlkern's packed, cache-blocked SIMD GEMM. ``"strassen"``:
 ///     Strassen–Winograd recursion on top of it (at least one level). ``"auto"``:
 ///     Strassen when every dimension is at least the crossover measured on the
-///     development machine (3072 for float64; float32 on one thread only), else
+///     development machine (3072 for float64; 4096 for float32, on one thread only), else
 ///     classical. Both ``"auto"`` and ``"strassen"`` first check that both operands
 ///     are finite (one cheap pass over each) and multiply classically if not, so
 ///     neither changes where NaN and inf appear (Strassen forms differences of
