@@ -263,7 +263,7 @@ def reference_scores(a: np.ndarray, b: np.ndarray, metric: str) -> tuple[np.ndar
             sq = np.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=2) if d else np.zeros((m, n), LD)
         sqf = sq.astype(np.float64)
         # The GEMM route keeps |a|^2 + |b|^2 - 2ab only where d^2 > (|a|^2 + |b|^2) / 2
-        # (else it sums (a - b)^2 directly), which bounds its error by 4 gamma_{d+1} d^2
+        # (else it sums (a - b)^2 directly), which bounds its error by 4 gamma_{d+2} d^2
         # (rust/core/src/vector/products.rs).
         if metric == "sqeuclidean":
             # |got - ref| <= 4 gamma_{d+3} sum (a - b)**2 + d eta.

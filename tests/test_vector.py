@@ -230,7 +230,7 @@ def cdist_tolerance(a: np.ndarray, b: np.ndarray, metric: str, dtype: type) -> n
         return np.full((len(a), len(b)), 4 * g + 1e-300)
     ref = cdist_reference(a, b, metric)
     # The GEMM route keeps |a|² + |b|² - 2a·b only where d² > (|a|² + |b|²) / 2, which
-    # bounds its error by 4 γ_{d+1} d² (products.rs); sqrt halves it for euclidean.
+    # bounds its error by 4 γ_{d+2} d² (products.rs); sqrt halves it for euclidean.
     return (4 if metric == "sqeuclidean" else 2) * g * ref + 1e-300
 
 
@@ -474,16 +474,22 @@ def test_topk_reports_exactly_cdist_on_real_data(tier: str, dtype: type, metric:
     """Non-integer data, where rounding differs between summation orders: topk's scores
     are bitwise cdist's for the chosen rows and its ranking is the stable sort of cdist,
     across topk's query blocks (256), product blocks (512 rows) and task chunks (2048
-    rows), with near duplicates (the recomputed pairs), zero rows and tiny rows (the
-    scaled cosine path) in the corpus."""
+    rows), with near duplicates (the recomputed pairs), zero rows, tiny rows (the scaled
+    cosine path) and a NaN row. Euclidean ranks by the distance reported, so squares
+    that round to one distance tie and rank the lower index first."""
     import mlkern
 
-    q, n, d = 260, 4200, 37
+    # d = 600 crosses one KC slice (512); the last chunk has 20 rows (the narrow tile).
+    q, n, d = 260, 4116, 600
     queries = rng.standard_normal((q, d)).astype(dtype)
     corpus = rng.standard_normal((n, d)).astype(dtype)
-    corpus[5:5 + 200:7] = queries[:29] + dtype(1e-3)  # near duplicates of some queries
+    corpus[5:5 + 200:7] = queries[2:31] + dtype(1e-3)  # near duplicates of some queries
     corpus[3] = 0
-    corpus[2050] *= dtype(1e-30 if dtype == np.float32 else 1e-160)  # norm² underflows: scaled cosine path
+    tiny = dtype(1e-30 if dtype == np.float32 else 1e-160)  # norm² underflows: scaled cosine path
+    corpus[2050] *= tiny
+    corpus[4100, 7] = np.nan
+    queries[0] *= tiny
+    queries[1] = 0
     before = mlkern.get_num_threads()
     mlkern.set_num_threads(threads)
     try:

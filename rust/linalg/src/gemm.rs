@@ -8,12 +8,13 @@
 //! panels (one `KC × NR` panel stays in L1) → `ir` over `A` panels → the tier's
 //! micro-kernel on an `MR × NR` register tile.
 //!
-//! Block sizes: `KC` keeps one `B̃` micro-panel within 24 KiB of L1
-//! (`KC · NR · size`, clamped to 64..=512: 512 for AVX-512 f32 at 32 × 12 and f64 at
-//! 32 × 6), `MC` keeps the packed `A` block within half of a 1 MiB L2 (256 rows for
-//! that f32 tile, 128 for that f64 one), `NC` keeps the packed `B` block within a few
-//! MiB of L3 — BLIS's Zen 4 values for f64 (KC 512, MC 128), its SKX ones for f32,
-//! checked by the sweep in `benches/gemm.rs`. `MC` is then balanced so the row
+//! Block sizes: `KC` keeps one `B̃` micro-panel of the tier's wider tile within 24
+//! KiB of L1 (`KC · NR · size`, clamped to 64..=512: 512 for AVX-512 f32 (NR 12 on the
+//! narrow tile) and f64 (NR 6); both tiles of a tier share it), `MC` keeps the packed
+//! `A` block within half of a 1 MiB L2 (256 rows of the 64 × 6 f32 tile at KC 512, 128
+//! for f64), `NC` keeps the packed `B` block within a few MiB of L3 — BLIS's Zen 4
+//! values, checked by the sweep in `examples/gemm_sweep.rs` (on Zen 5, KC 256–512 and
+//! MC 128–256 measured within noise of each other). `MC` is then balanced so the row
 //! blocks have equal height.
 //!
 //! Parallelism (Rayon, [`Parallelism`]): tasks are (row block × column range)
@@ -524,8 +525,8 @@ struct Operands<'a, T> {
 /// and on 1024³ (1 and 2 threads), with the 32 × 12 f32 and 16 × 12 f64 tiles: 8
 /// takes every skinny shape and leaves the large products packed, where reading in
 /// place gained nothing measurable. Counted in panels, the limit is 256 rows of `A`
-/// for both AVX-512 tiles now (f64's MR went 16 → 32), so 256³ float64 reads `B` in
-/// place too, and 96 columns of `B` for f32 but 48 for f64 (`qᵀ X` of randomized
+/// for the 32-row tiles (f64's MR went 16 → 32; 512 rows for the 64-row f32 tile), so
+/// 256³ reads `B` in place too, and 48 columns of `B` (NR 6) for both dtypes (`qᵀ X` of randomized
 /// SVD, 60 columns, is packed in f64 now; the randomized_svd rows of the bench did
 /// not slow: 1.31× → 1.32× on one thread, 2.15× → 2.47× on two).
 const IN_PLACE_MAX_REUSE: usize = 8;

@@ -45,8 +45,8 @@ fn blocks_are_bitwise_the_whole_product_every_tier() {
                     assert!(err <= gamma(d, common::U64) * abs * 1.0001, "{tier} d={d} ({i},{j}): error {err}");
                 }
             }
-            // Sub-blocks: 1×1 (the narrow tile, and the shape gemm would split), a
-            // row, a column, an odd block; one thread.
+            // Sub-blocks: 1×1 (the shape gemm would split), a row, a column, an odd
+            // block; one thread.
             for (i0, i1, j0, j1) in [(3, 4, 7, 8), (0, 1, 0, n), (0, m, n - 1, n), (5, 38, 2, 31)] {
                 let (bm, bn) = (i1 - i0, j1 - j0);
                 let part = dots(&a[i0 * d..i1 * d], bm, &b[j0 * d..j1 * d], bn, d, 1);
@@ -65,8 +65,11 @@ fn blocks_are_bitwise_the_whole_product_every_tier() {
     cpu::set_active(cpu::best_tier()).unwrap();
 }
 
-/// float32, where AVX-512 has two tiles (`64 × 6`, and `32 × 12` for at most 32
-/// rows): blocks of 1, 32 and 33 rows against the whole product, bitwise.
+/// float32, where AVX-512 has two tiles (`64 × 6`, and `32 × 12` when the tile side
+/// has at most 32 rows). A row-major output is computed transposed unless `b` is
+/// long (more than 8 panels of the tile: `n > 512`), so the tile side is the block's
+/// `n` here (32: narrow, 33: wide) and, for the 600-column whole product, its `m`:
+/// blocks on either tile and either orientation against the whole product, bitwise.
 #[test]
 fn float32_blocks_on_either_tile_are_bitwise_the_whole_product() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -74,11 +77,12 @@ fn float32_blocks_on_either_tile_are_bitwise_the_whole_product() {
     let mut rng = Rng(43);
     for &tier in available_tiers() {
         cpu::set_active(tier).unwrap();
-        for (d, m, n) in [(9, 100, 70), (1030, 100, 70), (2100, 400, 400)] {
+        for (d, m, n) in [(9, 100, 70), (1030, 100, 600), (2100, 400, 400)] {
             let (a, b) = (rng.vec_f32(m * d), rng.vec_f32(n * d));
             let mut whole = vec![f32::NAN; m * n];
             GemmDots.dots(&a, m, &b, n, d, &mut whole, 2).unwrap();
-            for (i0, i1, j0, j1) in [(0, 1, 0, 1), (10, 42, 0, n), (60, 93, 1, 70), (0, m, 3, 36), (7, 8, 9, 10)] {
+            let blocks = [(0, 1, 0, 1), (10, 42, 0, n), (60, 93, 1, 70), (0, m, 3, 35), (0, m, 3, 36), (7, 8, 9, 10)];
+            for (i0, i1, j0, j1) in blocks {
                 let (bm, bn) = (i1 - i0, j1 - j0);
                 let mut part = vec![f32::NAN; bm * bn];
                 GemmDots.dots(&a[i0 * d..i1 * d], bm, &b[j0 * d..j1 * d], bn, d, &mut part, 1).unwrap();

@@ -210,8 +210,8 @@ fn two_matrices<'py>(
 /// turned into scores in place; each entry is summed in one order fixed by ``d``,
 /// so results do not depend on the thread count or the shapes, and :func:`topk`
 /// reports exactly these scores. Error per entry: dot as for ``dot`` with n = d;
-/// cosine ``2 γ_{d+6}``; sqeuclidean ``4 γ_{d+1} d²`` (the direct sum's bound is
-/// ``γ_{d+1} d²``), euclidean half that relative error.
+/// cosine ``2 γ_{d+6}``; sqeuclidean ``4 γ_{d+2} d²`` (the direct sum's bound is
+/// ``γ_{d+2} d²``), euclidean half that relative error.
 #[pyfunction]
 #[pyo3(signature = (a, b, metric = "euclidean", *, out = None))]
 pub(crate) fn cdist<'py>(

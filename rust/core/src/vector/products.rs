@@ -10,11 +10,17 @@
 //!   non-finite value, or with `|a|² + |b|²` near the underflow threshold is
 //!   recomputed directly, `Σ (a_k - b_k)²`, by the tier's kernel.
 //!
-//! Error bound of the expanded form where it is kept: the errors of `a·b`, `|a|²`
-//! and `|b|²` are at most `γ_d |a||b| <= γ_d (|a|² + |b|²) / 2`, `γ_d |a|²`, `γ_d |b|²`,
-//! so `|d̂² - d²| <= (2 γ_d + 2u)(|a|² + |b|²) < (4 γ_d + 4u) d² <= 4 γ_{d+1} d²`
-//! (the threshold gives `|a|² + |b|² < 2 d²`): four times the direct bound
-//! `γ_{d+1} d²`, and never the unbounded cancellation of the plain expansion.
+//! Error bound of the expanded form where it is kept (`s = |a|² + |b|²`, first order
+//! in `u`): the errors of `a·b`, `|a|²` and `|b|²` are at most `γ_d |a||b| <= γ_d s / 2`,
+//! `γ_d |a|²`, `γ_d |b|²`; the sum `s` and the subtraction add `u s` and `u d̂²`, so
+//! `|d̂² - d²| <= (2 γ_d + u) s + u d²`, and the threshold `s < 2 d²` makes that
+//! `<= (4 γ_d + 3u) d² <= 4 γ_{d+1} d²`. Underflow: each product may lose up to
+//! `λ u` (`λ` the smallest normal), at most `4 d λ u` in all, which the floor `s >= 8 d λ`
+//! keeps below `u d²`: in all `<= 4 γ_{d+2} d²`, four times the direct sum's
+//! `γ_{d+2} d²` (each difference is rounded once before it is squared), and never the
+//! unbounded cancellation of the plain expansion. A kept pair is finite: a NaN or
+//! infinite `s` fails the threshold, and an infinite `d̂²` from a finite `s` (`a·b`
+//! overflowing negative) is recomputed too.
 //!
 //! Consistency: a provider promises that each entry's rounding depends only on `d`,
 //! the two rows and the tier, and every score here is a function of that entry and
@@ -67,14 +73,14 @@ pub(crate) fn row_terms<T: HasKernels + Zeroable>(
 fn expanded_sqdist<T: HasKernels>(xy: T, tx: T, ty: T, floor: T) -> Option<T> {
     let s = tx + ty;
     let d2 = s - (xy + xy);
-    (d2 > s * T::from_f64(0.5) && s >= floor).then_some(d2)
+    (d2 > s * T::from_f64(0.5) && s >= floor && d2 < T::INFINITY).then_some(d2)
 }
 
 /// Below this `|a|² + |b|²` the expansion is not trusted: products of rows this
 /// small lose relative precision to underflow.
 #[inline(always)]
 fn underflow_floor<T: HasKernels>(d: usize) -> T {
-    T::from_f64(T::MIN_POSITIVE.to_f64() * 4.0 * d as f64)
+    T::from_f64(T::MIN_POSITIVE.to_f64() * 8.0 * d as f64)
 }
 
 /// The score before its last step, from the dot product `xy` of rows `x`, `y` and

@@ -266,7 +266,10 @@ impl<T: HasKernels + Zeroable> Search<'_, T> {
             Metric::Dot => raw,
             Metric::CosineSimilarity => cosine_of_rows(raw, inv_q, inv_c, x, y, self.metric),
             Metric::CosineDistance => -(T::ONE - cosine_of_rows(raw, inv_q, inv_c, x, y, self.metric)),
-            Metric::SqEuclidean | Metric::Euclidean => -raw,
+            Metric::SqEuclidean => -raw,
+            // Ranked by the distance reported (sqrt merges neighbouring squares in
+            // float32): equal scores then rank the lower index first, as promised.
+            Metric::Euclidean => -raw.sqrt(),
         }
     }
 
@@ -274,8 +277,7 @@ impl<T: HasKernels + Zeroable> Search<'_, T> {
     fn score_from_key(&self, key: T) -> T {
         match self.metric {
             Metric::Dot | Metric::CosineSimilarity => key,
-            Metric::SqEuclidean | Metric::CosineDistance => -key,
-            Metric::Euclidean => (-key).sqrt(),
+            Metric::SqEuclidean | Metric::CosineDistance | Metric::Euclidean => -key,
         }
     }
 
@@ -285,7 +287,8 @@ impl<T: HasKernels + Zeroable> Search<'_, T> {
         match self.metric {
             Metric::Dot | Metric::CosineSimilarity => raw,
             Metric::CosineDistance => -(T::ONE - raw),
-            Metric::SqEuclidean | Metric::Euclidean => -raw,
+            Metric::SqEuclidean => -raw,
+            Metric::Euclidean => -raw.sqrt(),
         }
     }
 

@@ -6,14 +6,14 @@
 //! The tile lives in `MV · NR` registers (`MR = MV · LANES`): each step loads `MV`
 //! registers of `Ã`, broadcasts the `NR` values of `B̃` and issues `MV · NR`
 //! independent FMAs. Register budget per tier (accumulators + operands ≤ registers):
-//! AVX-512 f32 `2 × 12` (24 + 3 of 32; BLIS's SKX shape, 32 × 12), AVX-512 f64 `4 × 6`
-//! (24 + 5 of 32; BLIS's Zen 4 shape, 32 × 6: four A loads and six broadcasts per 24
-//! FMAs instead of two and twelve; measured on Zen 4 against `2 × 12`, one run of
-//! `python -m mlkern bench --only linalg`: 2 threads 256³ 0.77× → 0.96× OpenBLAS,
-//! `2048×64 @ 64×2048` 1.05× → 1.40×, 1 thread 1024³ unchanged at 0.92×; f32 at
-//! `4 × 6` lost `64×100 000 @ 100 000×32` 1.34× → 0.67×, so f32 keeps `2 × 12`),
-//! AVX2 `2 × 6` (12 + 3 of 16, BLIS's Haswell shape), SSE `2 × 4`, NEON `2 × 8`,
-//! scalar `4 × 4`.
+//! AVX-512 f32 and f64 `4 × 6` (24 + 5 of 32; BLIS's Zen 4 shape, 64 × 6 and 32 × 6:
+//! four A loads and six broadcasts per 24 FMAs; f32 moved from `2 × 12` on Zen 5,
+//! `gemm_sweep` 1024³ one thread 176 → 197 GFLOP/s; f64 measured on Zen 4: 2 threads
+//! 256³ 0.77× → 0.96× OpenBLAS), with a narrow `2 × 12` f32 tile (32 × 12) for
+//! products whose tile side has at most 32 rows, where a 64-row panel would be half
+//! empty (`64×100 000 @ 100 000×32`: 65 GFLOP/s on the wide tile, 125 on the narrow
+//! one); AVX2 `2 × 6` (12 + 3 of 16, BLIS's Haswell shape), SSE `2 × 4`, NEON `2 × 8`,
+//! scalar `4 × 4`; the narrow tile is the wide one on those tiers.
 //!
 //! Accumulation: each `C[i][j]` is a sequential sum over `p` of `kc` products
 //! (fused where the ISA has FMA) added to C at the end, so the classical bound
@@ -154,8 +154,10 @@ unsafe fn tile<T: Float, S: Simd<T>, const MV: usize, const NR: usize, const STR
                     acc[j][v] = S::mul_add(av[v], bj, acc[j][v]);
                 }
             }
-            ap = ap.add(a_step);
-            bp = bp.add(b_step);
+            // wrapping: after the last step the pointers may point past the
+            // operands (an in-place B with a long step); they are not read then.
+            ap = ap.wrapping_add(a_step);
+            bp = bp.wrapping_add(b_step);
         }
         for j in 0..NR {
             for v in 0..MV {
