@@ -17,6 +17,8 @@ use crate::simd::Simd;
 
 /// How far ahead of the loads the main loop prefetches both operands.
 const PREFETCH_BYTES: usize = 2048;
+/// From this many bytes per operand the main loop prefetches.
+const PREFETCH_MIN_BYTES: usize = 32 << 10;
 
 /// One step of the accumulation: how a pair of loaded registers updates `acc`.
 pub(crate) trait PairOp {
@@ -70,13 +72,17 @@ pub(crate) unsafe fn pair_reduce<T: Float, S: Simd<T>, Op: PairOp>(a: &[T], b: &
         let mut i = 0;
         let step_bytes = 4 * l * std::mem::size_of::<T>();
         let ahead = PREFETCH_BYTES / std::mem::size_of::<T>();
+        // Short operands (row norms, cdist's recomputed pairs) are in cache already.
+        let stream = n * std::mem::size_of::<T>() >= PREFETCH_MIN_BYTES;
         while i + 4 * l <= n {
             // Long operands stream from L3 or DRAM: ask for the lines PREFETCH_BYTES
             // ahead (past the end is harmless: a prefetch never faults).
-            for line in (0..step_bytes).step_by(64) {
-                let e = ahead + line / std::mem::size_of::<T>();
-                crate::simd::prefetch(pa.wrapping_add(i + e));
-                crate::simd::prefetch(pb.wrapping_add(i + e));
+            if stream {
+                for line in (0..step_bytes).step_by(64) {
+                    let e = ahead + line / std::mem::size_of::<T>();
+                    crate::simd::prefetch(pa.wrapping_add(i + e));
+                    crate::simd::prefetch(pb.wrapping_add(i + e));
+                }
             }
             acc0 = Op::step::<T, S>(S::load(pa.add(i)), S::load(pb.add(i)), acc0);
             acc1 = Op::step::<T, S>(S::load(pa.add(i + l)), S::load(pb.add(i + l)), acc1);

@@ -74,6 +74,14 @@ pub(crate) fn cosine_of_rows<T: HasKernels>(xy: T, inv_x: T, inv_y: T, x: &[T], 
     }
 }
 
+/// Checks the shapes of a `cdist` call; `false` when there is no pair to score.
+fn check_pairs<T>(a: &[T], m: usize, b: &[T], n: usize, d: usize, out: &[T]) -> Result<bool> {
+    check_matrix("a", a.len(), m, d)?;
+    check_matrix("b", b.len(), n, d)?;
+    check_matrix("out", out.len(), m, n)?;
+    Ok(m > 0 && n > 0)
+}
+
 /// Writes `out[i * n + j] = metric(a[i], b[j])` for `a: (m, d)`, `b: (n, d)`, `out: (m, n)`.
 ///
 /// Multi-threaded on mlkern's pool when the work is large enough; the result does
@@ -87,10 +95,7 @@ pub fn cdist<T: HasKernels + Zeroable>(
     metric: Metric,
     out: &mut [T],
 ) -> Result<()> {
-    check_matrix("a", a.len(), m, d)?;
-    check_matrix("b", b.len(), n, d)?;
-    check_matrix("out", out.len(), m, n)?;
-    if m == 0 || n == 0 {
+    if !check_pairs(a, m, b, n, d, out)? {
         return Ok(());
     }
     let tile = metric.tile(kernels::<T>());
@@ -127,10 +132,7 @@ pub fn cdist_by_products<T: HasKernels + Zeroable>(
     out: &mut [T],
     dots: &dyn PairDots<T>,
 ) -> Result<()> {
-    check_matrix("a", a.len(), m, d)?;
-    check_matrix("b", b.len(), n, d)?;
-    check_matrix("out", out.len(), m, n)?;
-    if m == 0 || n == 0 {
+    if !check_pairs(a, m, b, n, d, out)? {
         return Ok(());
     }
     let (ta, tb) = (row_terms(a, m, d, metric)?, row_terms(b, n, d, metric)?);

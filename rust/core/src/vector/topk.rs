@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::cdist::{cosine_of_rows, inverse_row_norms, zero_row_inverse};
+use super::cdist::{cosine_of_rows, zero_row_inverse};
 use super::check_matrix;
 use super::cosine;
 use super::metric::Metric;
@@ -199,11 +199,9 @@ fn search_all<T: HasKernels + Zeroable>(
     if q == 0 {
         return Ok(());
     }
-    let inv_q = if metric.is_cosine() { Some(inverse_row_norms(queries, q, d, metric)?) } else { None };
-    let terms_q = match dots {
-        Some(_) => row_terms(queries, q, d, metric)?,
-        None => None,
-    };
+    // The tiles need the queries' inverse norms (cosine), the products every metric's
+    // row terms, which for cosine are those inverse norms.
+    let terms_q = if dots.is_some() || metric.is_cosine() { row_terms(queries, q, d, metric)? } else { None };
     let ctx = Search {
         queries,
         q,
@@ -212,7 +210,6 @@ fn search_all<T: HasKernels + Zeroable>(
         k,
         metric,
         tile: metric.tile(kernels::<T>()),
-        inv_q: inv_q.as_deref(),
         dots,
         terms_q: terms_q.as_deref(),
     };
@@ -251,9 +248,9 @@ struct Search<'a, T: 'static> {
     k: usize,
     metric: Metric,
     tile: TileFn<T>,
-    inv_q: Option<&'a [T]>,
-    /// The provider of the route by products, and the queries' [`row_terms`] for it.
+    /// The provider of the route by products, if any.
     dots: Option<&'a dyn PairDots<T>>,
+    /// The queries' [`row_terms`] (tiles: cosine only).
     terms_q: Option<&'a [T]>,
 }
 
@@ -364,7 +361,7 @@ impl<T: HasKernels + Zeroable> Search<'_, T> {
                 });
                 let vals = (self.tile)(rq, rc);
                 for r in 0..rows {
-                    let iq = self.inv_q.map_or(T::ONE, |v| v[i + r]);
+                    let iq = self.terms_q.map_or(T::ONE, |v| v[i + r]);
                     let heap = &mut heaps[i + r];
                     for c in 0..cols {
                         heap.push(self.key(vals[r][c], iq, inv_c[c], rq[r], rc[c]), j + c);
