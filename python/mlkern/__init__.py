@@ -17,12 +17,16 @@ mlkern.vector         dot, norm, cosine_similarity, cosine_distance, sqeuclidean
 mlkern.signal         rfft/irfft/fft/ifft, convolve/correlate, describe, rolling, welch, spectral_features
 mlkern.linalg         matmul (packed GEMM, Strassen), qr, randomized_svd, csr_matmul
 mlkern.mem            BufferPool: pooled, 64-byte aligned NumPy arrays
+mlkern.conformal      conformal prediction sets/intervals (LAC, APS, RAPS, top-k, CQR), MAPIE's API
 
 ``python -m mlkern`` prints the CPU report and benchmarks mlkern against NumPy and
 SciPy in the same run.
 """
 
-from mlkern import linalg, mem, signal, vector
+from mlkern import conformal, linalg, mem, signal, vector
 from mlkern._mlkern import __version__, cpu_info, get_num_threads, set_num_threads
 
-__all__ = ["__version__", "cpu_info", "get_num_threads", "linalg", "mem", "set_num_threads", "signal", "vector"]
+__all__ = [
+    "__version__",
+    "conformal",
+    "cpu_info", "get_num_threads", "linalg", "mem", "set_num_threads", "signal", "vector"]

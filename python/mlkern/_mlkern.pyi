@@ -1,6 +1,6 @@
 """Type stubs of the compiled extension (checked with ``python -m mypy.stubtest mlkern._mlkern``)."""
 
-from typing import Literal, TypeAlias, TypedDict, final, type_check_only
+from typing import Any, Literal, TypeAlias, TypedDict, final, type_check_only
 
 import numpy as np
 import numpy.typing as npt
@@ -8,6 +8,19 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "BufferPool",
+    "StreamingCalibrator",
+    "_conformal_quantile",
+    "_conformity_scores",
+    "_cqr_side_ranks",
+    "_cqr_side_scores",
+    "_ensemble_uncertainty",
+    "_entropy",
+    "_group_quantiles",
+    "_intervals",
+    "_margin",
+    "_order_statistic",
+    "_predict_sets",
+    "_regression_scores",
     "__version__",
     "_PoolMemory",
     "_csr_matmul",
@@ -134,3 +147,56 @@ class BufferPool:
     def empty(self, shape: int | tuple[int, ...] | list[int], dtype: npt.DTypeLike | None = None) -> np.ndarray: ...
     def stats(self) -> PoolStats: ...
     def clear(self) -> None: ...
+
+# conformal (internal: see mlkern.conformal)
+def _conformity_scores(
+    probs: npt.ArrayLike, labels: npt.NDArray[np.int64], method: str, lambda_: float, k_reg: int, seed: int | None
+) -> npt.NDArray[np.float64]: ...
+def _predict_sets(
+    probs: npt.ArrayLike,
+    threshold: npt.NDArray[np.float64],
+    kind: str,
+    method: str,
+    lambda_: float,
+    k_reg: int,
+    seed: int | None,
+    packed: bool,
+) -> npt.NDArray[Any]: ...
+def _conformal_quantile(
+    scores: npt.NDArray[np.float64], levels: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], int]: ...
+def _group_quantiles(
+    scores: npt.NDArray[np.float64], groups: npt.NDArray[np.int64], levels: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int]: ...
+def _regression_scores(
+    kind: str, y: npt.NDArray[np.float64], a: npt.NDArray[np.float64], b: npt.NDArray[np.float64] | None
+) -> npt.NDArray[np.float64]: ...
+def _cqr_side_scores(
+    y: npt.NDArray[np.float64], lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def _cqr_side_ranks(n: int, level: float) -> tuple[int | None, int | None]: ...
+def _order_statistic(scores: npt.NDArray[np.float64], k: int | None) -> float: ...
+def _intervals(
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    scale: npt.NDArray[np.float64] | None,
+    lo: npt.NDArray[np.float64],
+    hi: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def _entropy(probs: npt.ArrayLike, scale: float) -> npt.NDArray[np.float64]: ...
+def _margin(probs: npt.ArrayLike) -> npt.NDArray[np.float64]: ...
+def _ensemble_uncertainty(probs: npt.ArrayLike, m: int, scale: float) -> npt.NDArray[np.float64]: ...
+
+@final
+class StreamingCalibrator:
+    """A streaming conformal calibrator: ``add`` scores as they arrive (O(log n)
+    each), ask ``quantile(confidence_level)`` at any time (the ⌈(n+1)·level⌉-th
+    smallest score so far, ``+inf`` when too few). Pickles."""
+
+    def __new__(cls) -> StreamingCalibrator: ...
+    def add(self, scores: float | npt.NDArray[np.float64]) -> None: ...
+    def quantile(self, confidence_level: float) -> float: ...
+    def sorted_scores(self) -> npt.NDArray[np.float64]: ...
+    def __len__(self) -> int: ...
+    def __getstate__(self) -> npt.NDArray[np.float64]: ...
+    def __setstate__(self, state: npt.NDArray[np.float64]) -> None: ...

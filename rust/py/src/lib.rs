@@ -3,10 +3,11 @@
 //! Layout: `arrays.rs` (borrowing NumPy buffers, `out=` checks, results),
 //! `errors.rs` (core errors → Python exceptions), `cpu.rs` (cpu_info, threads),
 //! `matrix.rs` (strided 2-D views), and one file per Python submodule (`vector.rs`,
-//! `signal.rs`, `linalg.rs`, `mem.rs`).
+//! `signal.rs`, `linalg.rs`, `mem.rs`, `conformal.rs`).
 
 mod alloc_count;
 mod arrays;
+mod conformal;
 mod cpu;
 mod errors;
 mod linalg;
@@ -59,6 +60,19 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(signal::_rolling_rows, m)?)?;
     m.add_function(wrap_pyfunction!(signal::_welch_rows, m)?)?;
     m.add_function(wrap_pyfunction!(signal::_spectral_features_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_conformity_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_predict_sets, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_conformal_quantile, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_group_quantiles, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_regression_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_cqr_side_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_cqr_side_ranks, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_order_statistic, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_intervals, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_margin, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_ensemble_uncertainty, m)?)?;
+    m.add_class::<conformal::StreamingCalibrator>()?;
     // Detect the CPU tier now (first use) and surface MLKERN_SIMD problems.
     for w in mlkern_core::cpu::startup_warnings() {
         let msg = CString::new(w.as_str()).unwrap_or_default();

@@ -1,0 +1,106 @@
+//! conformal's kernel table: the kernels of [`crate::kernels`] compiled once per
+//! tier with [`mlkern_core::per_tier!`] (each behind its tier's
+//! `#[target_feature]`, so LLVM vectorises them at that tier's width).
+
+use mlkern_core::Tier;
+
+pub use crate::kernels::RowProblem;
+
+/// `(p, k, tol)` → the first invalid row and why (see `kernels::first_bad_row`).
+pub type FirstBadRowFn<T> = fn(&[T], usize, f64) -> Option<(usize, RowProblem)>;
+
+/// conformal's kernels for one element type at one tier (see `kernels.rs`).
+#[derive(Debug)]
+pub struct ElemKernels<T: 'static> {
+    /// `(p, k, tol)`: the first invalid row of `p` and why.
+    pub first_bad_row: FirstBadRowFn<T>,
+    /// `(p, cutoff, out)`: `out[j] = p[j] − cutoff ≥ −ε` over `min(len)` entries.
+    pub at_least: fn(&[T], f64, &mut [u8]),
+    /// `(p, q, out)`: `out[j] = (1 − p[j]) − q ≤ ε`.
+    pub lac_scalar: fn(&[T], f64, &mut [u8]),
+    /// `(p, q, out)`: `out[j] = (1 − p[j]) − q[j] ≤ ε`.
+    pub lac_each: fn(&[T], &[f64], &mut [u8]),
+    /// `(p, ranks)`: the decreasing-order rank of each label (`K ≤ 32` rows).
+    pub desc_ranks: fn(&[T], &mut [u32]),
+}
+
+/// conformal's kernels of one tier.
+#[derive(Debug)]
+pub struct Kernels {
+    pub tier: Tier,
+    pub f32: ElemKernels<f32>,
+    pub f64: ElemKernels<f64>,
+}
+
+macro_rules! conformal_tier {
+    ($module:ident, $tier:expr, $isa:ty, $features:literal) => {
+        mod $module {
+            use super::*;
+            use crate::kernels;
+
+            macro_rules! elem {
+                ($t:ty, $bad:ident, $bad_k:ident, $al:ident, $al_k:ident, $ls:ident, $ls_k:ident, $le:ident, $le_k:ident, $dr:ident, $dr_k:ident) => {
+                    #[target_feature(enable = $features)]
+                    fn $dr_k(p: &[$t], ranks: &mut [u32]) {
+                        kernels::desc_ranks(p, ranks)
+                    }
+                    fn $dr(p: &[$t], ranks: &mut [u32]) {
+                        // SAFETY: as for the kernels below.
+                        unsafe { $dr_k(p, ranks) }
+                    }
+                    #[target_feature(enable = $features)]
+                    fn $bad_k(p: &[$t], k: usize, tol: f64) -> Option<(usize, RowProblem)> {
+                        kernels::first_bad_row(p, k, tol)
+                    }
+                    fn $bad(p: &[$t], k: usize, tol: f64) -> Option<(usize, RowProblem)> {
+                        // SAFETY: the table holding this wrapper is only handed out on
+                        // CPUs with the tier's features; the kernel is safe Rust.
+                        unsafe { $bad_k(p, k, tol) }
+                    }
+                    #[target_feature(enable = $features)]
+                    fn $al_k(p: &[$t], cutoff: f64, out: &mut [u8]) {
+                        kernels::at_least(p, cutoff, out)
+                    }
+                    fn $al(p: &[$t], cutoff: f64, out: &mut [u8]) {
+                        // SAFETY: as above.
+                        unsafe { $al_k(p, cutoff, out) }
+                    }
+                    #[target_feature(enable = $features)]
+                    fn $ls_k(p: &[$t], q: f64, out: &mut [u8]) {
+                        kernels::lac_scalar(p, q, out)
+                    }
+                    fn $ls(p: &[$t], q: f64, out: &mut [u8]) {
+                        // SAFETY: as above.
+                        unsafe { $ls_k(p, q, out) }
+                    }
+                    #[target_feature(enable = $features)]
+                    fn $le_k(p: &[$t], q: &[f64], out: &mut [u8]) {
+                        kernels::lac_each(p, q, out)
+                    }
+                    fn $le(p: &[$t], q: &[f64], out: &mut [u8]) {
+                        // SAFETY: as above.
+                        unsafe { $le_k(p, q, out) }
+                    }
+                };
+            }
+            elem!(f32, bad32, bad32_k, al32, al32_k, ls32, ls32_k, le32, le32_k, dr32, dr32_k);
+            elem!(f64, bad64, bad64_k, al64, al64_k, ls64, ls64_k, le64, le64_k, dr64, dr64_k);
+
+            pub(super) static TABLE: Kernels = Kernels {
+                tier: $tier,
+                f32: ElemKernels { first_bad_row: bad32, at_least: al32, lac_scalar: ls32, lac_each: le32, desc_ranks: dr32 },
+                f64: ElemKernels { first_bad_row: bad64, at_least: al64, lac_scalar: ls64, lac_each: le64, desc_ranks: dr64 },
+            };
+        }
+    };
+}
+
+// `unsafe`: every kernel in a tier's table is behind that tier's `$features` above.
+mlkern_core::per_tier!(unsafe conformal_tier =>
+    /// conformal's kernels, one table per tier of this architecture.
+    pub static TABLES: Kernels);
+
+/// conformal's table of `tier`, if this CPU supports it.
+pub fn for_tier(tier: Tier) -> Option<&'static Kernels> {
+    TABLES.for_tier(tier)
+}

@@ -1,0 +1,358 @@
+//! Prediction sets from a calibrated threshold, MAPIE 1.x's rules (`prefit`, one
+//! level per call, `include_last_label=True` or `"randomized"`).
+//!
+//! - LAC: label `j` is in the set iff `(1 − p_j) − q ≤ ε`.
+//! - top-k: the labels at least as probable (within `ε`) as the label at 0-based
+//!   rank `⌊q⌋` of decreasing probability; all labels when `q ≥ K − 1`, none when
+//!   `q < 0`.
+//! - APS / RAPS: walk the labels in decreasing probability, summing them (plus
+//!   `λ · max(0, rank − k_reg)` for RAPS); the *last* label is the first whose sum
+//!   `c'` satisfies `c' − q ≥ −ε` (ties of `c' − q` go to the lowest label index, as
+//!   MAPIE's masked `argmin` does). With `p_last` its probability (replaced, when
+//!   `≤ ε`, by the smallest probability `≥ ε` of the row, as MAPIE does) the set is
+//!   every `j` with `p_j − p_last ≥ −ε`. `randomized` then keeps the last label only
+//!   when `V − U ≤ ε`, `U` uniform per row (see [`crate::rng`]) and `V` Romano et
+//!   al.'s (APS) or Angelopoulos et al.'s (RAPS) ratio in MAPIE's form.
+//!
+//! Intentional differences from MAPIE, all at edges it does not reach in practice:
+//! when no cumulative sum reaches `q` (`q > 1` for APS, or `q = +inf` from a
+//! calibration set too small for the level) the set is every label, where MAPIE's
+//! `argmin` over an all-masked row falls back to label 0; equal probabilities are
+//! ranked higher index first (what NumPy's `argsort` gives for `K ≤ 16`, where it is
+//! stable; above 16 NumPy's order of ties is unspecified).
+//!
+//! Cost: one pass over each row, plus for APS/RAPS a partial sort — rows of `K ≤ 32`
+//! are sorted whole, longer rows in doubling chunks taken with `select_nth`, so a
+//! row costs `O(K + s log s)` for a set of `s` labels. Rows are validated in the same
+//! pass (see [`crate::probs::ProbMatrix::validate`]).
+
+use mlkern_core::threads;
+use mlkern_core::{Error, Result};
+
+use crate::dispatch::{ElemKernels, RowProblem};
+use crate::kernels::pack_bits;
+use crate::probs::{Prob, ProbMatrix, SUM_TOLERANCE};
+use crate::{rng, Method, Regularization, EPSILON};
+
+/// The threshold of a call, broadcast against the `(n, K)` probabilities the way
+/// NumPy broadcasts a scalar, `(K,)`, `(n, 1)` or `(n, K)` array.
+#[derive(Debug, Clone, Copy)]
+pub enum Threshold<'a> {
+    Scalar(f64),
+    /// One per class (class-conditional, "Mondrian", LAC only).
+    PerClass(&'a [f64]),
+    /// One per row (group-conditional thresholds mapped to the test rows).
+    PerRow(&'a [f64]),
+    /// One per entry (LAC only).
+    PerEntry(&'a [f64]),
+}
+
+impl Threshold<'_> {
+    fn values(&self) -> &[f64] {
+        match self {
+            Threshold::Scalar(q) => std::slice::from_ref(q),
+            Threshold::PerClass(q) | Threshold::PerRow(q) | Threshold::PerEntry(q) => q,
+        }
+    }
+
+    fn check(&self, n: usize, k: usize, method: Method) -> Result<()> {
+        let (need, what) = match self {
+            Threshold::Scalar(_) => (1, "a scalar"),
+            Threshold::PerClass(_) => (k, "one per class"),
+            Threshold::PerRow(_) => (n, "one per row"),
+            Threshold::PerEntry(_) => (n.saturating_mul(k), "one per entry"),
+        };
+        if self.values().len() != need {
+            return Err(Error::shape("threshold", format!("{what} needs {need} values, got {}", self.values().len())));
+        }
+        if let Some(i) = self.values().iter().position(|q| q.is_nan()) {
+            return Err(Error::invalid("threshold", format!("threshold value {i} is NaN")));
+        }
+        if method != Method::Lac && matches!(self, Threshold::PerClass(_) | Threshold::PerEntry(_)) {
+            return Err(Error::invalid(
+                "threshold",
+                "per-class thresholds apply to 'lac' only: APS, RAPS and top-k take a scalar or one per row",
+            ));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn row(&self, i: usize, k: usize) -> RowThreshold<'_> {
+        match *self {
+            Threshold::Scalar(q) => RowThreshold::One(q),
+            Threshold::PerRow(q) => RowThreshold::One(q[i]),
+            Threshold::PerClass(q) => RowThreshold::Each(q),
+            Threshold::PerEntry(q) => RowThreshold::Each(&q[i * k..(i + 1) * k]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RowThreshold<'a> {
+    One(f64),
+    Each(&'a [f64]),
+}
+
+/// How a call builds its sets.
+#[derive(Debug, Clone, Copy)]
+pub struct SetParams {
+    pub method: Method,
+    /// RAPS only.
+    pub reg: Regularization,
+    /// `Some(seed)`: MAPIE's `include_last_label="randomized"` (APS/RAPS only).
+    pub randomized: Option<u64>,
+}
+
+/// Where the sets go: one byte (0/1) per label, or rows of `K.div_ceil(8)` bytes of
+/// bits (label 0 in the most significant bit of byte 0, like `np.packbits`).
+#[derive(Debug)]
+pub enum SetsOut<'a> {
+    Bytes(&'a mut [u8]),
+    Packed(&'a mut [u8]),
+}
+
+/// Rows of at most this many labels are ranked by counting (`O(K²)` branch-free
+/// compares, [`crate::kernels::desc_ranks`]) instead of sorted.
+pub const SMALL_K: usize = 32;
+
+/// A row's labels in decreasing order, and their ranks (per-task scratch).
+#[derive(Debug, Default)]
+pub(crate) struct Order {
+    pairs: Vec<(f64, u32)>,
+    ranks: Vec<u32>,
+}
+
+/// Per-task scratch of the row walks.
+#[derive(Debug, Default)]
+struct Scratch {
+    order: Order,
+    bytes: Vec<u8>,
+}
+
+/// The prediction sets of every row of `probs` for threshold `q`.
+pub fn predict_sets<T: Prob>(
+    probs: ProbMatrix<'_, T>,
+    q: Threshold<'_>,
+    params: &SetParams,
+    out: SetsOut<'_>,
+) -> Result<()> {
+    let (n, k) = (probs.n, probs.k);
+    q.check(n, k, params.method)?;
+    if params.randomized.is_some() && !matches!(params.method, Method::Aps | Method::Raps) {
+        return Err(Error::invalid("randomized", "applies to 'aps' and 'raps' only"));
+    }
+    if k > u32::MAX as usize {
+        return Err(Error::invalid("probs", format!("{k} classes: at most {} are supported", u32::MAX)));
+    }
+    let (out, width, packed) = match out {
+        SetsOut::Bytes(o) => (o, k, false),
+        SetsOut::Packed(o) => (o, k.div_ceil(8), true),
+    };
+    let need = mlkern_core::error::checked_size("sets", n, width)?;
+    if out.len() != need {
+        return Err(Error::shape("out", format!("sets need {need} bytes, got {}", out.len())));
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let kern = T::kernels();
+    let bad = std::sync::Mutex::new(None::<(usize, RowProblem)>);
+    // Row work: a pass over K labels (and a sort for APS/RAPS).
+    let work = if matches!(params.method, Method::Aps | Method::Raps) { 4 * k } else { k };
+    let per = threads::rows_per_task(n, work, usize::MAX);
+    threads::for_each_chunk_mut(out, per * width, usize::MAX, |c, chunk| {
+        let first = c * per;
+        let rows = chunk.len() / width;
+        let mut s = Scratch::default();
+        let p = &probs.data[first * k..(first + rows) * k];
+        let found = (kern.first_bad_row)(p, k, SUM_TOLERANCE);
+        if let Some((r, why)) = found {
+            let mut b = bad.lock().unwrap_or_else(|e| e.into_inner());
+            if b.is_none_or(|(r0, _)| first + r < r0) {
+                *b = Some((first + r, why));
+            }
+            return;
+        }
+        if !packed {
+            if let (Method::Lac, Threshold::Scalar(t)) = (params.method, q) {
+                (kern.lac_scalar)(p, t, chunk);
+                return;
+            }
+        }
+        s.bytes.resize(if packed { k } else { 0 }, 0);
+        for (r, dst) in chunk.chunks_exact_mut(width).enumerate() {
+            let i = first + r;
+            let row = probs.row(i);
+            if packed {
+                row_set(kern, row, q.row(i, k), params, i as u64, &mut s.order, &mut s.bytes);
+                pack_bits(&s.bytes, dst);
+            } else {
+                row_set(kern, row, q.row(i, k), params, i as u64, &mut s.order, dst);
+            }
+        }
+    });
+    match bad.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        None => Ok(()),
+        Some((row, _)) => probs.validate().and_then(|()| Err(Error::invalid("probs", format!("row {row} is invalid")))),
+    }
+}
+
+/// One row's set into `out` (`K` bytes).
+fn row_set<T: Prob>(
+    kern: &ElemKernels<T>,
+    p: &[T],
+    q: RowThreshold<'_>,
+    params: &SetParams,
+    row: u64,
+    order: &mut Order,
+    out: &mut [u8],
+) {
+    let t = match q {
+        RowThreshold::Each(qs) => return (kern.lac_each)(p, qs, out),
+        RowThreshold::One(t) => t,
+    };
+    match params.method {
+        Method::Lac => (kern.lac_scalar)(p, t, out),
+        Method::TopK => topk_row(kern, p, t, order, out),
+        Method::Aps | Method::Raps => {
+            let reg = if params.method == Method::Raps { params.reg } else { Regularization::NONE };
+            let u = params.randomized.map(|seed| rng::uniform(seed, row));
+            aps_row(kern, p, t, reg, u, order, out)
+        }
+    }
+}
+
+/// Decreasing probability, ties higher index first (see the module notes).
+#[inline]
+pub(crate) fn desc(a: &(f64, u32), b: &(f64, u32)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(b.1.cmp(&a.1))
+}
+
+fn topk_row<T: Prob>(kern: &ElemKernels<T>, p: &[T], t: f64, order: &mut Order, out: &mut [u8]) {
+    let k = p.len();
+    if t < 0.0 {
+        out.fill(0);
+        return;
+    }
+    if t >= (k - 1) as f64 {
+        out.fill(1);
+        return;
+    }
+    let rank = t as usize; // ⌊t⌋ < K − 1
+    let cut = if k <= SMALL_K {
+        order.ranks.resize(k, 0);
+        (kern.desc_ranks)(p, &mut order.ranks);
+        let j = order.ranks.iter().position(|&r| r as usize == rank).unwrap_or(0);
+        p[j].to_f64()
+    } else {
+        let pairs = &mut order.pairs;
+        pairs.clear();
+        pairs.extend(p.iter().enumerate().map(|(j, &v)| (v.to_f64(), j as u32)));
+        pairs.select_nth_unstable_by(rank, desc).1 .0
+    };
+    (kern.at_least)(p, cut, out);
+}
+
+/// Walks the labels of `p` in decreasing order (sorting lazily, in doubling chunks).
+struct SortedWalk<'a> {
+    order: &'a mut [(f64, u32)],
+    sorted: usize,
+    chunk: usize,
+}
+
+impl<'a> SortedWalk<'a> {
+    /// A walk over the labels of `p`: short rows placed by rank (all sorted at once),
+    /// long rows sorted lazily.
+    fn new<T: Prob>(kern: &ElemKernels<T>, p: &[T], scratch: &'a mut Order) -> Self {
+        let k = p.len();
+        let pairs = &mut scratch.pairs;
+        if k <= SMALL_K {
+            scratch.ranks.resize(k, 0);
+            (kern.desc_ranks)(p, &mut scratch.ranks);
+            pairs.resize(k, (0.0, 0));
+            for (j, (&r, &v)) in scratch.ranks.iter().zip(p).enumerate() {
+                // `ranks` is a permutation of 0..k (see desc_ranks); `min` keeps a
+                // broken kernel from indexing out of bounds.
+                pairs[(r as usize).min(k - 1)] = (v.to_f64(), j as u32);
+            }
+            return SortedWalk { order: pairs, sorted: k, chunk: k };
+        }
+        pairs.clear();
+        pairs.extend(p.iter().enumerate().map(|(j, &v)| (v.to_f64(), j as u32)));
+        SortedWalk { order: pairs, sorted: 0, chunk: 16 }
+    }
+
+    /// The label at 0-based rank `pos` (callers walk `pos` upwards from 0).
+    #[inline]
+    fn at(&mut self, pos: usize) -> (f64, u32) {
+        while pos >= self.sorted {
+            let len = self.order.len();
+            let end = (self.sorted + self.chunk).min(len);
+            if end < len {
+                self.order[self.sorted..].select_nth_unstable_by(end - self.sorted - 1, desc);
+            }
+            self.order[self.sorted..end].sort_unstable_by(desc);
+            self.sorted = end;
+            self.chunk *= 2;
+        }
+        self.order[pos]
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn aps_row<T: Prob>(
+    kern: &ElemKernels<T>,
+    p: &[T],
+    t: f64,
+    reg: Regularization,
+    u: Option<f64>,
+    order: &mut Order,
+    out: &mut [u8],
+) {
+    let k = p.len();
+    let mut walk = SortedWalk::new(kern, p, order);
+    let mut c = 0.0f64;
+    let mut pos = 0;
+    // The first rank whose regularised sum reaches t.
+    let hit = loop {
+        if pos == k {
+            break None;
+        }
+        let (pj, j) = walk.at(pos);
+        c += pj;
+        let cp = c + reg.at(pos + 1);
+        // MAPIE masks `c' − q < −ε`; the first unmasked rank is the last label.
+        let masked = cp - t < -EPSILON;
+        if !masked {
+            break Some((j, cp));
+        }
+        pos += 1;
+    };
+    let Some((mut last, cp_last)) = hit else {
+        out.fill(1);
+        return;
+    };
+    // Later ranks with exactly the same `c' − t` tie in MAPIE's argmin, which then
+    // takes the lowest label index among them.
+    let v = cp_last - t;
+    for next in pos + 1..k {
+        let (pj, j) = walk.at(next);
+        c += pj;
+        if c + reg.at(next + 1) - t != v {
+            break;
+        }
+        last = last.min(j);
+    }
+    let mut p_last = p[last as usize].to_f64();
+    if p_last <= EPSILON {
+        p_last = p.iter().map(|x| x.to_f64()).filter(|&x| x >= EPSILON).fold(f64::INFINITY, f64::min);
+    }
+    (kern.at_least)(p, p_last, out);
+    if let Some(u) = u {
+        // Keep the last label iff U ≥ V = (c'_last − q) / p_last: exactly the labels
+        // whose randomized score `c' − U·p` is ≤ q (the score is increasing in rank).
+        let v_param = (cp_last - t) / p_last;
+        out[last as usize] = u8::from(v_param - u <= EPSILON);
+    }
+}
