@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -18,6 +19,16 @@ import mlkern
 from mlkern import conformal as C
 
 EPS = 1e-8
+
+
+def mapie_alpha(level: float) -> float:
+    """mapie.utils._transform_confidence_level_to_alpha."""
+    return float(Decimal("1") - Decimal(str(level)))
+
+
+def mapie_rank(n: int, level: float) -> int:
+    """_compute_classification_quantile's rank: ceil((n + 1)(1 - alpha))."""
+    return int(np.ceil((n + 1) * (1 - mapie_alpha(level))))
 
 
 # ------------------------------------------------------------ NumPy transcriptions of MAPIE
@@ -156,10 +167,10 @@ def test_property_sets_match_rules(k: int, n: int, t: float, seed: int, quantise
 
 
 def test_quantile_is_order_statistic(rng: np.random.Generator) -> None:
-    for n in [1, 2, 9, 10, 99, 1000, 10_001]:
-        s = np.round(rng.random(n) * 30)
-        for level in [0.05, 0.5, 0.9, 0.95]:
-            k = int(np.ceil((n + 1) * (1 - (1 - level))))
+    for n in [1, 2, 9, 10, 49, 99, 149, 1000, 10_001]:
+        s = rng.random(n)
+        for level in [0.05, 0.5, 0.57, 0.58, 0.59, 0.67, 0.68, 0.82, 0.9, 0.95]:
+            k = mapie_rank(n, level)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 got = C.conformal_quantile(s, level)
@@ -306,7 +317,7 @@ def test_regression_wrapper_coverage_and_mapie_formula(rng: np.random.Generator)
     assert iv.shape == (2000, 2, 2)
     res = np.abs(y[2000:4000] - est.predict(X[2000:4000]))
     for i, level in enumerate([0.8, 0.9]):
-        q = np.quantile(res, np.ceil((2001) * (1 - (1 - level))) / 2000, method="lower")  # MAPIE's formula
+        q = np.quantile(res, mapie_rank(2000, level) / 2000, method="lower")  # MAPIE's formula
         np.testing.assert_array_equal(iv[:, 1, i], pred + q)
         assert abs(C.coverage(iv[:, :, i], y[4000:]) - level) < 0.03
     np.testing.assert_array_equal(scr.predict(X[4000:]), pred)
@@ -324,13 +335,11 @@ def test_cqr_wrapper(rng: np.random.Generator) -> None:
     lo, hi = models[0].predict(X[1000:2000]), models[1].predict(X[1000:2000])
     yc = y[1000:2000]
     n = 1000
-    # MAPIE's asymmetric correction: each side at ceil((n+1)(1 - alpha/2)).
-    alpha = 1 - 0.9
-    beta = alpha / 2
-    kl = int(np.ceil(((1 - 2 * beta) + beta) * (n + 1)))
-    ku = int(np.ceil((1 - alpha + beta) * (n + 1)))
-    ql = np.sort(lo - yc)[kl - 1]
-    qu = np.sort(yc - hi)[ku - 1]
+    # MAPIE's asymmetric correction (_MapieQuantileRegressor.predict): both sides at
+    # ceil((n + 1)(1 - alpha/2)), alpha in decimal.
+    kq = int(np.ceil((1 - mapie_alpha(0.9) / 2) * (n + 1)))
+    ql = np.sort(lo - yc)[kq - 1]
+    qu = np.sort(yc - hi)[kq - 1]
     np.testing.assert_array_equal(iv[:, 0, 0], models[0].predict(X[2000:]) + (-ql))
     np.testing.assert_array_equal(iv[:, 1, 0], models[1].predict(X[2000:]) + qu)
     assert C.coverage(iv[:, :, 0], y[2000:]) > 0.86 and C.coverage(ivs[:, :, 0], y[2000:]) > 0.86
@@ -478,6 +487,35 @@ def test_wrapper_misuse_errors(rng: np.random.Generator) -> None:
     with pytest.warns(UserWarning, match="too few"):
         tiny = C.SplitConformalClassifier(est, confidence_level=0.99).conformalize(X[2000:2010], y[2000:2010])
     assert tiny.predict_set(X[:3])[1].all()
+    with pytest.raises(TypeError):
+        C.SplitConformalClassifier(est, 0.9, "aps", True, -1)  # type: ignore[misc]  # MAPIE's positional n_jobs
+    with pytest.raises(ValueError, match="include_last_label"):
+        s2.predict_set(X[:3], conformity_score_params={"include_last_label": False})
+
+
+def test_rank_matches_mapie_at_awkward_levels(rng: np.random.Generator) -> None:
+    # 1 - 0.58 in float64 is one ulp below 0.42: the float rank is the 29th, MAPIE's the 30th.
+    s = rng.random(49)
+    assert C.conformal_quantile(s, 0.58) == np.sort(s)[29]
+    cal = C.StreamingCalibrator()
+    cal.add(s)
+    assert cal.quantile(0.58) == np.sort(s)[29]
+
+
+def test_randomized_wrapper_draws_fresh_test_noise(rng: np.random.Generator) -> None:
+    est, X, y = _fit_logreg(rng)
+    scc = C.SplitConformalClassifier(est, conformity_score="aps", randomized=True, random_state=3)
+    scc.conformalize(X[2000:4000], y[2000:4000])
+    # Same rows at calibration and test: the randomized sets must not be the
+    # calibration draws replayed (independent U per stream).
+    p = est.predict_proba(X[2000:4000])
+    cal_u_sets = C.predict_sets(p, scc.quantiles_[0], "aps", randomized=True, random_state=scc._seed)
+    _, sets = scc.predict_set(X[2000:4000])
+    assert not np.array_equal(sets[:, :, 0], cal_u_sets)
+    _, again = scc.predict_set(X[2000:4000])
+    np.testing.assert_array_equal(sets, again)  # reproducible
+    _, det = scc.predict_set(X[2000:4000], conformity_score_params={"include_last_label": True})
+    assert (det.sum(1) >= sets.sum(1)).all()
 
 
 # ------------------------------------------------------------ bad input
@@ -538,6 +576,20 @@ def test_bad_arguments(rng: np.random.Generator) -> None:
     with pytest.raises(ValueError, match="y"):
         C.residual_scores(y[:3], y)
     assert C.predict_sets(np.zeros((0, 4)), 0.5, "aps").shape == (0, 4)
+    np.testing.assert_array_equal(C.predict_sets(p.astype(">f8"), 0.5, "aps"), C.predict_sets(p, 0.5, "aps"))
+    with pytest.raises(TypeError, match="integer class indices"):
+        C.conformity_scores(p, np.zeros(10, dtype=bool), "aps")
+    with pytest.raises(ValueError, match="class index"):
+        C.conformity_scores(p, np.full(10, 2**63, dtype=np.uint64), "aps")
+    with pytest.raises(TypeError, match="dtype"):
+        C.coverage(np.array([[1, 0]]), [0])
+    cal = C.StreamingCalibrator()
+    cal.add([1, 2, 3])
+    assert len(cal) == 3
+    with pytest.raises(TypeError, match="bool"):
+        cal.add(True)
+    with pytest.raises(TypeError, match="real number"):
+        cal.add("x")
     # K differing between calibration and test in the wrapper:
     from sklearn.linear_model import LogisticRegression
 

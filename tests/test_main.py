@@ -138,3 +138,11 @@ def test_main_in_process_leaves_the_environment_alone(monkeypatch: pytest.Monkey
     assert cli.main(["info"]) == 0
     assert {k: os.environ.get(k) for k in watched} == before
     assert "set in this process" in capsys.readouterr().out
+
+
+def test_bench_conformal_section_runs() -> None:
+    r = run("bench", "--smoke", "--json", "-", "--only", "conformal")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    assert rows and rows[0]["workload"].startswith("LAC predict_sets")
+    assert all(row["speedup"] > 0 for row in rows)

@@ -11,7 +11,7 @@ __all__ = [
     "StreamingCalibrator",
     "_conformal_quantile",
     "_conformity_scores",
-    "_cqr_side_ranks",
+    "_cqr_side_rank",
     "_cqr_side_scores",
     "_ensemble_uncertainty",
     "_entropy",
@@ -161,7 +161,8 @@ def _predict_sets(
     k_reg: int,
     seed: int | None,
     packed: bool,
-) -> npt.NDArray[Any]: ...
+    argmax: bool = False,
+) -> Any: ...
 def _conformal_quantile(
     scores: npt.NDArray[np.float64], levels: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], int]: ...
@@ -174,7 +175,7 @@ def _regression_scores(
 def _cqr_side_scores(
     y: npt.NDArray[np.float64], lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
-def _cqr_side_ranks(n: int, level: float) -> tuple[int | None, int | None]: ...
+def _cqr_side_rank(n: int, level: float) -> int | None: ...
 def _order_statistic(scores: npt.NDArray[np.float64], k: int | None) -> float: ...
 def _intervals(
     a: npt.NDArray[np.float64],

@@ -28,13 +28,19 @@ Conventions shared by every function:
 - ``method`` is ``"lac"``, ``"aps"``, ``"raps"`` or ``"topk"`` (also ``"top_k"``).
 - Probabilities are an ``(n, K)`` float32 or float64 array whose rows sum to 1
   within ``1e-5`` (MAPIE's tolerance); NaN, infinite or negative entries and rows
-  that do not sum to 1 raise ``ValueError`` naming the row. C-contiguous arrays are
-  read in place; float32 is widened element by element (sums are float64 either way,
-  so float64 input reproduces MAPIE's arithmetic bit for bit).
+  that do not sum to 1 raise ``ValueError`` naming the row. C-contiguous native
+  arrays are read in place (others are copied once); float32 is widened element by
+  element (sums are float64 either way, so float64 input reproduces MAPIE's
+  arithmetic bit for bit).
 - Labels are integer class indices ``0..K-1`` (the wrappers encode any label type).
-- Comparisons use MAPIE's tolerance ``1e-8``; equal probabilities are ranked higher
-  class index first (NumPy's order for ``K <= 16``; above that NumPy's tie order is
-  unspecified, so sets can differ from MAPIE's only on exactly tied probabilities).
+- Comparisons use MAPIE's tolerance ``1e-8``. Equal probabilities are ranked higher
+  class index first, always. MAPIE ranks ties in whatever order NumPy's (unstable)
+  ``argsort`` leaves them, so on exactly tied probabilities top-k/APS/RAPS scores and
+  sets can differ from MAPIE's; on distinct probabilities they are equal.
+- Levels become ``alpha`` as MAPIE does (``1 - level`` in decimal), so the quantile's
+  rank ``ceil((n + 1)(1 - alpha))`` is MAPIE's at every level.
+- float32 probabilities are read as float64 (MAPIE computes float32 calibration
+  scores in float32, so its scores can differ from mlkern's by float32 rounding).
 - ``random_state`` (randomized APS/RAPS): ``None``, an int, or a NumPy
   ``Generator``/``RandomState`` from which one seed is drawn. Draws depend only on
   the seed and the row, never on the thread count. They are not NumPy's stream, so a
@@ -46,6 +52,7 @@ from __future__ import annotations
 import numbers
 import secrets
 import warnings
+from decimal import Decimal
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -95,8 +102,10 @@ def _probs(probs: Any) -> Any:
     if isinstance(probs, np.ndarray) and probs.dtype in (np.float32, np.float64) and probs.ndim == 2:
         return probs
     arr = np.asarray(probs)
-    if arr.dtype.kind in "iub":
+    if arr.dtype.kind in "iu":
         arr = arr.astype(np.float64)
+    elif arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8) and not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # byte-swapped: one documented copy
     if arr.dtype not in (np.float32, np.float64):
         raise TypeError(f"probs must be a float32 or float64 array, got dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -111,8 +120,10 @@ def _labels(labels: Any, n: int, k: int, name: str = "labels") -> npt.NDArray[np
     if arr.dtype.kind == "f":
         if arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
             raise ValueError(f"{name} must hold integer class indices 0..{k - 1}")
-    elif arr.dtype.kind not in "iub":
+    elif arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class indices 0..{k - 1}, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) >= k:
+        raise ValueError(f"{name} holds {int(arr.max())}, not a class index in 0..{k - 1}")
     if arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} entries for {n} rows of probs")
     return np.ascontiguousarray(arr, dtype=np.int64)
@@ -326,7 +337,8 @@ def predict_sets(
     if randomized and m not in ("aps", "raps"):
         raise ValueError("randomized applies to 'aps' and 'raps' only")
     seed = _seed(random_state) if randomized else None
-    return _mlkern._predict_sets(p, t, kind, m, float(lambda_), _k_reg(k_reg), seed, bool(packed))
+    out: npt.NDArray[Any] = _mlkern._predict_sets(p, t, kind, m, float(lambda_), _k_reg(k_reg), seed, bool(packed))
+    return out
 
 
 def residual_scores(y: npt.ArrayLike, y_pred: npt.ArrayLike, *, sigma: npt.ArrayLike | None = None) -> _F64:
@@ -417,6 +429,8 @@ def coverage(sets_or_intervals: npt.ArrayLike, y: npt.ArrayLike) -> Any:
     class indices), or whose interval ``(n, 2[, L])`` contains ``y`` (``lo <= y <=
     hi``, MAPIE's ``regression_coverage_score``). A float, or one per level."""
     a = np.asarray(sets_or_intervals)
+    if a.dtype.kind not in "bf":
+        raise TypeError(f"sets must be bool (n, K[, L]) or intervals float (n, 2[, L]), got dtype {a.dtype}")
     if a.dtype == np.bool_:
         s = _sets_3d(a)
         lab = _labels(y, s.shape[0], s.shape[1], "y")
@@ -599,6 +613,11 @@ class SplitConformalClassifier:
     class_conditional : bool, default False
         LAC only: one threshold per class ("Mondrian" conformal prediction, which
         MAPIE 1.x removed), so coverage holds within each class.
+    n_jobs, verbose : accepted for MAPIE compatibility; mlkern's kernels run on its
+        own pool (``mlkern.set_num_threads``) and print nothing.
+
+    Arguments after ``prefit`` are keyword-only, so MAPIE code that passes
+    ``n_jobs`` positionally fails loudly instead of meaning something else.
 
     Differences from MAPIE: APS calibration scores are randomized only with
     ``randomized=True`` (MAPIE's APS always randomizes them); ``conformalize`` and
@@ -613,8 +632,11 @@ class SplitConformalClassifier:
         confidence_level: float | Iterable[float] = 0.9,
         conformity_score: str = "lac",
         prefit: bool = True,
-        randomized: bool = False,
+        *,
+        n_jobs: int | None = None,
+        verbose: int = 0,
         random_state: Any = None,
+        randomized: bool = False,
         lambda_: float = 0.01,
         k_reg: int = 1,
         class_conditional: bool = False,
@@ -636,6 +658,7 @@ class SplitConformalClassifier:
         self._is_conformalized = False
         self._randomized = bool(randomized)
         self._random_state = random_state
+        self.n_jobs, self.verbose = n_jobs, verbose
         self._lambda = float(lambda_)
         self._k_reg = _k_reg(k_reg)
         self._class_conditional = bool(class_conditional)
@@ -655,6 +678,10 @@ class SplitConformalClassifier:
     def _encode(self, y: Any) -> npt.NDArray[np.int64]:
         classes = self.classes_
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(f"y_conformalize must be 1-D, got shape {y.shape}")
         idx = np.searchsorted(classes, y)
         idx = np.clip(idx, 0, len(classes) - 1)
         bad = classes[idx] != y
@@ -692,6 +719,10 @@ class SplitConformalClassifier:
             raise ValueError(f"y_conformalize has {y.shape[0]} labels for {probs.shape[0]} rows of X_conformalize")
         self._n_classes = probs.shape[1]
         self._seed = _seed(self._random_state) if self._randomized else None
+        # Test rows draw from a stream of their own (row i must not reuse calibration
+        # row i's U, or the coverage argument breaks); still reproducible per seed.
+        seed_source = self._seed if self._seed is not None else _seed(self._random_state)
+        self._predict_seed = (seed_source * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % (1 << 64)
         scores = _mlkern._conformity_scores(probs, y, self._method, self._lambda, self._k_reg, self._seed).reshape(-1)
         self.conformity_scores_ = scores
         self._group_ids: npt.NDArray[np.int64] | None = None
@@ -728,14 +759,24 @@ class SplitConformalClassifier:
         probs = self._estimator.predict_proba(X, **self._predict_params)
         return self.classes_[np.argmax(probs, axis=1)]  # type: ignore[no-any-return]
 
-    def predict_set(self, X: Any, groups: Any = None) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+    def predict_set(
+        self, X: Any, conformity_score_params: dict[str, Any] | None = None, groups: Any = None
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
         """``(labels (n,), sets (n, K, n_levels))``: the point prediction and one bool
-        set per confidence level (MAPIE's layout; ``sets[:, :, i]`` is level ``i``)."""
+        set per confidence level (MAPIE's layout; ``sets[:, :, i]`` is level ``i``).
+
+        ``conformity_score_params={"include_last_label": "randomized"}`` (APS/RAPS)
+        randomizes the sets as MAPIE's option does; ``True`` (the default) is the
+        deterministic rule; ``False`` is not supported (``ValueError``)."""
         _need(self._is_conformalized, "predict_set", "conformalize")
+        include = (conformity_score_params or {}).get("include_last_label", "randomized" if self._randomized else True)
+        if include not in (True, "randomized"):
+            raise ValueError(f"include_last_label={include!r} is not supported: use True or 'randomized'")
+        if include == "randomized" and self._method not in ("aps", "raps"):
+            raise ValueError("include_last_label='randomized' applies to 'aps' and 'raps' only")
         probs = _probs(self._estimator.predict_proba(X, **self._predict_params))
         if probs.shape[1] != self._n_classes:
             raise ValueError(f"the estimator returned {probs.shape[1]} classes, calibrated on {self._n_classes}")
-        labels = self.classes_[np.argmax(probs, axis=1)]
         thresholds = self._thresholds
         if self._group_ids is not None:
             if groups is None:
@@ -746,14 +787,17 @@ class SplitConformalClassifier:
             if np.any(self._group_ids[pos] != g):
                 raise ValueError("groups holds a group absent from the conformalization set")
             thresholds = [(np.ascontiguousarray(self.quantiles_[pos, i]), "row") for i in range(self._levels.size)]
-        seed = self._seed
+        seed = self._predict_seed if include == "randomized" else None
         lam, kr, m = self._lambda, self._k_reg, self._method
+        # The first level's call also returns the argmax labels (same pass over probs).
+        t, kind = thresholds[0]
+        first, best = _mlkern._predict_sets(probs, t, kind, m, lam, kr, seed, False, True)
+        labels = self.classes_[best]
         if len(thresholds) == 1:
-            t, kind = thresholds[0]
-            sets = _mlkern._predict_sets(probs, t, kind, m, lam, kr, seed, False)
-            return labels, sets[:, :, None]
+            return labels, first[:, :, None]
         stacked = np.empty((len(thresholds), probs.shape[0], probs.shape[1]), dtype=np.bool_)
-        for i, (t, kind) in enumerate(thresholds):
+        stacked[0] = first
+        for i, (t, kind) in enumerate(thresholds[1:], start=1):
             stacked[i] = _mlkern._predict_sets(probs, t, kind, m, lam, kr, seed, False)
         return labels, np.moveaxis(stacked, 0, 2)
 
@@ -767,10 +811,14 @@ class SplitConformalRegressor:
     """Split conformal regression with MAPIE 1.x's API.
 
     ``conformity_score="absolute"`` (MAPIE's default): intervals ``y_pred ± q``.
-    ``"normalized"``: intervals ``y_pred ± q·sigma(X)`` with ``sigma`` from
-    ``difficulty_estimator.predict(X)`` (a fitted regressor of the absolute
-    residual, all predictions > 0), MAPIE's residual-normalised score given its
-    residual model.
+    ``"normalized"`` (also spelled MAPIE's ``"residual_normalized"``): intervals
+    ``y_pred ± q·sigma(X)`` with ``sigma`` from ``difficulty_estimator.predict(X)``
+    (a fitted regressor of the absolute residual, all predictions > 0): MAPIE's
+    residual-normalised score given its residual model (MAPIE fits that model on
+    part of the conformalization set itself; here you bring it).
+
+    A level out of reach of the calibration set gives infinite bounds and a
+    ``UserWarning`` (MAPIE raises there).
     """
 
     def __init__(
@@ -779,14 +827,22 @@ class SplitConformalRegressor:
         confidence_level: float | Iterable[float] = 0.9,
         conformity_score: str = "absolute",
         prefit: bool = True,
+        *,
+        n_jobs: int | None = None,
+        verbose: int = 0,
         difficulty_estimator: Any = None,
     ) -> None:
         if estimator is None:
             from sklearn.linear_model import LinearRegression
 
             estimator = LinearRegression()
+        if conformity_score == "residual_normalized":
+            conformity_score = "normalized"
         if conformity_score not in ("absolute", "normalized"):
-            raise ValueError(f"conformity_score must be 'absolute' or 'normalized', got {conformity_score!r}")
+            raise ValueError(
+                f"conformity_score must be 'absolute' or 'normalized' ('residual_normalized'), got {conformity_score!r}"
+            )
+        self.n_jobs, self.verbose = n_jobs, verbose
         if conformity_score == "normalized" and difficulty_estimator is None:
             raise ValueError("conformity_score='normalized' needs difficulty_estimator= (a fitted regressor of |y - y_pred|)")
         self._estimator = estimator
@@ -814,6 +870,8 @@ class SplitConformalRegressor:
 
     def conformalize(self, X_conformalize: Any, y_conformalize: Any, predict_params: dict[str, Any] | None = None) -> SplitConformalRegressor:
         _need(self._is_fitted, "conformalize", "fit")
+        if self._is_conformalized:
+            raise ValueError("conformalize has already been called")
         _check_not_empty(X_conformalize)
         self._predict_params = predict_params or {}
         yp = _f64_1d(self._estimator.predict(X_conformalize, **self._predict_params), "y_pred")
@@ -860,7 +918,8 @@ class ConformalizedQuantileRegressor:
 
     ``predict_interval(X, symmetric_correction=False)`` corrects each side with its
     own scores at level ``1 - alpha/2`` (MAPIE's default); ``True`` uses the symmetric
-    score ``max(lo - y, y - hi)``.
+    score ``max(lo - y, y - hi)``. A level out of reach of the calibration set gives
+    infinite bounds and a ``UserWarning`` (MAPIE raises there).
     """
 
     def __init__(self, estimator: Any = None, confidence_level: float | Iterable[float] = 0.9, prefit: bool = False) -> None:
@@ -888,7 +947,7 @@ class ConformalizedQuantileRegressor:
         if name not in _QUANTILE_PARAMS:
             raise ValueError(f"{name} is not a known quantile regressor; fit the three models yourself and use prefit=True")
         loss_name, loss_value, q_name = _QUANTILE_PARAMS[name]
-        alpha = 1.0 - float(self._levels[0])
+        alpha = float(Decimal("1") - Decimal(str(float(self._levels[0]))))  # MAPIE's alpha
         models = []
         for q in (alpha / 2, 1 - alpha / 2, 0.5):
             est = _clone(self._estimator)
@@ -908,6 +967,8 @@ class ConformalizedQuantileRegressor:
 
     def conformalize(self, X_conformalize: Any, y_conformalize: Any, predict_params: dict[str, Any] | None = None) -> ConformalizedQuantileRegressor:
         _need(self._is_fitted, "conformalize", "fit")
+        if self._is_conformalized:
+            raise ValueError("conformalize has already been called")
         _check_not_empty(X_conformalize)
         self._predict_params = predict_params or {}
         lo, hi, _ = self._predict3(X_conformalize)
@@ -922,10 +983,10 @@ class ConformalizedQuantileRegressor:
         low, up = low.reshape(-1), up.reshape(-1)
         ql, qu = [], []
         for level in self._levels:
-            kl, ku = _mlkern._cqr_side_ranks(n, float(level))
-            unreachable += (kl is None) + (ku is None)
-            ql.append(_mlkern._order_statistic(low, kl))
-            qu.append(_mlkern._order_statistic(up, ku))
+            rank = _mlkern._cqr_side_rank(n, float(level))
+            unreachable += 2 * (rank is None)
+            ql.append(_mlkern._order_statistic(low, rank))
+            qu.append(_mlkern._order_statistic(up, rank))
         _warn_unreachable(unreachable, n)
         self._q_low, self._q_up = np.array(ql), np.array(qu)
         self._is_conformalized = True

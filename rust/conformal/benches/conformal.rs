@@ -39,7 +39,9 @@ fn benches(c: &mut Criterion) {
         for &(method, q) in methods {
             let params = SetParams { method, reg: Regularization { lambda: 0.01, k_reg: 1 }, randomized: None };
             g.bench_function(format!("predict_sets_{method:?}_{n}x{k}"), |b| {
-                b.iter(|| predict_sets(black_box(m), Threshold::Scalar(q), &params, SetsOut::Bytes(&mut out)).unwrap())
+                b.iter(|| {
+                    predict_sets(black_box(m), Threshold::Scalar(q), &params, SetsOut::Bytes(&mut out), None).unwrap()
+                })
             });
         }
     }

@@ -4,8 +4,8 @@
 //! Algorithm: plain element-wise loops over float64 values (each float32 element is
 //! widened exactly), written so that LLVM vectorises them at the width of the tier
 //! they are compiled for in [`crate::dispatch`] (eight float64 lanes on AVX-512).
-//! Accumulation: the row sums of [`first_bad_row`] use eight partial sums, exact to
-//! `K · u` relative, far inside the `1e-5` tolerance they are compared with. The
+//! Accumulation: the row sums of [`first_bad_row`] are plain float64 sums, within
+//! `K · u` relative of exact, far inside the `1e-5` tolerance they are compared with. The
 //! compares are exact: each output bit is the IEEE result of MAPIE's float64
 //! expression, so every tier gives bitwise the scalar tier's answer.
 
@@ -23,41 +23,64 @@ pub enum RowProblem {
 
 /// The first row of `p` (rows of `k`) holding a non-finite or negative entry or
 /// whose sum is farther than `tol` from 1, and why.
+///
+/// Rows go in blocks of 8: one contiguous pass checks every entry of the block
+/// (`0 ≤ x < ∞`, false for NaN), and the 8 row sums accumulate side by side (lane
+/// `l` sums row `l`, label by label), so no horizontal reduction runs per row. A
+/// block that fails is re-checked row by row to name the row and the reason.
 #[inline(always)]
 pub fn first_bad_row<T: Float>(p: &[T], k: usize, tol: f64) -> Option<(usize, RowProblem)> {
-    const LANES: usize = 8;
-    for (i, row) in p.chunks_exact(k.max(1)).enumerate() {
-        let mut sum = [0.0f64; LANES];
-        let mut min = [f64::INFINITY; LANES];
-        let mut finite = [true; LANES];
-        let mut chunks = row.chunks_exact(LANES);
-        for c in &mut chunks {
-            for l in 0..LANES {
-                let x = c[l].to_f64();
-                sum[l] += x;
-                min[l] = min[l].min(x);
-                finite[l] &= x.abs() < f64::INFINITY;
+    const B: usize = 8;
+    let k = k.max(1);
+    let rows = p.len() / k;
+    let mut r0 = 0;
+    while r0 + B <= rows {
+        let block = &p[r0 * k..(r0 + B) * k];
+        let mut bad = 0u32;
+        for &x in block {
+            let x = x.to_f64();
+            bad += u32::from(!(0.0..f64::INFINITY).contains(&x)); // NaN is outside too
+        }
+        let mut sum = [0.0f64; B];
+        for j in 0..k {
+            for (l, s) in sum.iter_mut().enumerate() {
+                // SAFETY: l < B and j < k, so l·k + j < B·k = block.len(). (Unchecked so
+                // that the 8 strided loads become one gather.)
+                *s += unsafe { block.get_unchecked(l * k + j) }.to_f64();
             }
         }
-        for (l, &v) in chunks.remainder().iter().enumerate() {
-            let x = v.to_f64();
-            sum[l] += x;
-            min[l] = min[l].min(x);
-            finite[l] &= x.abs() < f64::INFINITY;
+        let sums_ok = sum.iter().all(|&s| (s - 1.0).abs() <= tol);
+        if bad != 0 || !sums_ok {
+            break;
         }
-        if !finite.iter().all(|&f| f) {
-            return Some((i, RowProblem::NotFinite));
-        }
-        if min.iter().any(|&m| m < 0.0) {
-            return Some((i, RowProblem::Negative));
-        }
-        let s: f64 = sum.iter().sum();
-        let sums_to_one = (s - 1.0).abs() <= tol; // false for NaN too
-        if !sums_to_one {
-            return Some((i, RowProblem::Sum));
+        r0 += B;
+    }
+    for (i, row) in p[r0 * k..].chunks_exact(k).enumerate() {
+        if let Some(why) = row_problem(row, tol) {
+            return Some((r0 + i, why));
         }
     }
     None
+}
+
+/// Why one row is invalid, if it is.
+#[inline(always)]
+fn row_problem<T: Float>(row: &[T], tol: f64) -> Option<RowProblem> {
+    let (mut sum, mut finite, mut negative) = (0.0f64, true, false);
+    for &v in row {
+        let x = v.to_f64();
+        sum += x;
+        finite &= x.abs() < f64::INFINITY;
+        negative |= x < 0.0;
+    }
+    if !finite {
+        Some(RowProblem::NotFinite)
+    } else if negative {
+        Some(RowProblem::Negative)
+    } else {
+        let sums_to_one = (sum - 1.0).abs() <= tol;
+        (!sums_to_one).then_some(RowProblem::Sum)
+    }
 }
 
 /// `out[j] = (p[j] − cutoff ≥ −ε)`: the labels at least as probable as the last one

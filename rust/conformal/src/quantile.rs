@@ -2,8 +2,9 @@
 //! `k = ⌈(n + 1) · level⌉`, or `+inf` when `k > n` (the level is out of reach of so
 //! few scores).
 //!
-//! `k` is computed exactly as MAPIE computes it, from `alpha = 1 − level`:
-//! `ceil((n + 1) · (1 − alpha))` in float64, and the order statistic is what NumPy's
+//! `k` is computed exactly as MAPIE computes it: `alpha` is `1 − level` taken in
+//! decimal (MAPIE's `float(Decimal("1") - Decimal(str(level)))`, see [`mapie_alpha`]),
+//! then `k = ceil((n + 1) · (1 − alpha))` in float64; the order statistic is what NumPy's
 //! `np.quantile(scores, k / n, method="lower")` returns (for `n < 2⁵²` the virtual
 //! index `⌊(n − 1) · k/n⌋` is exactly `k − 1`). Selection is `O(n)` per level
 //! (`select_nth_unstable`) on one `O(n)` scratch copy.
@@ -19,10 +20,37 @@ pub fn check_level(level: f64) -> Result<()> {
     }
 }
 
-/// The 1-based rank `⌈(n + 1) · level⌉` (MAPIE's float64 arithmetic), or `None` when
-/// it exceeds `n`.
+/// MAPIE's `alpha` for a confidence level: `1 − level` computed in decimal on the
+/// shortest decimal spelling of `level` (what Python's `str(level)` prints, and
+/// Rust's `Display` too), rounded once to float64. For `level = 0.58` this is exactly
+/// the float64 nearest 0.42, where `1.0 - 0.58` in float64 is one ulp off, and the
+/// rank `⌈(n + 1)(1 − alpha)⌉` can differ by one (n = 49).
+pub fn mapie_alpha(level: f64) -> f64 {
+    let text = format!("{level}");
+    let Some(frac) = text.strip_prefix("0.") else {
+        return 1.0 - level;
+    };
+    if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return 1.0 - level;
+    }
+    // 1 − 0.d = 0.(10^m − d): the nines' complement of d, plus one in the last place.
+    let mut digits: Vec<u8> = frac.bytes().map(|b| b'9' - (b - b'0')).collect();
+    for d in digits.iter_mut().rev() {
+        if *d == b'9' {
+            *d = b'0';
+        } else {
+            *d += 1;
+            break;
+        }
+    }
+    let complement = format!("0.{}", String::from_utf8_lossy(&digits));
+    complement.parse::<f64>().unwrap_or(1.0 - level)
+}
+
+/// The 1-based rank `⌈(n + 1) · (1 − alpha)⌉` with MAPIE's `alpha` ([`mapie_alpha`]),
+/// or `None` when it exceeds `n`.
 pub fn conformal_rank(n: usize, level: f64) -> Option<usize> {
-    let alpha = 1.0 - level;
+    let alpha = mapie_alpha(level);
     let k = ((n as f64 + 1.0) * (1.0 - alpha)).ceil();
     if k > n as f64 {
         None
@@ -123,6 +151,17 @@ mod tests {
         assert_eq!(conformal_rank(99, 0.9), Some(90));
         assert_eq!(conformal_rank(1, 0.3), Some(1));
         assert_eq!(conformal_rank(10_000, 0.9), Some(9001));
+    }
+
+    #[test]
+    fn alpha_is_decimal_complement() {
+        assert_eq!(mapie_alpha(0.58), 0.42);
+        assert_eq!(mapie_alpha(0.9), 0.1);
+        assert_eq!(mapie_alpha(0.999), 0.001);
+        assert_eq!(mapie_alpha(0.12345678901234567), 0.8765432109876543);
+        assert_eq!(mapie_alpha(1e-7), 0.9999999);
+        assert_ne!(1.0 - 0.58, 0.42); // the float64 subtraction is off by one ulp
+        assert_eq!(conformal_rank(49, 0.58), Some(30)); // MAPIE's 30th, not the 29th
     }
 
     #[test]

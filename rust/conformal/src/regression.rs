@@ -7,7 +7,7 @@
 //! - CQR from lower/upper quantile predictions `(l, u)`: symmetric score
 //!   `max(l − y, y − u)` and interval `[l + (−q), u + q]`; the asymmetric correction
 //!   (MAPIE's default, `symmetric_correction=False`) calibrates each side on its own
-//!   scores `l − y` and `y − u` at level `1 − α/2` ([`cqr_side_ranks`]).
+//!   scores `l − y` and `y − u` at level `1 − α/2` ([`cqr_side_rank`]).
 //!
 //! One pass over the rows, in parallel; inputs are checked finite in the same pass.
 
@@ -107,18 +107,14 @@ pub fn cqr_side_scores(y: &[f64], lo: &[f64], hi: &[f64], low: &mut [f64], up: &
     Ok(())
 }
 
-/// MAPIE's 1-based ranks of the two CQR sides at `level` (asymmetric correction):
-/// `⌈(n + 1) · a⌉` with `a = (1 − 2β) + β` below and `a = 1 − α + β` above,
-/// `α = 1 − level`, `β = α / 2`, in float64 as MAPIE writes them; `None` when the
-/// rank exceeds `n`.
-pub fn cqr_side_ranks(n: usize, level: f64) -> (Option<usize>, Option<usize>) {
-    let alpha = 1.0 - level;
-    let beta = alpha / 2.0;
-    let rank = |a: f64| {
-        let k = (a * (n as f64 + 1.0)).ceil();
-        (k <= n as f64).then_some((k as usize).max(1))
-    };
-    (rank((1.0 - 2.0 * beta) + beta), rank(1.0 - alpha + beta))
+/// MAPIE's 1-based rank of each CQR side at `level` (asymmetric correction, what
+/// `ConformalizedQuantileRegressor.predict_interval(symmetric_correction=False)`
+/// runs): `⌈(n + 1) · (1 − α/2)⌉`, `α` from [`crate::quantile::mapie_alpha`]; `None`
+/// when it exceeds `n`.
+pub fn cqr_side_rank(n: usize, level: f64) -> Option<usize> {
+    let alpha = crate::quantile::mapie_alpha(level) / 2.0;
+    let k = ((1.0 - alpha) * (n as f64 + 1.0)).ceil();
+    (k <= n as f64).then_some((k as usize).max(1))
 }
 
 /// The `k`-th smallest of `scores` (1-based, `k ≤ len`), or `+inf` for `None`.

@@ -26,6 +26,8 @@
 //! row costs `O(K + s log s)` for a set of `s` labels. Rows are validated in the same
 //! pass (see [`crate::probs::ProbMatrix::validate`]).
 
+use std::sync::Mutex;
+
 use mlkern_core::threads;
 use mlkern_core::{Error, Result};
 
@@ -116,11 +118,26 @@ pub enum SetsOut<'a> {
 /// compares, [`crate::kernels::desc_ranks`]) instead of sorted.
 pub const SMALL_K: usize = 32;
 
-/// A row's labels in decreasing order, and their ranks (per-task scratch).
+/// A row's labels as sort keys, and their ranks (per-task scratch).
 #[derive(Debug, Default)]
 pub(crate) struct Order {
-    pairs: Vec<(f64, u32)>,
+    keys: Vec<u128>,
     ranks: Vec<u32>,
+}
+
+/// The sort key of label `j` with probability `p ≥ 0`: ascending keys are decreasing
+/// probability, ties higher index first (float64 bits of non-negative floats are
+/// monotone; `+ 0.0` turns a `−0.0` into `+0.0`). Integer keys sort and select several
+/// times faster than `(f64, u32)` pairs through a comparator.
+#[inline]
+fn key(p: f64, j: u32) -> u128 {
+    (u128::from(u64::MAX - (p + 0.0).to_bits()) << 32) | u128::from(u32::MAX - j)
+}
+
+/// `(p, j)` back from [`key`].
+#[inline]
+fn unkey(k: u128) -> (f64, u32) {
+    (f64::from_bits(u64::MAX - (k >> 32) as u64), u32::MAX - k as u32)
 }
 
 /// Per-task scratch of the row walks.
@@ -130,12 +147,15 @@ struct Scratch {
     bytes: Vec<u8>,
 }
 
-/// The prediction sets of every row of `probs` for threshold `q`.
+/// The prediction sets of every row of `probs` for threshold `q`; with `argmax`,
+/// also each row's most probable label (the lowest index among equal maxima, as
+/// `np.argmax`), in the same pass.
 pub fn predict_sets<T: Prob>(
     probs: ProbMatrix<'_, T>,
     q: Threshold<'_>,
     params: &SetParams,
     out: SetsOut<'_>,
+    argmax: Option<&mut [i64]>,
 ) -> Result<()> {
     let (n, k) = (probs.n, probs.k);
     q.check(n, k, params.method)?;
@@ -153,19 +173,35 @@ pub fn predict_sets<T: Prob>(
     if out.len() != need {
         return Err(Error::shape("out", format!("sets need {need} bytes, got {}", out.len())));
     }
+    if argmax.as_ref().is_some_and(|a| a.len() != n) {
+        return Err(Error::shape("argmax", format!("{n} rows need {n} labels")));
+    }
     if n == 0 {
         return Ok(());
     }
     let kern = T::kernels();
-    let bad = std::sync::Mutex::new(None::<(usize, RowProblem)>);
+    let bad = Mutex::new(None::<(usize, RowProblem)>);
     // Row work: a pass over K labels (and a sort for APS/RAPS).
     let work = if matches!(params.method, Method::Aps | Method::Raps) { 4 * k } else { k };
     let per = threads::rows_per_task(n, work, usize::MAX);
-    threads::for_each_chunk_mut(out, per * width, usize::MAX, |c, chunk| {
+    // Disjoint (sets, labels) chunks of `per` rows, one task each.
+    let mut arg = argmax;
+    let tasks: Vec<Mutex<SetsTask<'_>>> = match arg.take() {
+        Some(a) => out.chunks_mut(per * width).zip(a.chunks_mut(per)).map(|(o, a)| Mutex::new((o, Some(a)))).collect(),
+        None => out.chunks_mut(per * width).map(|o| Mutex::new((o, None))).collect(),
+    };
+    threads::map_indexed(tasks.len(), |c| {
+        let mut guard = tasks[c].lock().unwrap_or_else(|e| e.into_inner());
+        let (chunk, labels) = &mut *guard;
         let first = c * per;
         let rows = chunk.len() / width;
         let mut s = Scratch::default();
         let p = &probs.data[first * k..(first + rows) * k];
+        if let Some(labels) = labels {
+            for (l, row) in labels.iter_mut().zip(p.chunks_exact(k)) {
+                *l = first_argmax(row) as i64;
+            }
+        }
         let found = (kern.first_bad_row)(p, k, SUM_TOLERANCE);
         if let Some((r, why)) = found {
             let mut b = bad.lock().unwrap_or_else(|e| e.into_inner());
@@ -196,6 +232,21 @@ pub fn predict_sets<T: Prob>(
         None => Ok(()),
         Some((row, _)) => probs.validate().and_then(|()| Err(Error::invalid("probs", format!("row {row} is invalid")))),
     }
+}
+
+/// One parallel task's rows: their sets and, if asked, their argmax labels.
+type SetsTask<'a> = (&'a mut [u8], Option<&'a mut [i64]>);
+
+/// The index of the first largest entry (NaN-free rows: checked in the same pass).
+#[inline]
+fn first_argmax<T: Prob>(row: &[T]) -> usize {
+    let mut best = 0;
+    for (j, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = j;
+        }
+    }
+    best
 }
 
 /// One row's set into `out` (`K` bytes).
@@ -246,17 +297,17 @@ fn topk_row<T: Prob>(kern: &ElemKernels<T>, p: &[T], t: f64, order: &mut Order, 
         let j = order.ranks.iter().position(|&r| r as usize == rank).unwrap_or(0);
         p[j].to_f64()
     } else {
-        let pairs = &mut order.pairs;
-        pairs.clear();
-        pairs.extend(p.iter().enumerate().map(|(j, &v)| (v.to_f64(), j as u32)));
-        pairs.select_nth_unstable_by(rank, desc).1 .0
+        let keys = &mut order.keys;
+        keys.clear();
+        keys.extend(p.iter().enumerate().map(|(j, &v)| key(v.to_f64(), j as u32)));
+        unkey(*keys.select_nth_unstable(rank).1).0
     };
     (kern.at_least)(p, cut, out);
 }
 
 /// Walks the labels of `p` in decreasing order (sorting lazily, in doubling chunks).
 struct SortedWalk<'a> {
-    order: &'a mut [(f64, u32)],
+    order: &'a mut [u128],
     sorted: usize,
     chunk: usize,
 }
@@ -266,21 +317,21 @@ impl<'a> SortedWalk<'a> {
     /// long rows sorted lazily.
     fn new<T: Prob>(kern: &ElemKernels<T>, p: &[T], scratch: &'a mut Order) -> Self {
         let k = p.len();
-        let pairs = &mut scratch.pairs;
+        let keys = &mut scratch.keys;
         if k <= SMALL_K {
             scratch.ranks.resize(k, 0);
             (kern.desc_ranks)(p, &mut scratch.ranks);
-            pairs.resize(k, (0.0, 0));
+            keys.resize(k, 0);
             for (j, (&r, &v)) in scratch.ranks.iter().zip(p).enumerate() {
                 // `ranks` is a permutation of 0..k (see desc_ranks); `min` keeps a
                 // broken kernel from indexing out of bounds.
-                pairs[(r as usize).min(k - 1)] = (v.to_f64(), j as u32);
+                keys[(r as usize).min(k - 1)] = key(v.to_f64(), j as u32);
             }
-            return SortedWalk { order: pairs, sorted: k, chunk: k };
+            return SortedWalk { order: keys, sorted: k, chunk: k };
         }
-        pairs.clear();
-        pairs.extend(p.iter().enumerate().map(|(j, &v)| (v.to_f64(), j as u32)));
-        SortedWalk { order: pairs, sorted: 0, chunk: 16 }
+        keys.clear();
+        keys.extend(p.iter().enumerate().map(|(j, &v)| key(v.to_f64(), j as u32)));
+        SortedWalk { order: keys, sorted: 0, chunk: 32 }
     }
 
     /// The label at 0-based rank `pos` (callers walk `pos` upwards from 0).
@@ -290,13 +341,13 @@ impl<'a> SortedWalk<'a> {
             let len = self.order.len();
             let end = (self.sorted + self.chunk).min(len);
             if end < len {
-                self.order[self.sorted..].select_nth_unstable_by(end - self.sorted - 1, desc);
+                self.order[self.sorted..].select_nth_unstable(end - self.sorted - 1);
             }
-            self.order[self.sorted..end].sort_unstable_by(desc);
+            self.order[self.sorted..end].sort_unstable();
             self.sorted = end;
             self.chunk *= 2;
         }
-        self.order[pos]
+        unkey(self.order[pos])
     }
 }
 

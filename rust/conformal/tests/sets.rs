@@ -137,7 +137,7 @@ fn check_all_sets(n: usize, k: usize, seed: u64) {
             for &randomized in randoms {
                 let tt = if method == Method::TopK && t.is_finite() { (t * 3.0).floor() } else { t };
                 let params = SetParams { method, reg, randomized };
-                predict_sets(probs, Threshold::Scalar(tt), &params, SetsOut::Bytes(&mut got)).unwrap();
+                predict_sets(probs, Threshold::Scalar(tt), &params, SetsOut::Bytes(&mut got), None).unwrap();
                 for i in 0..n {
                     let row = &p[i * k..(i + 1) * k];
                     let want = match method {
@@ -151,7 +151,14 @@ fn check_all_sets(n: usize, k: usize, seed: u64) {
                         "{method:?} {reg:?} rand={randomized:?} t={tt} row {i} p={row:?}"
                     );
                 }
-                predict_sets(probs, Threshold::Scalar(tt), &params, SetsOut::Packed(&mut packed)).unwrap();
+                let mut best = vec![-1i64; n];
+                predict_sets(probs, Threshold::Scalar(tt), &params, SetsOut::Packed(&mut packed), Some(&mut best))
+                    .unwrap();
+                for i in 0..n {
+                    let row = &p[i * k..(i + 1) * k];
+                    let first_max = (0..k).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+                    assert_eq!(best[i], first_max as i64, "argmax row {i}");
+                }
                 for i in 0..n {
                     for j in 0..k {
                         let bit = (packed[i * k.div_ceil(8) + j / 8] >> (7 - j % 8)) & 1;
@@ -159,7 +166,7 @@ fn check_all_sets(n: usize, k: usize, seed: u64) {
                     }
                 }
                 // float32 input: the same rules on the widened values.
-                predict_sets(probs32, Threshold::Scalar(tt), &params, SetsOut::Bytes(&mut got)).unwrap();
+                predict_sets(probs32, Threshold::Scalar(tt), &params, SetsOut::Bytes(&mut got), None).unwrap();
                 for i in (0..n).step_by(7) {
                     let row: Vec<f64> = p32[i * k..(i + 1) * k].iter().map(|&x| f64::from(x)).collect();
                     let want = match method {
@@ -233,15 +240,17 @@ fn scores_match_mapie_definitions() {
 #[test]
 fn quantile_is_the_conformal_order_statistic() {
     let mut rng = Rng(4);
-    for n in [1usize, 2, 9, 10, 99, 1000, 10_001] {
+    for n in [1usize, 2, 9, 10, 49, 99, 1000, 10_001] {
         let s: Vec<f64> = (0..n).map(|_| (rng.uniform() * 50.0).round()).collect();
         let mut sorted = s.clone();
         sorted.sort_by(f64::total_cmp);
-        let levels = [0.05, 0.5, 0.8, 0.9, 0.95, 0.99];
-        let mut out = [0.0; 6];
+        // MAPIE's alpha is 1 − level in decimal: written out here as literals.
+        let levels = [0.05, 0.5, 0.58, 0.8, 0.9, 0.95, 0.99];
+        let alphas = [0.95, 0.5, 0.42, 0.2, 0.1, 0.05, 0.01];
+        let mut out = [0.0; 7];
         conformal_quantile(&s, &levels, &mut out).unwrap();
         for (l, &level) in levels.iter().enumerate() {
-            let kf = ((n as f64 + 1.0) * (1.0 - (1.0 - level))).ceil() as usize;
+            let kf = ((n as f64 + 1.0) * (1.0 - alphas[l])).ceil() as usize;
             let want = if kf > n { f64::INFINITY } else { sorted[kf - 1] };
             assert_eq!(out[l], want, "n={n} level={level}");
         }
@@ -254,15 +263,27 @@ fn bad_inputs_are_errors() {
     let probs = ProbMatrix::new(&p, 2, 2).unwrap();
     let mut out = [0u8; 4];
     let aps = SetParams { method: Method::Aps, reg: Regularization::NONE, randomized: None };
-    assert!(predict_sets(probs, Threshold::Scalar(f64::NAN), &aps, SetsOut::Bytes(&mut out)).is_err());
-    assert!(predict_sets(probs, Threshold::PerClass(&[0.1, 0.2]), &aps, SetsOut::Bytes(&mut out)).is_err());
-    assert!(predict_sets(probs, Threshold::PerRow(&[0.1]), &aps, SetsOut::Bytes(&mut out)).is_err());
-    assert!(predict_sets(probs, Threshold::Scalar(0.5), &aps, SetsOut::Bytes(&mut out[..3])).is_err());
+    assert!(predict_sets(probs, Threshold::Scalar(f64::NAN), &aps, SetsOut::Bytes(&mut out), None).is_err());
+    assert!(predict_sets(probs, Threshold::PerClass(&[0.1, 0.2]), &aps, SetsOut::Bytes(&mut out), None).is_err());
+    assert!(predict_sets(probs, Threshold::PerRow(&[0.1]), &aps, SetsOut::Bytes(&mut out), None).is_err());
+    assert!(predict_sets(probs, Threshold::Scalar(0.5), &aps, SetsOut::Bytes(&mut out[..3]), None).is_err());
     let bad = [0.5, 0.6, 0.2, 0.8];
-    let e = predict_sets(ProbMatrix::new(&bad, 2, 2).unwrap(), Threshold::Scalar(0.5), &aps, SetsOut::Bytes(&mut out));
+    let e = predict_sets(
+        ProbMatrix::new(&bad, 2, 2).unwrap(),
+        Threshold::Scalar(0.5),
+        &aps,
+        SetsOut::Bytes(&mut out),
+        None,
+    );
     assert!(e.unwrap_err().to_string().contains("row 0"));
     let nan = [0.5, 0.5, f64::NAN, 0.8];
-    let e = predict_sets(ProbMatrix::new(&nan, 2, 2).unwrap(), Threshold::Scalar(0.5), &aps, SetsOut::Bytes(&mut out));
+    let e = predict_sets(
+        ProbMatrix::new(&nan, 2, 2).unwrap(),
+        Threshold::Scalar(0.5),
+        &aps,
+        SetsOut::Bytes(&mut out),
+        None,
+    );
     assert!(e.unwrap_err().to_string().contains("row 1"));
     let mut s = [0.0; 2];
     let lac = ScoreParams { method: Method::Lac, reg: Regularization::NONE, randomized: None };

@@ -111,8 +111,8 @@ fn row_validation_finds_first_bad_row_every_tier() {
     let mut rng = Rng(12);
     for (tier, kern) in tiers() {
         for k in [1usize, 2, 3, 7, 8, 9, 15, 16, 17, 64, 65] {
-            let n = 6;
-            for bad_row in 0..n {
+            // 21 rows: two blocks of 8 (the blocked check) and a tail of 5 (row by row).
+            for (n, bad_row) in [(6usize, 0usize), (6, 5), (21, 0), (21, 7), (21, 8), (21, 13), (21, 16), (21, 20)] {
                 for bad_col in [0, k / 2, k - 1] {
                     for (problem, value) in [
                         (RowProblem::NotFinite, f64::NAN),

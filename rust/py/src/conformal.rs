@@ -11,7 +11,7 @@ use mlkern_conformal::scores::{self, ScoreParams};
 use mlkern_conformal::sets::{self, SetParams, SetsOut, Threshold};
 use mlkern_conformal::{quantile, uncertainty, Method, Regularization};
 use numpy::PyReadonlyArray1;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -63,11 +63,12 @@ pub(crate) fn _conformity_scores<'py>(
     Ok(arr)
 }
 
-/// _predict_sets(probs, threshold, kind, method, lambda_, k_reg, seed, packed)
-/// -> (n, K) bool, or (n, ceil(K / 8)) uint8 when packed. `kind` says how the
-/// float64 `threshold` broadcasts: "scalar", "class", "row" or "entry".
+/// _predict_sets(probs, threshold, kind, method, lambda_, k_reg, seed, packed, argmax)
+/// -> (n, K) bool, or (n, ceil(K / 8)) uint8 when packed; with `argmax`, the tuple
+/// (sets, (n,) int64 most probable labels). `kind` says how the float64
+/// `threshold` broadcasts: "scalar", "class", "row" or "entry".
 #[pyfunction]
-#[pyo3(signature = (probs, threshold, kind, method, lambda_, k_reg, seed, packed))]
+#[pyo3(signature = (probs, threshold, kind, method, lambda_, k_reg, seed, packed, argmax=false))]
 pub(crate) fn _predict_sets<'py>(
     py: Python<'py>,
     probs: &Bound<'py, PyAny>,
@@ -78,6 +79,7 @@ pub(crate) fn _predict_sets<'py>(
     k_reg: usize,
     seed: Option<u64>,
     packed: bool,
+    argmax: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (method, reg) = params(method, lambda_, k_reg)?;
     let p = FloatArray::extract(probs, "probs", 2)?;
@@ -100,12 +102,21 @@ pub(crate) fn _predict_sets<'py>(
         let b = unsafe { std::slice::from_raw_parts_mut(b.as_mut_ptr() as *mut u8, b.len()) };
         (arr, b)
     };
+    let (labels_arr, labels) = if argmax {
+        let (a, l) = new_array::<i64>(py, [n, 1])?;
+        (Some(a), Some(l))
+    } else {
+        (None, None)
+    };
     with_float!(p.dtype, T => {
         let m = ProbMatrix::new(p.slice::<T>(), n, k).map_err(to_pyerr)?;
         let out = if packed { SetsOut::Packed(bytes) } else { SetsOut::Bytes(bytes) };
-        maybe_detach(py, n.saturating_mul(k), || sets::predict_sets(m, q, &sp, out)).map_err(to_pyerr)?;
+        maybe_detach(py, n.saturating_mul(k), || sets::predict_sets(m, q, &sp, out, labels)).map_err(to_pyerr)?;
     });
-    Ok(arr)
+    match labels_arr {
+        Some(l) => Ok(PyTuple::new(py, [arr, l.call_method1("reshape", (n,))?])?.into_any()),
+        None => Ok(arr),
+    }
 }
 
 /// _conformal_quantile(scores, levels) -> ((L,) float64, number of +inf levels)
@@ -180,11 +191,11 @@ pub(crate) fn _cqr_side_scores<'py>(
     PyTuple::new(py, [la, ua])
 }
 
-/// _cqr_side_ranks(n, level) -> (rank below or None, rank above or None)
+/// _cqr_side_rank(n, level) -> the rank of each CQR side (asymmetric), or None
 #[pyfunction]
-pub(crate) fn _cqr_side_ranks(n: usize, level: f64) -> PyResult<(Option<usize>, Option<usize>)> {
+pub(crate) fn _cqr_side_rank(n: usize, level: f64) -> PyResult<Option<usize>> {
     quantile::check_level(level).map_err(to_pyerr)?;
-    Ok(regression::cqr_side_ranks(n, level))
+    Ok(regression::cqr_side_rank(n, level))
 }
 
 /// _order_statistic(scores, k) -> the k-th smallest (1-based), +inf for None
@@ -278,12 +289,23 @@ impl StreamingCalibrator {
         Self::default()
     }
 
-    /// add(scores): adds one score (a float) or a 1-D float64 array of them.
+    /// add(scores): adds one score (a real number) or a 1-D array of them (any real
+    /// dtype, converted to float64). NaN anywhere: nothing is added.
     fn add(&mut self, scores: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = scores.py();
+        if scores.is_instance_of::<pyo3::types::PyBool>() {
+            return Err(PyTypeError::new_err("scores must be real numbers, got a bool"));
+        }
         if let Ok(v) = scores.extract::<f64>() {
             return self.inner.add(v).map_err(to_pyerr);
         }
-        let arr: PyReadonlyArray1<'_, f64> = scores.extract()?;
+        let converted = py
+            .import("numpy")?
+            .call_method1("ascontiguousarray", (scores, "float64"))
+            .map_err(|e| PyTypeError::new_err(format!("scores must be a real number or a 1-D array of them: {e}")))?;
+        let arr: PyReadonlyArray1<'_, f64> = converted
+            .extract()
+            .map_err(|_| PyValueError::new_err("scores must be a real number or a 1-D array of them"))?;
         let s = arr.as_slice()?;
         if let Some(i) = s.iter().position(|v| v.is_nan()) {
             return Err(PyValueError::new_err(format!("scores: scores[{i}] is NaN (nothing was added)")));

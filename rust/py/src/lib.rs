@@ -66,7 +66,7 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conformal::_group_quantiles, m)?)?;
     m.add_function(wrap_pyfunction!(conformal::_regression_scores, m)?)?;
     m.add_function(wrap_pyfunction!(conformal::_cqr_side_scores, m)?)?;
-    m.add_function(wrap_pyfunction!(conformal::_cqr_side_ranks, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal::_cqr_side_rank, m)?)?;
     m.add_function(wrap_pyfunction!(conformal::_order_statistic, m)?)?;
     m.add_function(wrap_pyfunction!(conformal::_intervals, m)?)?;
     m.add_function(wrap_pyfunction!(conformal::_entropy, m)?)?;
