@@ -4,6 +4,8 @@
 
 use mlkern_core::Tier;
 
+use crate::Regularization;
+
 pub use crate::kernels::RowProblem;
 
 /// `(p, k, tol)` → the first invalid row and why (see `kernels::first_bad_row`).
@@ -22,7 +24,13 @@ pub struct ElemKernels<T: 'static> {
     pub lac_each: fn(&[T], &[f64], &mut [u8]),
     /// `(p, ranks)`: the decreasing-order rank of each label (`K ≤ 32` rows).
     pub desc_ranks: fn(&[T], &mut [u32]),
+    /// `(p, q, reg, scratch)`: the APS/RAPS cut `p_last` of a long row by selection,
+    /// or `None` when too close to call (see `kernels::aps_cut`).
+    pub aps_cut: ApsCutFn<T>,
 }
+
+/// See [`ElemKernels::aps_cut`].
+pub type ApsCutFn<T> = fn(&[T], f64, Regularization, &mut Vec<f64>) -> Option<f64>;
 
 /// conformal's kernels of one tier.
 #[derive(Debug)]
@@ -39,7 +47,15 @@ macro_rules! conformal_tier {
             use crate::kernels;
 
             macro_rules! elem {
-                ($t:ty, $bad:ident, $bad_k:ident, $al:ident, $al_k:ident, $ls:ident, $ls_k:ident, $le:ident, $le_k:ident, $dr:ident, $dr_k:ident) => {
+                ($t:ty, $bad:ident, $bad_k:ident, $al:ident, $al_k:ident, $ls:ident, $ls_k:ident, $le:ident, $le_k:ident, $dr:ident, $dr_k:ident, $ac:ident, $ac_k:ident) => {
+                    #[target_feature(enable = $features)]
+                    fn $ac_k(p: &[$t], t: f64, reg: Regularization, w: &mut Vec<f64>) -> Option<f64> {
+                        kernels::aps_cut(p, t, reg, w)
+                    }
+                    fn $ac(p: &[$t], t: f64, reg: Regularization, w: &mut Vec<f64>) -> Option<f64> {
+                        // SAFETY: as for the kernels below.
+                        unsafe { $ac_k(p, t, reg, w) }
+                    }
                     #[target_feature(enable = $features)]
                     fn $dr_k(p: &[$t], ranks: &mut [u32]) {
                         kernels::desc_ranks(p, ranks)
@@ -83,13 +99,13 @@ macro_rules! conformal_tier {
                     }
                 };
             }
-            elem!(f32, bad32, bad32_k, al32, al32_k, ls32, ls32_k, le32, le32_k, dr32, dr32_k);
-            elem!(f64, bad64, bad64_k, al64, al64_k, ls64, ls64_k, le64, le64_k, dr64, dr64_k);
+            elem!(f32, bad32, bad32_k, al32, al32_k, ls32, ls32_k, le32, le32_k, dr32, dr32_k, ac32, ac32_k);
+            elem!(f64, bad64, bad64_k, al64, al64_k, ls64, ls64_k, le64, le64_k, dr64, dr64_k, ac64, ac64_k);
 
             pub(super) static TABLE: Kernels = Kernels {
                 tier: $tier,
-                f32: ElemKernels { first_bad_row: bad32, at_least: al32, lac_scalar: ls32, lac_each: le32, desc_ranks: dr32 },
-                f64: ElemKernels { first_bad_row: bad64, at_least: al64, lac_scalar: ls64, lac_each: le64, desc_ranks: dr64 },
+                f32: ElemKernels { first_bad_row: bad32, at_least: al32, lac_scalar: ls32, lac_each: le32, desc_ranks: dr32, aps_cut: ac32 },
+                f64: ElemKernels { first_bad_row: bad64, at_least: al64, lac_scalar: ls64, lac_each: le64, desc_ranks: dr64, aps_cut: ac64 },
             };
         }
     };

@@ -11,7 +11,7 @@
 
 use mlkern_core::element::Float;
 
-use crate::EPSILON;
+use crate::{Regularization, EPSILON};
 
 /// Why a probability row was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +145,127 @@ fn ranks_padded<T: Float, const W: usize>(p: &[T], ranks: &mut [u32]) {
         }
     }
     ranks[..k].copy_from_slice(&r[..k]);
+}
+
+/// Long rows without randomization: the APS/RAPS set found by selection instead of
+/// sorting, in expected `O(K)`, or `None` when the answer is too close to call.
+///
+/// Quickselect with sums: partition the unresolved values around a pivot, keep the
+/// larger part when its sum (plus what is already above, plus the penalty) reaches
+/// the threshold, else count it and continue below. That finds the rank `r` where the
+/// cumulative sum crosses `q − ε` and the value `v` there, without ordering the
+/// labels above it. The sums are added in another order than MAPIE's sorted cumsum,
+/// so they may differ from it by a few ulps: the answer is returned only when the
+/// sums at `r − 1` and `r` are farther than a rigorous bound `δ` from the crossing
+/// (then MAPIE's float64 comparisons agree with ours), and when the next value is
+/// too large to tie with `v` (MAPIE's argmin ties need an unchanged sum). Otherwise
+/// the caller sorts. The set is then `{j : p_j − p_last ≥ −ε}` with `p_last = v`
+/// (or MAPIE's replacement when `v ≤ ε`).
+#[inline(always)]
+pub fn aps_cut<T: Float>(p: &[T], t: f64, reg: Regularization, w: &mut Vec<f64>) -> Option<f64> {
+    let k = p.len();
+    w.clear();
+    w.extend(p.iter().map(|x| x.to_f64()));
+    // |approximate − sequential| ≤ 2·(k + 64)·u·(Σp + λk + |t|) covers both sums'
+    // rounding (each at most (k + depth)·u relative) and the subtraction of t.
+    let scale = 1.0 + 1e-5 + reg.lambda * k as f64 + t.abs();
+    let delta = 2.0 * (k as f64 + 64.0) * f64::EPSILON * scale;
+    if !delta.is_finite() {
+        return None;
+    }
+    let crossed = |sum: f64, rank: usize| sum + reg.at(rank) - t; // compared with −ε
+    let (mut acc, mut cnt, mut len) = (0.0f64, 0usize, k);
+    let (rank, v, before, at) = loop {
+        if len == 0 {
+            return None; // no crossing: let the exact path decide the full set
+        }
+        let region = &w[..len];
+        let pivot = median3(region[0], region[len / 2], region[len - 1]);
+        // One branch-free pass: the sum and count above the pivot, the count equal.
+        let (mut sums, mut n_g, mut n_e) = ([0.0f64; 8], 0usize, 0usize);
+        let mut chunks = region.chunks_exact(8);
+        for c in &mut chunks {
+            for l in 0..8 {
+                sums[l] += if c[l] > pivot { c[l] } else { 0.0 };
+                n_g += usize::from(c[l] > pivot);
+                n_e += usize::from(c[l] == pivot);
+            }
+        }
+        for &x in chunks.remainder() {
+            sums[0] += if x > pivot { x } else { 0.0 };
+            n_g += usize::from(x > pivot);
+            n_e += usize::from(x == pivot);
+        }
+        let sum_g: f64 = sums.iter().sum();
+        if n_g > 0 && crossed(acc + sum_g, cnt + n_g) >= -EPSILON - delta {
+            len = compact(w, len, |x| x > pivot); // the crossing is above the pivot
+            continue;
+        }
+        acc += sum_g;
+        cnt += n_g;
+        let mut found = None;
+        for m in 1..=n_e {
+            let sum = acc + m as f64 * pivot;
+            if crossed(sum, cnt + m) >= -EPSILON - delta {
+                let before = acc + (m - 1) as f64 * pivot;
+                found = Some((cnt + m, pivot, crossed(before, cnt + m - 1), crossed(sum, cnt + m)));
+                break;
+            }
+        }
+        if let Some(f) = found {
+            break f;
+        }
+        acc += n_e as f64 * pivot;
+        cnt += n_e;
+        len = compact(w, len, |x| x < pivot); // the crossing is below the pivot
+    };
+    // Decisive only if both sides are clear of the crossing by more than δ (rank 1
+    // has nothing before it: MAPIE's first unmasked rank is then rank 1 either way).
+    let clear_before = rank == 1 || before < -EPSILON - delta;
+    if !(clear_before && at >= -EPSILON + delta) {
+        return None;
+    }
+    // The value at rank r + 1: v again if copies of v remain uncounted, else the
+    // largest value below v. A tie in MAPIE's argmin needs `c' − q` unchanged at
+    // r + 1, which a value larger than 4·ε·scale cannot leave unchanged.
+    // Branch-free passes over the row (they vectorise).
+    let (mut above, mut copies, mut below_max) = (0usize, 0usize, f64::NEG_INFINITY);
+    for x in p {
+        let x = x.to_f64();
+        above += usize::from(x > v);
+        copies += usize::from(x == v);
+        below_max = below_max.max(if x < v { x } else { f64::NEG_INFINITY });
+    }
+    let next = if above + copies > rank { v } else { below_max };
+    if next != f64::NEG_INFINITY && next <= 4.0 * f64::EPSILON * scale {
+        return None;
+    }
+    let mut p_last = v;
+    if p_last <= EPSILON {
+        p_last = p
+            .iter()
+            .map(|x| x.to_f64())
+            .fold(f64::INFINITY, |m, x| m.min(if x >= EPSILON { x } else { f64::INFINITY }));
+    }
+    Some(p_last)
+}
+
+/// Keeps the first `len` values of `w` that satisfy `keep`, in front (branch-free);
+/// returns how many.
+#[inline]
+fn compact(w: &mut [f64], len: usize, keep: impl Fn(f64) -> bool) -> usize {
+    let mut j = 0;
+    for i in 0..len {
+        let x = w[i];
+        w[j] = x;
+        j += usize::from(keep(x));
+    }
+    j
+}
+
+#[inline]
+fn median3(a: f64, b: f64, c: f64) -> f64 {
+    a.max(b).min(a.min(b).max(c))
 }
 
 /// Packs 0/1 bytes into bits, first byte in the most significant bit (NumPy's

@@ -123,6 +123,7 @@ pub const SMALL_K: usize = 32;
 pub(crate) struct Order {
     keys: Vec<u128>,
     ranks: Vec<u32>,
+    values: Vec<f64>,
 }
 
 /// The sort key of label `j` with probability `p ≥ 0`: ascending keys are decreasing
@@ -362,6 +363,11 @@ fn aps_row<T: Prob>(
     out: &mut [u8],
 ) {
     let k = p.len();
+    if k > SMALL_K && u.is_none() {
+        if let Some(cut) = (kern.aps_cut)(p, t, reg, &mut order.values) {
+            return (kern.at_least)(p, cut, out);
+        }
+    }
     let mut walk = SortedWalk::new(kern, p, order);
     let mut c = 0.0f64;
     let mut pos = 0;
