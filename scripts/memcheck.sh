@@ -36,7 +36,7 @@ case "$(uname -m)" in
     *) ;;  # aarch64: NEON runs under valgrind as it is
 esac
 
-# name<TAB>path of each test binary of the three kernel crates. Built with --workspace,
+# name<TAB>path of each test binary of the kernel crates. Built with --workspace,
 # the same feature set as `cargo test --workspace` (scripts/test.sh), so nothing is rebuilt.
 list=$(cargo test --workspace --locked --no-run --message-format=json \
     | python3 -c '
@@ -45,7 +45,7 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["profile"]["test"] and m.get("executable"):
         crate = os.path.basename(os.path.dirname(m["manifest_path"]))  # rust/<crate>/Cargo.toml
-        if crate not in ("core", "linalg", "signal"):
+        if crate not in ("core", "linalg", "signal", "conformal"):
             continue  # rust/py links libpython: pytest tests it
         kind = "lib" if "lib" in m["target"]["kind"] else m["target"]["name"]
         print(crate + "-" + kind + "\t" + m["executable"])
