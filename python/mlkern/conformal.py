@@ -167,6 +167,16 @@ def _f64_1d(x: Any, name: str, n: int | None = None) -> _F64:
     return arr
 
 
+def _int_groups(groups: Any, n: int, per: str) -> npt.NDArray[np.int64]:
+    """``groups`` as a contiguous int64 array of ``n`` entries (one per ``per``)."""
+    g = np.asarray(groups)
+    if g.dtype.kind not in "iub":
+        raise TypeError(f"groups must be an integer array, got dtype {g.dtype}")
+    if g.ndim != 1 or g.shape[0] != n:
+        raise ValueError(f"groups must be 1-D with one entry per {per} ({n}), got shape {g.shape}")
+    return np.ascontiguousarray(g, dtype=np.int64)
+
+
 def _warn_unreachable(count: int, n: int) -> None:
     if count:
         warnings.warn(
@@ -264,12 +274,7 @@ def conformal_quantile(
         _warn_unreachable(unreachable, s.shape[0])
         q = q.reshape(-1)
         return float(q[0]) if scalar else q
-    g = np.asarray(groups)
-    if g.dtype.kind not in "iub":
-        raise TypeError(f"groups must be an integer array, got dtype {g.dtype}")
-    g = np.ascontiguousarray(g, dtype=np.int64)
-    if g.ndim != 1 or g.shape[0] != s.shape[0]:
-        raise ValueError(f"groups must be 1-D with one entry per score ({s.shape[0]}), got shape {g.shape}")
+    g = _int_groups(groups, s.shape[0], "score")
     ids, q, unreachable = _mlkern._group_quantiles(s, g, levels)
     _warn_unreachable(unreachable, int(np.min(np.bincount(np.unique(g, return_inverse=True)[1]))))
     return ids.reshape(-1), (q[:, 0] if scalar else q)
@@ -589,6 +594,18 @@ def _check_not_empty(X: Any) -> None:
         raise ValueError("the conformalization set is empty")
 
 
+def _fitted_clone(prefit: bool, is_fitted: bool, estimator: Any, X: Any, y: Any, fit_params: dict[str, Any] | None) -> Any:
+    """A clone of ``estimator`` fitted on ``(X, y)``: the wrappers' ``fit``
+    (``prefit=False`` only, once)."""
+    if prefit:
+        raise ValueError("fit is not available with prefit=True: the estimator is already fitted")
+    if is_fitted:
+        raise ValueError("fit has already been called")
+    est = _clone(estimator)
+    est.fit(X, y, **(fit_params or {}))
+    return est
+
+
 def _need(flag: bool, method: str, before: str) -> None:
     if not flag:
         raise ValueError(f"call {before} before {method}")
@@ -665,13 +682,7 @@ class SplitConformalClassifier:
 
     def fit(self, X_train: Any, y_train: Any, fit_params: dict[str, Any] | None = None) -> SplitConformalClassifier:
         """Fits a clone of the estimator (``prefit=False`` only)."""
-        if self._prefit:
-            raise ValueError("fit is not available with prefit=True: the estimator is already fitted")
-        if self._is_fitted:
-            raise ValueError("fit has already been called")
-        est = _clone(self._estimator)
-        est.fit(X_train, y_train, **(fit_params or {}))
-        self._estimator = est
+        self._estimator = _fitted_clone(self._prefit, self._is_fitted, self._estimator, X_train, y_train, fit_params)
         self._is_fitted = True
         return self
 
@@ -688,14 +699,6 @@ class SplitConformalClassifier:
         if np.any(bad):
             raise ValueError(f"y_conformalize holds labels the estimator does not know: {np.unique(y[bad])[:5]!r}")
         return np.asarray(idx, dtype=np.int64)
-
-    def _groups(self, groups: Any, n: int, name: str) -> npt.NDArray[np.int64]:
-        g = np.asarray(groups)
-        if g.ndim != 1 or g.shape[0] != n:
-            raise ValueError(f"groups must be 1-D with one entry per row of X ({n}), got shape {g.shape}")
-        if g.dtype.kind not in "iub":
-            raise TypeError(f"groups must be integers, got dtype {g.dtype}")
-        return np.ascontiguousarray(g, dtype=np.int64)
 
     def conformalize(
         self,
@@ -727,7 +730,7 @@ class SplitConformalClassifier:
         self.conformity_scores_ = scores
         self._group_ids: npt.NDArray[np.int64] | None = None
         if self._class_conditional or groups is not None:
-            g = y if self._class_conditional else self._groups(groups, probs.shape[0], "groups")
+            g = y if self._class_conditional else _int_groups(groups, probs.shape[0], "row of X")
             ids, q, unreachable = _mlkern._group_quantiles(scores, g, self._levels)
             if self._class_conditional:
                 full = np.full((self._n_classes, self._levels.size), np.inf)
@@ -781,7 +784,7 @@ class SplitConformalClassifier:
         if self._group_ids is not None:
             if groups is None:
                 raise ValueError("this classifier was conformalized with groups=: pass groups= to predict_set too")
-            g = self._groups(groups, probs.shape[0], "groups")
+            g = _int_groups(groups, probs.shape[0], "row of X")
             pos = np.searchsorted(self._group_ids, g)
             pos = np.clip(pos, 0, self._group_ids.size - 1)
             if np.any(self._group_ids[pos] != g):
@@ -855,11 +858,8 @@ class SplitConformalRegressor:
         self._is_conformalized = False
 
     def fit(self, X_train: Any, y_train: Any, fit_params: dict[str, Any] | None = None) -> SplitConformalRegressor:
-        if self._prefit:
-            raise ValueError("fit is not available with prefit=True: the estimator is already fitted")
-        est = _clone(self._estimator)
-        est.fit(X_train, y_train, **(fit_params or {}))
-        self._estimator = est
+        """Fits a clone of the estimator (``prefit=False`` only)."""
+        self._estimator = _fitted_clone(self._prefit, self._is_fitted, self._estimator, X_train, y_train, fit_params)
         self._is_fitted = True
         return self
 

@@ -21,10 +21,12 @@
 //! ranked higher index first (what NumPy's `argsort` gives for `K ≤ 16`, where it is
 //! stable; above 16 NumPy's order of ties is unspecified).
 //!
-//! Cost: one pass over each row, plus for APS/RAPS a partial sort — rows of `K ≤ 32`
-//! are sorted whole, longer rows in doubling chunks taken with `select_nth`, so a
-//! row costs `O(K + s log s)` for a set of `s` labels. Rows are validated in the same
-//! pass (see [`crate::probs::ProbMatrix::validate`]).
+//! Cost: one pass over each row, plus for APS/RAPS the order of the labels — rows of
+//! `K ≤ 32` are ranked by counting (`kernels::desc_ranks`); longer rows find their
+//! cut by quickselect with sums in expected `O(K)` (`kernels::aps_cut`) and fall back
+//! (randomized, or too close to call) to sorting in doubling chunks taken with
+//! `select_nth`, `O(K + s log s)` for a set of `s` labels. Rows are validated in the
+//! same pass (see [`crate::probs::ProbMatrix::validate`]).
 
 use std::sync::Mutex;
 
