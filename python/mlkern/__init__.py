@@ -23,10 +23,10 @@ mlkern.conformal      conformal prediction sets/intervals (LAC, APS, RAPS, top-k
 SciPy in the same run.
 """
 
-from mlkern import conformal, linalg, mem, signal, vector
+from mlkern import conformal, hdc, linalg, mem, signal, vector
 from mlkern._mlkern import __version__, cpu_info, get_num_threads, set_num_threads
 
 __all__ = [
     "__version__",
     "conformal",
-    "cpu_info", "get_num_threads", "linalg", "mem", "set_num_threads", "signal", "vector"]
+    "cpu_info", "get_num_threads", "hdc", "linalg", "mem", "set_num_threads", "signal", "vector"]

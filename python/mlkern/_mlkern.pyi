@@ -16,6 +16,18 @@ __all__ = [
     "_ensemble_uncertainty",
     "_entropy",
     "_group_quantiles",
+    "_hdc_accumulate",
+    "_hdc_bundle",
+    "_hdc_cdist_hamming",
+    "_hdc_hamming_rows",
+    "_hdc_kernel",
+    "_hdc_level_encode",
+    "_hdc_ngram_encode",
+    "_hdc_pack_positive",
+    "_hdc_permute",
+    "_hdc_project",
+    "_hdc_random",
+    "_hdc_topk_hamming",
     "_intervals",
     "_margin",
     "_order_statistic",
@@ -201,3 +213,35 @@ class StreamingCalibrator:
     def __len__(self) -> int: ...
     def __getstate__(self) -> npt.NDArray[np.float64]: ...
     def __setstate__(self, state: npt.NDArray[np.float64]) -> None: ...
+
+# hdc (python/mlkern/hdc.py checks dtypes, shapes and padding before calling these)
+_U64: TypeAlias = npt.NDArray[np.uint64]
+
+def _hdc_kernel() -> str: ...
+def _hdc_random(n: int, d: int, seed: int) -> _U64: ...
+def _hdc_hamming_rows(a: _U64, b: _U64) -> npt.NDArray[np.int64]: ...
+def _hdc_cdist_hamming(xa: _U64, xb: _U64) -> npt.NDArray[np.int64]: ...
+def _hdc_topk_hamming(queries: _U64, memory: _U64, k: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def _hdc_bundle(x: _U64, d: int, seed: int) -> _U64: ...
+def _hdc_permute(x: _U64, k: int, d: int) -> _U64: ...
+def _hdc_project(
+    x: npt.NDArray[np.float32],
+    w: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32],
+    d: int,
+    nonlinearity: Literal["identity", "sinusoid"],
+    binary: bool,
+) -> npt.NDArray[Any]: ...
+def _hdc_level_encode(level: npt.NDArray[np.uint32], ids: _U64, codebook: _U64, d: int, seed: int) -> _U64: ...
+def _hdc_ngram_encode(
+    tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], rotated: _U64, d: int, seed: int
+) -> _U64: ...
+def _hdc_accumulate(
+    codes: _U64,
+    d: int,
+    samples: npt.NDArray[np.int64],
+    classes: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float32],
+    prototypes: npt.NDArray[np.float32],
+) -> None: ...
+def _hdc_pack_positive(values: npt.NDArray[np.float32]) -> _U64: ...

@@ -28,7 +28,8 @@ pub mod online;
 pub mod probs;
 pub mod quantile;
 pub mod regression;
-pub mod rng;
+/// The counter-based draws (now in core, shared with hdc).
+pub use mlkern_core::rng;
 pub mod scores;
 pub mod sets;
 pub mod uncertainty;

@@ -19,6 +19,7 @@ pub mod error;
 pub mod fork;
 pub mod kernels;
 pub mod mem;
+pub mod rng;
 pub mod simd;
 pub mod threads;
 pub mod vector;

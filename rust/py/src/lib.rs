@@ -3,13 +3,14 @@
 //! Layout: `arrays.rs` (borrowing NumPy buffers, `out=` checks, results),
 //! `errors.rs` (core errors → Python exceptions), `cpu.rs` (cpu_info, threads),
 //! `matrix.rs` (strided 2-D views), and one file per Python submodule (`vector.rs`,
-//! `signal.rs`, `linalg.rs`, `mem.rs`, `conformal.rs`).
+//! `signal.rs`, `linalg.rs`, `mem.rs`, `conformal.rs`, `hdc.rs`).
 
 mod alloc_count;
 mod arrays;
 mod conformal;
 mod cpu;
 mod errors;
+mod hdc;
 mod linalg;
 mod matrix;
 mod mem;
@@ -73,6 +74,18 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conformal::_margin, m)?)?;
     m.add_function(wrap_pyfunction!(conformal::_ensemble_uncertainty, m)?)?;
     m.add_class::<conformal::StreamingCalibrator>()?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_random, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_hamming_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_cdist_hamming, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_topk_hamming, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_permute, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_project, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_level_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_ngram_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_accumulate, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_pack_positive, m)?)?;
     // Detect the CPU tier now (first use) and surface MLKERN_SIMD problems.
     for w in mlkern_core::cpu::startup_warnings() {
         let msg = CString::new(w.as_str()).unwrap_or_default();

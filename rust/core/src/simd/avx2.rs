@@ -13,6 +13,12 @@ impl Simd<f32> for Avx2 {
     type V = __m256;
 
     #[inline(always)]
+    unsafe fn positive_mask(v: __m256) -> u64 {
+        // SAFETY: AVX is available (module contract).
+        unsafe { _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, _mm256_setzero_ps())) as u32 as u64 }
+    }
+
+    #[inline(always)]
     unsafe fn zero() -> __m256 {
         // SAFETY: the caller runs on an AVX2+FMA CPU (module contract).
         unsafe { _mm256_setzero_ps() }

@@ -14,6 +14,12 @@ impl Simd<f32> for Avx512 {
     type V = __m512;
 
     #[inline(always)]
+    unsafe fn positive_mask(v: __m512) -> u64 {
+        // SAFETY: AVX-512F is available (module contract).
+        unsafe { u64::from(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, _mm512_setzero_ps())) }
+    }
+
+    #[inline(always)]
     unsafe fn zero() -> __m512 {
         // SAFETY: AVX-512F is available (module contract).
         unsafe { _mm512_setzero_ps() }

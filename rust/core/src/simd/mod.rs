@@ -95,6 +95,20 @@ pub trait Simd<T: Float>: Copy {
     }
     /// Sum of all lanes (pairwise tree).
     unsafe fn reduce_sum(v: Self::V) -> T;
+    /// Bit `l` set iff lane `l` is `> 0` (false for NaN and for both zeros): the
+    /// sign-and-pack step of hdc's encoders. The default goes through memory; the
+    /// x86 tiers override it with a compare into a mask.
+    #[inline(always)]
+    unsafe fn positive_mask(v: Self::V) -> u64 {
+        let mut buf = [T::ZERO; 16];
+        // SAFETY: `buf` holds 16 >= LANES elements.
+        unsafe { Self::store(buf.as_mut_ptr(), v) };
+        let mut m = 0u64;
+        for (l, x) in buf.iter().take(Self::LANES).enumerate() {
+            m |= u64::from(*x > T::ZERO) << l;
+        }
+        m
+    }
 }
 
 /// Asks the CPU to bring the cache line holding `ptr` into L1 (`prefetcht0` on

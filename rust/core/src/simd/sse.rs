@@ -12,6 +12,12 @@ impl Simd<f32> for Sse {
     type V = __m128;
 
     #[inline(always)]
+    unsafe fn positive_mask(v: __m128) -> u64 {
+        // SAFETY: SSE is available (module contract).
+        unsafe { _mm_movemask_ps(_mm_cmpgt_ps(v, _mm_setzero_ps())) as u32 as u64 }
+    }
+
+    #[inline(always)]
     unsafe fn zero() -> __m128 {
         // SAFETY: SSE2 is part of every x86-64 CPU.
         unsafe { _mm_setzero_ps() }

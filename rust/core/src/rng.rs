@@ -1,10 +1,10 @@
-//! Counter-based uniform draws for the randomized scores and sets.
+//! Counter-based random draws, shared by the crates that need reproducible
+//! randomness independent of threading (conformal's randomized sets, hdc's random
+//! hypervectors and majority tie-breaks).
 //!
-//! Row `i` of a call seeded with `seed` draws `U_i = splitmix64(seed, i) · 2⁻⁵³`,
+//! Draw `i` of a call seeded with `seed` is `U_i = splitmix64(seed, i) · 2⁻⁵³`,
 //! uniform on `[0, 1)` with 53 random bits. The draw depends only on `(seed, i)`, so
 //! results do not depend on the thread count or on how rows are split into tasks.
-//! (MAPIE draws from NumPy's `RandomState`; the streams differ, the distribution is
-//! the same.)
 
 /// SplitMix64's finaliser of `seed + (i + 1) · γ` (Steele, Lea & Flood 2014).
 #[inline]
