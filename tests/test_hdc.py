@@ -468,3 +468,50 @@ def test_kernel_name_matches_tier(tier: str) -> None:
     assert name in expected
     if tier == "x86-64-v4" and "avx512vpopcntdq" in mlkern.cpu_info()["features"]:
         assert name == "avx512-vpopcntdq"
+
+
+def test_review_regressions(tmp_path: "pytest.TempPathFactory", digits: tuple[np.ndarray, ...]) -> None:
+    # A bundle seeded like its inputs does not return one of them.
+    X = hdc.random(2, 1000, random_state=0)
+    b = hdc.bundle(X, random_state=0)
+    assert min(hdc.hamming(b, X[0]), hdc.hamming(b, X[1])) > 150
+    # Sizes that cannot be allocated are a MemoryError, not a crash.
+    with pytest.raises(MemoryError):
+        hdc.random(2**58, 64)
+    # float64 values are compared in float64.
+    np.testing.assert_array_equal(hdc.sign_pack(np.array([1e-50, 1.0, -1e-50, 0.0])), np.array([3], np.uint64))
+    Xtr, Xte, ytr, _ = digits
+    # Two classes: decision_function is (n,), positive for classes_[1].
+    two = ytr < 2
+    m = hdc.HDClassifier(D=500, epochs=2, random_state=np.int64(3), lr=np.float32(1.0)).fit(Xtr[two], ytr[two])
+    d = m.decision_function(Xte)
+    assert d.shape == (len(Xte),)
+    nz = d != 0
+    np.testing.assert_array_equal(m.classes_[(d[nz] > 0).astype(int)], m.predict(Xte)[nz])
+    # NumPy scalars in the parameters save, and the seed survives.
+    path = tmp_path / "m.npz"  # type: ignore[operator]
+    m.save(path)
+    back = hdc.HDClassifier.load(path)
+    assert back.random_state == 3
+    np.testing.assert_array_equal(back.predict(Xte), m.predict(Xte))
+    # A crafted file asking for a huge encoder is refused before anything is built.
+    import json
+
+    with np.load(path) as f:
+        header = json.loads(str(f["header"]))
+        classes, protos = f["classes"], f["prototypes"]
+    header["encoder"]["params"]["n_features"] = 2**62
+    evil = tmp_path / "huge.npz"  # type: ignore[operator]
+    np.savez(evil, header=np.array(json.dumps(header)), classes=classes, prototypes=protos)
+    with pytest.raises(ValueError, match="not a valid"):
+        hdc.HDClassifier.load(evil)
+    header["encoder"]["params"]["n_features"] = 64
+    header["params"]["D"] = 999
+    np.savez(evil, header=np.array(json.dumps(header)), classes=classes, prototypes=protos)
+    with pytest.raises(ValueError, match="not a valid"):
+        hdc.HDClassifier.load(evil)
+    # A first partial_fit with a bad label leaves the model unfitted.
+    fresh = hdc.HDClassifier(D=100)
+    with pytest.raises(ValueError, match="not in classes"):
+        fresh.partial_fit(Xtr[:3], np.array([0, 1, 12]), classes=np.arange(10))
+    assert not hasattr(fresh, "classes_")

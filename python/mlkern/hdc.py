@@ -240,9 +240,12 @@ def sign_pack(values: npt.ArrayLike) -> _Packed:
     if v.ndim not in (1, 2):
         raise ValueError(f"values must be 1-D or 2-D, got {v.ndim}-D")
     one = v.ndim == 1
-    v2 = np.ascontiguousarray(v.reshape(1, -1) if one else v, dtype=np.float32)
+    v2 = v.reshape(1, -1) if one else v
     _dimension(v2.shape[1], "values.shape[-1]")
-    out: _Packed = _mlkern._hdc_pack_positive(v2)
+    if v2.dtype == np.float32:
+        out: _Packed = _mlkern._hdc_pack_positive(np.ascontiguousarray(v2))
+    else:  # compared in the input's precision (a float32 cast could flush tiny positives)
+        out = pack_bits(v2 > 0)
     return out[0] if one else out
 
 
@@ -390,14 +393,16 @@ class _Encoder:
 
 
 def _gaussian(seed: int, n_features: int, D: int, scale: float = 1.0) -> tuple[_F32, _F32]:
-    """Normal ``(f, D)`` weights of standard deviation ``scale`` and their
-    zero-padded ``(f, words·64)`` copy."""
-    w = np.random.default_rng(seed).standard_normal((n_features, D), dtype=np.float32)
+    """Normal ``(f, D)`` weights of standard deviation ``scale``, and the same
+    zero-padded to whole words in the encoder kernel's panel-major order
+    (``(words · f, 64)``: the ``f × 64`` panel of each output word contiguous)."""
+    words = words_for(D)
+    pad = np.random.default_rng(seed).standard_normal((n_features, words * 64), dtype=np.float32)
+    pad[:, D:] = 0.0
     if scale != 1.0:
-        w *= np.float32(scale)
-    pad = np.zeros((n_features, words_for(D) * 64), np.float32)
-    pad[:, :D] = w
-    return w, pad
+        pad *= np.float32(scale)
+    panels = np.ascontiguousarray(pad.reshape(n_features, words, 64).transpose(1, 0, 2)).reshape(words * n_features, 64)
+    return pad[:, :D], panels
 
 
 class ProjectionEncoder(_Encoder):
@@ -715,7 +720,14 @@ class HDClassifier:
         ever appear) is required on the first call."""
         x, _ = _features(X, "X")
         y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"X has {x.shape[0]} samples but y has shape {y.shape}")
         if not hasattr(self, "classes_"):
+            if classes is not None:
+                first = np.unique(np.asarray(classes))
+                if not np.isin(y, first).all():
+                    bad = y[~np.isin(y, first)][0]
+                    raise ValueError(f"y holds the label {bad!r}, which is not in classes")
             if classes is None:
                 raise ValueError("classes must be given on the first call to partial_fit")
             self._check_params()
@@ -727,8 +739,6 @@ class HDClassifier:
             self._refresh()
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError("classes differs from the classes of the first partial_fit call")
-        if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"X has {x.shape[0]} samples but y has shape {y.shape}")
         if x.shape[0] == 0:
             return self
         yi = np.searchsorted(self.classes_, y)
@@ -799,18 +809,25 @@ class HDClassifier:
         if not hasattr(self, "prototypes_"):
             raise NotFittedError("This HDClassifier instance is not fitted yet; call fit or partial_fit first")
 
-    def decision_function(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Similarity of each sample to each class prototype, ``(n, n_classes)``."""
+    def similarity(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Similarity of each sample to each class prototype, ``(n, n_classes)``
+        (bipolar cosine: ``1 - 2·hamming/D`` for binary codes)."""
         return self._similarity(self._encode(X))
+
+    def decision_function(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """scikit-learn's decision values: the similarities ``(n, n_classes)``, or for
+        two classes ``(n,)``, the second class's similarity minus the first's."""
+        s = self.similarity(X)
+        return s[:, 1] - s[:, 0] if s.shape[1] == 2 else s
 
     def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]:
         """The class of the most similar prototype (ties to the first class)."""
-        s = self.decision_function(X)
+        s = self.similarity(X)
         return self.classes_[np.argmax(s, axis=1)]  # type: ignore[no-any-return]
 
     def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Softmax of the similarities over ``temperature`` (default ``1/sqrt(D)``)."""
-        s = self.decision_function(X)
+        s = self.similarity(X)
         t = self.temperature if self.temperature is not None else 1.0 / np.sqrt(self.D)
         z = s / t
         z -= z.max(axis=1, keepdims=True)
@@ -833,14 +850,20 @@ class HDClassifier:
         kind = {v: k for k, v in _ENCODERS.items()}.get(type(enc))
         if kind is None:
             raise TypeError(f"cannot save an HDClassifier with encoder {type(enc).__name__}")
-        enc_params: dict[str, Any] = {"n_features": enc.n_features, "D": enc.D, "binary": enc.binary, "random_state": enc._seed}
+        enc_params: dict[str, Any] = {"n_features": int(enc.n_features), "D": int(enc.D), "binary": bool(enc.binary),
+                                      "random_state": int(enc._seed)}
         if kind == "sinusoid":
-            enc_params["scale"] = enc.scale
+            enc_params["scale"] = float(enc.scale)
         if kind == "level":
-            enc_params.update(levels=enc.levels, low=enc.low, high=enc.high)
+            enc_params.update(levels=int(enc.levels), low=float(enc.low), high=float(enc.high))
         params = self.get_params()
         params["encoder"] = kind
-        params["random_state"] = params["random_state"] if isinstance(params["random_state"], (int, type(None))) else None
+        params["D"], params["epochs"] = int(params["D"]), int(params["epochs"])
+        params["binary"], params["lr"], params["margin"] = bool(params["binary"]), float(params["lr"]), float(params["margin"])
+        if params["temperature"] is not None:
+            params["temperature"] = float(params["temperature"])
+        rs = params["random_state"]
+        params["random_state"] = int(rs) if isinstance(rs, numbers.Integral) else None
         header = {"format": _FORMAT, "params": params, "encoder": {"kind": kind, "params": enc_params}, "n_iter": self.n_iter_}
         classes = self.classes_
         if classes.dtype == object:
@@ -852,20 +875,43 @@ class HDClassifier:
     def load(cls, path: str | os.PathLike[str]) -> HDClassifier:
         """Loads a model written by :meth:`save` (``allow_pickle=False``: a file that
         needs pickle is refused)."""
-        with np.load(path, allow_pickle=False) as f:
-            header = json.loads(str(f["header"]))
-            if header.get("format") != _FORMAT:
-                raise ValueError(f"{os.fspath(path)!r} is not an mlkern HDClassifier file")
-            classes, prototypes = f["classes"], f["prototypes"]
-        m = cls(**header["params"])
-        enc = header["encoder"]
-        m.encoder_ = _ENCODERS[enc["kind"]](**enc["params"])
+        name = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                header = json.loads(str(f["header"]))
+                classes, prototypes = f["classes"], f["prototypes"]
+        except (KeyError, ValueError, OSError) as e:
+            raise ValueError(f"{name!r} is not an mlkern HDClassifier file ({e})") from None
+        try:
+            if not isinstance(header, dict) or header.get("format") != _FORMAT:
+                raise ValueError("wrong format tag")
+            params, enc, n_iter = dict(header["params"]), dict(header["encoder"]), int(header["n_iter"])
+            kind, ep = enc["kind"], dict(enc["params"])
+            if kind not in _ENCODERS or params.get("encoder") != kind:
+                raise ValueError(f"unknown encoder {kind!r}")
+            allowed = {"n_features", "D", "binary", "random_state"} | {"sinusoid": {"scale"}, "level": {"levels", "low", "high"}}.get(kind, set())
+            if set(ep) - allowed or set(params) - set(cls().get_params()):
+                raise ValueError("unexpected parameters")
+            D = int(params["D"])
+            if not (isinstance(params["D"], int) and isinstance(ep["D"], int) and isinstance(ep["n_features"], int)):
+                raise ValueError("sizes must be integers")
+            if ep["D"] != D or bool(ep["binary"]) != bool(params["binary"]):
+                raise ValueError("the encoder's D or mode differs from the classifier's")
+            if prototypes.dtype != np.float32 or prototypes.ndim != 2 or classes.ndim != 1 or prototypes.shape != (classes.size, D):
+                raise ValueError("prototypes do not match the classes and D")
+            if not 1 <= ep["n_features"] <= 2**31 or ("levels" in ep and not 1 <= int(ep["levels"]) <= 2**20):
+                raise ValueError("sizes out of range")
+            if classes.dtype == object:
+                raise ValueError("object labels")
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{name!r} is not a valid mlkern HDClassifier file ({e})") from None
+        m = cls(**params)
+        m._check_params()
+        m.encoder_ = _ENCODERS[kind](**ep)
         m.classes_ = classes
-        m.n_features_in_ = int(enc["params"]["n_features"])
-        if prototypes.shape != (classes.size, int(m.D)) or prototypes.dtype != np.float32:
-            raise ValueError("prototypes in the file do not match its classes and D")
+        m.n_features_in_ = int(ep["n_features"])
         m.prototypes_ = np.ascontiguousarray(prototypes)
-        m.n_iter_ = int(header["n_iter"])
+        m.n_iter_ = n_iter
         m._refresh()
         return m
 
@@ -932,6 +978,7 @@ class AssociativeMemory:
         """The stored vector nearest each query (the classic HDC clean-up)."""
         if len(self) == 0:
             raise ValueError("the memory is empty: add vectors first")
+        _packed(queries, "queries", self.D)
         idx, _ = topk_hamming(queries, self.memory, 1)
         return self.memory[idx[..., 0]]
 

@@ -4,8 +4,9 @@
 //! Algorithm: the popcount blocks of [`crate::popcount`] over cache blocks of `b`
 //! (about 256 KiB of rows, kept in L2 while a task's rows of `a` stream past), tasks
 //! of rows of `a` in parallel. Top-k keys each distance with its index
-//! (`dist · 2³² + index`), selects the `k` smallest in O(n) and sorts them, so ties
-//! go to the lower index. Exact integers throughout.
+//! (`dist · 2³² + index`, unique keys), keeps per query the keys below the `k`-th
+//! smallest so far (cut back by selection) while blocks of queries meet blocks of
+//! memory, and sorts the final `k`, so ties go to the lower index. Exact integers.
 
 use mlkern_core::{checked_size, threads, Error, Result};
 
@@ -26,7 +27,7 @@ pub fn hamming_rows(a: &[u64], b: &[u64], rows: usize, words: usize) -> Result<V
     check_rows("a", a, rows, words)?;
     check_rows("b", b, rows, words)?;
     let k = dispatch::hamming();
-    let mut out = vec![0i64; rows];
+    let mut out = crate::zeroed::<i64>("hamming", rows)?;
     threads::for_each_row_mut(
         &mut out,
         1,
@@ -57,7 +58,7 @@ pub fn cdist_hamming_with(
     check_rows("XA", a, m, words)?;
     check_rows("XB", b, n, words)?;
     let len = checked_size("cdist_hamming", m, n)?;
-    let mut out = vec![0i64; len];
+    let mut out = crate::zeroed::<i64>("cdist_hamming", len)?;
     if len == 0 {
         return Ok(out);
     }
@@ -84,8 +85,50 @@ pub fn cdist_hamming_with(
     Ok(out)
 }
 
+/// Queries per block of [`topk_hamming`] (their codes stay in L2 while memory streams).
+const Q_BLOCK: usize = 64;
+/// Memory rows per distance block of [`topk_hamming`].
+const M_BLOCK: usize = 64;
+
+/// The `k` smallest keys seen so far of one query: candidates below `bound` are
+/// appended, and the buffer is cut back to `k` by selection when it reaches `4k`.
+#[derive(Debug)]
+struct Candidates {
+    keys: Vec<u64>,
+    bound: u64,
+    k: usize,
+}
+
+impl Candidates {
+    fn new(k: usize) -> Self {
+        Candidates { keys: Vec::with_capacity(4 * k + 1), bound: u64::MAX, k }
+    }
+    #[inline]
+    fn offer(&mut self, key: u64) {
+        if key < self.bound {
+            self.keys.push(key);
+            if self.keys.len() >= 4 * self.k {
+                self.trim();
+            }
+        }
+    }
+    fn trim(&mut self) {
+        if self.keys.len() > self.k {
+            self.keys.select_nth_unstable(self.k - 1);
+            self.keys.truncate(self.k);
+            // The k-th smallest key (all before it are smaller: keys are unique).
+            self.bound = self.keys[self.k - 1];
+        }
+    }
+}
+
 /// The `k` rows of `memory` nearest each query: `(indices, distances)`, both
 /// `q × k`, nearest first, ties to the lower index.
+///
+/// Tasks take a block of up to [`Q_BLOCK`] queries and a slice of memory (memory is
+/// split too when there are fewer query blocks than threads), stream that slice
+/// once in blocks of [`M_BLOCK`] rows, and keep each query's candidates; the slices'
+/// candidates are merged per query at the end.
 pub fn topk_hamming(
     queries: &[u64],
     q: usize,
@@ -103,30 +146,64 @@ pub fn topk_hamming(
         return Err(Error::invalid("memory", "at most 2^32 - 1 rows of at most 2^32 - 1 bits"));
     }
     let len = checked_size("topk_hamming", q, k)?;
+    let mut idx = crate::zeroed::<i64>("topk_hamming", len)?;
+    let mut dist = crate::zeroed::<i64>("topk_hamming", len)?;
+    if q == 0 {
+        return Ok((idx, dist));
+    }
     let kern = dispatch::hamming();
-    let mut idx = vec![0i64; len];
-    let mut dist = vec![0i64; len];
-    let rows: Vec<(Vec<i64>, Vec<i64>)> = threads::map_rows(
-        q,
-        n.saturating_mul(words),
-        usize::MAX,
-        || (vec![0i64; n], vec![0u64; n]),
-        |(d, keys), r| {
-            (kern.block)(&queries[r * words..(r + 1) * words], 1, memory, n, words, d, n);
-            for (j, (key, &dj)) in keys.iter_mut().zip(d.iter()).enumerate() {
-                *key = ((dj as u64) << 32) | j as u64;
+    let threads = threads::num_threads().max(1);
+    let q_blocks = q.div_ceil(Q_BLOCK.min(q.div_ceil(threads)).max(1));
+    let q_per = q.div_ceil(q_blocks);
+    let small = q.saturating_mul(n).saturating_mul(words) < (1 << 16);
+    let m_splits = if small { 1 } else { (threads / q_blocks).max(1).min(n.div_ceil(M_BLOCK)) };
+    let m_per = n.div_ceil(m_splits);
+    let tasks = q_blocks * m_splits;
+    let found: Vec<Vec<Candidates>> = threads::map_indexed_capped(tasks, if small { 1 } else { usize::MAX }, |t| {
+        let (qb, ms) = (t / m_splits, t % m_splits);
+        let (q0, q1) = (qb * q_per, ((qb + 1) * q_per).min(q));
+        let (m0, m1) = (ms * m_per, ((ms + 1) * m_per).min(n));
+        let nq = q1 - q0;
+        let mut cands: Vec<Candidates> = (0..nq).map(|_| Candidates::new(k)).collect();
+        let mut block = vec![0i64; nq * M_BLOCK];
+        let mut j0 = m0;
+        while j0 < m1 {
+            let bj = (m1 - j0).min(M_BLOCK);
+            (kern.block)(
+                &queries[q0 * words..q1 * words],
+                nq,
+                &memory[j0 * words..(j0 + bj) * words],
+                bj,
+                words,
+                &mut block,
+                M_BLOCK,
+            );
+            for (r, c) in cands.iter_mut().enumerate() {
+                for (jj, &d) in block[r * M_BLOCK..r * M_BLOCK + bj].iter().enumerate() {
+                    c.offer(((d as u64) << 32) | (j0 + jj) as u64);
+                }
             }
-            if k < n {
-                keys.select_nth_unstable(k - 1);
-            }
-            let best = &mut keys[..k];
-            best.sort_unstable();
-            (best.iter().map(|&x| (x & 0xffff_ffff) as i64).collect(), best.iter().map(|&x| (x >> 32) as i64).collect())
-        },
-    );
-    for (r, (i, d)) in rows.into_iter().enumerate() {
-        idx[r * k..(r + 1) * k].copy_from_slice(&i);
-        dist[r * k..(r + 1) * k].copy_from_slice(&d);
+            j0 += bj;
+        }
+        cands
+    });
+    let mut merged: Vec<Vec<u64>> = vec![Vec::new(); q];
+    for (t, cands) in found.into_iter().enumerate() {
+        let q0 = (t / m_splits) * q_per;
+        for (r, c) in cands.into_iter().enumerate() {
+            merged[q0 + r].extend_from_slice(&c.keys);
+        }
+    }
+    for (r, keys) in merged.iter_mut().enumerate() {
+        if keys.len() > k {
+            keys.select_nth_unstable(k - 1);
+            keys.truncate(k);
+        }
+        keys.sort_unstable();
+        for (t, &key) in keys.iter().enumerate() {
+            idx[r * k + t] = (key & 0xffff_ffff) as i64;
+            dist[r * k + t] = (key >> 32) as i64;
+        }
     }
     Ok((idx, dist))
 }

@@ -6,10 +6,10 @@
 //! Algorithm: a register tile of `R` samples × 64 columns (one output word per
 //! sample): per feature `k`, `64 / LANES` vectors of `W`'s row `k` and `R`
 //! broadcasts of `x_rk` feed `R · 64 / LANES` fused multiply-adds; the tile's sign
-//! bits are one compare into a mask per vector (`Simd::positive_mask`). Each task
-//! copies `W` once into panel-major order (the `f × 64` panel of each output word
-//! contiguous: `f · Dpad` floats, the one allocation of a call), then walks chunks
-//! of [`ROW_CHUNK`] samples and, for each, every word's panel: both stay in L1.
+//! bits are one compare into a mask per vector (`Simd::positive_mask`). `W` comes in
+//! panel-major order ([`panel_major`]: the `f × 64` panel of each output word
+//! contiguous, made once by the encoder's owner); each task walks chunks of
+//! [`ROW_CHUNK`] samples and, for each, every word's panel: both stay in L1.
 //!
 //! Accumulation: a serial fused (FMA tiers) or unfused (scalar tier) float32 sum
 //! over the `f` features, in feature order; |z − z_exact| ≤ f·u·Σ|x_k w_k| with u =
@@ -45,14 +45,30 @@ pub enum EncodedRows<'a> {
     Values(&'a mut [f32]),
 }
 
-/// The projection problem shared by a call: `W` (`f × dpad`), bias, dimension.
+/// The projection problem shared by a call: `W` in panel-major order (see
+/// [`panel_major`]), bias, dimension.
 #[derive(Debug, Clone, Copy)]
 pub struct Projection<'a> {
+    /// `words × f × 64` floats: panel `j` holds `W[k][64j..64j + 64]` for `k < f`.
     pub w: &'a [f32],
     pub features: usize,
     pub d: usize,
     pub bias: &'a [f32],
     pub nonlinearity: Nonlinearity,
+}
+
+/// `W` (`f × dpad`, row-major, `dpad = 64 · words`) in the panel-major order the
+/// encoder reads: the `f × 64` panel of each output word contiguous.
+pub fn panel_major(w: &[f32], f: usize, dpad: usize) -> Vec<f32> {
+    let words = dpad / 64;
+    let mut panels = vec![0.0f32; f * dpad];
+    for j in 0..words {
+        for k in 0..f {
+            panels[(j * f + k) * 64..(j * f + k + 1) * 64]
+                .copy_from_slice(&w[k * dpad + j * 64..k * dpad + j * 64 + 64]);
+        }
+    }
+    panels
 }
 
 impl Projection<'_> {
@@ -106,7 +122,8 @@ unsafe fn tile<S: Simd<f32>, const R: usize, const V: usize>(
 #[inline(always)]
 pub unsafe fn project<S: Simd<f32>>(x: &[f32], rows: usize, p: &Projection<'_>, out: EncodedRows<'_>) {
     let (f, d, words, dpad) = (p.features, p.d, p.words(), p.dpad());
-    assert!(x.len() == rows * f && p.w.len() == f * dpad && (p.bias.is_empty() || p.bias.len() == dpad));
+    assert!(Some(x.len()) == rows.checked_mul(f) && Some(p.w.len()) == f.checked_mul(dpad));
+    assert!(p.bias.is_empty() || p.bias.len() == dpad);
     assert!(S::LANES <= 64 && 64 % S::LANES == 0);
     match &out {
         EncodedRows::Bits(o) => assert_eq!(o.len(), rows * words),
@@ -126,8 +143,7 @@ pub unsafe fn project<S: Simd<f32>>(x: &[f32], rows: usize, p: &Projection<'_>, 
 /// [`project`] with `R` samples per tile and `V` vectors per 64 columns.
 ///
 /// Loop order: chunks of [`ROW_CHUNK`] samples (in L1), then each word's panel of
-/// `W` (`f × 64`, contiguous in the panel-major copy made here, in L1), then tiles of
-/// `R` samples.
+/// `W` (`f × 64`, contiguous, in L1), then tiles of `R` samples.
 #[inline(always)]
 unsafe fn project_tiles<S: Simd<f32>, const R: usize, const V: usize>(
     x: &[f32],
@@ -136,15 +152,8 @@ unsafe fn project_tiles<S: Simd<f32>, const R: usize, const V: usize>(
     mut out: EncodedRows<'_>,
 ) {
     debug_assert_eq!(V * S::LANES, 64);
-    let (f, d, words, dpad) = (p.features, p.d, p.words(), p.dpad());
-    // Panel-major W: panel j holds W[k][64j..64j+64] for k = 0..f, contiguous.
-    let mut panels = vec![0.0f32; f * dpad];
-    for j in 0..words {
-        for k in 0..f {
-            panels[(j * f + k) * 64..(j * f + k + 1) * 64]
-                .copy_from_slice(&p.w[k * dpad + j * 64..k * dpad + j * 64 + 64]);
-        }
-    }
+    let (f, d, words) = (p.features, p.d, p.words());
+    let panels = p.w;
     let mut r0 = 0;
     while r0 < rows {
         let r1 = (r0 + ROW_CHUNK).min(rows);
@@ -310,7 +319,7 @@ pub fn encode_bits_with(
 ) -> mlkern_core::Result<Vec<u64>> {
     check_projection(x, rows, p)?;
     let words = p.words();
-    let mut out = vec![0u64; mlkern_core::checked_size("encode", rows, words)?];
+    let mut out = crate::zeroed::<u64>("encode", mlkern_core::checked_size("encode", rows, words)?)?;
     if rows == 0 {
         return Ok(out);
     }
@@ -333,7 +342,7 @@ pub fn encode_values_with(
 ) -> mlkern_core::Result<Vec<f32>> {
     check_projection(x, rows, p)?;
     let d = p.d;
-    let mut out = vec![0f32; mlkern_core::checked_size("encode", rows, d)?];
+    let mut out = crate::zeroed::<f32>("encode", mlkern_core::checked_size("encode", rows, d)?)?;
     if rows == 0 {
         return Ok(out);
     }
@@ -376,7 +385,7 @@ pub fn level_encode(
     if let Some(&l) = level.iter().find(|&&l| l as usize >= n_levels) {
         return Err(Error::invalid("levels", format!("level index {l} is not below {n_levels}")));
     }
-    let mut out = vec![0u64; checked_size("encode", rows, words)?];
+    let mut out = crate::zeroed::<u64>("encode", checked_size("encode", rows, words)?)?;
     if rows == 0 {
         return Ok(out);
     }
@@ -421,7 +430,7 @@ pub fn ngram_encode(
     if let Some(&t) = tokens.iter().find(|&&t| t as usize >= vocab) {
         return Err(Error::invalid("X", format!("token {t} is not below the vocabulary size {vocab}")));
     }
-    let mut out = vec![0u64; checked_size("encode", rows, words)?];
+    let mut out = crate::zeroed::<u64>("encode", checked_size("encode", rows, words)?)?;
     if rows == 0 {
         return Ok(out);
     }

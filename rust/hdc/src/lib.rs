@@ -3,8 +3,9 @@
 //! A binary (BSC) hypervector of dimension `D` is `ceil(D / 64)` little-endian
 //! `u64` words: bit `j` of the vector is bit `j % 64` of word `j / 64`, and the
 //! padding bits above `D` in the last word are always zero (every function here
-//! keeps them zero and [`check_padding`] refuses vectors that break it). A stack of
-//! `n` vectors is a row-major `(n, words)` slice.
+//! writes them zero; [`check_padding`] is the check for callers that take vectors
+//! from users, as the Python layer does). A stack of `n` vectors is a row-major
+//! `(n, words)` slice.
 //!
 //! - [`popcount`]: the per-tier popcount tiles (AVX-512 VPOPCNTDQ, AVX2 nibble
 //!   lookup, `popcnt`/NEON `cnt` through `count_ones`), picked by [`dispatch`].
@@ -61,4 +62,16 @@ pub fn check_padding(name: &'static str, data: &[u64], rows: usize, d: usize) ->
         }
     }
     Ok(())
+}
+
+/// A zeroed vector of `len` elements, or [`Error::out_of_memory`] naming `what`
+/// when it cannot be had (never an allocation panic or abort): every output of the
+/// crate is made here.
+pub fn zeroed<T: Clone + Default>(what: &'static str, len: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::out_of_memory(what, format!("{len} elements of {} bytes cannot be allocated", std::mem::size_of::<T>()))
+    })?;
+    v.resize(len, T::default());
+    Ok(v)
 }

@@ -144,7 +144,7 @@ pub fn random(n: usize, d: usize, seed: u64) -> Result<Vec<u64>> {
     let words = words_for(d)?;
     let len = checked_size("random", n, words)?;
     let mask = last_word_mask(d);
-    let mut out = vec![0u64; len];
+    let mut out = crate::zeroed::<u64>("random", len)?;
     threads::for_each_row_mut(
         &mut out,
         words,
@@ -161,8 +161,12 @@ pub fn random(n: usize, d: usize, seed: u64) -> Result<Vec<u64>> {
     Ok(out)
 }
 
+/// Mixed into the seed of bundling's tie bits, so that a bundle seeded like the
+/// random vectors it bundles does not break its ties with one of them.
+const BUNDLE_TIES: u64 = 0x6A09_E667_F3BC_C908;
+
 /// The majority of the `rows` vectors of `stack` (`rows × words`), ties broken by
-/// `splitmix64(seed, w)` for word `w`; 64-word chunks in parallel.
+/// `splitmix64(seed ^ BUNDLE_TIES, w)` for word `w`; 64-word chunks in parallel.
 pub fn bundle(stack: &[u64], rows: usize, d: usize, seed: u64) -> Result<Vec<u64>> {
     let words = words_for(d)?;
     if stack.len() != checked_size("X", rows, words)? {
@@ -182,7 +186,7 @@ pub fn bundle(stack: &[u64], rows: usize, d: usize, seed: u64) -> Result<Vec<u64
             counter.add(&stack[r * words + w0..r * words + w0 + o.len()]);
         }
         let dd = (d - w0 * 64).min(o.len() * 64);
-        counter.majority(|w| splitmix64(seed, (w0 + w) as u64), dd, o);
+        counter.majority(|w| splitmix64(seed ^ BUNDLE_TIES, (w0 + w) as u64), dd, o);
     });
     Ok(out)
 }
@@ -220,8 +224,8 @@ pub fn permute(x: &[u64], rows: usize, d: usize, k: i64) -> Result<Vec<u64>> {
     if x.len() != checked_size("x", rows, words)? {
         return Err(Error::shape("x", format!("{} words are not {rows} rows of {words}", x.len())));
     }
-    let k = (k.rem_euclid(d as i64)) as usize;
-    let mut out = vec![0u64; x.len()];
+    let k = (i128::from(k).rem_euclid(d as i128)) as usize; // d < 2^64: no overflow
+    let mut out = crate::zeroed::<u64>("permute", x.len())?;
     if rows == 0 {
         return Ok(out);
     }

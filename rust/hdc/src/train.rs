@@ -40,7 +40,7 @@ pub fn accumulate(
     if let Some(&y) = classes.iter().find(|&&y| y < 0 || y as usize >= k) {
         return Err(Error::invalid("classes", format!("class {y} is outside 0..{k}")));
     }
-    if d == 0 || k == 0 {
+    if k == 0 {
         return Ok(());
     }
     let add = dispatch::active().bipolar_add;
@@ -62,7 +62,7 @@ pub fn pack_positive(values: &[f32], rows: usize, d: usize) -> Result<Vec<u64>> 
     if values.len() != checked_size("values", rows, d)? {
         return Err(Error::shape("values", format!("{} values are not {rows} rows of {d}", values.len())));
     }
-    let mut out = vec![0u64; checked_size("values", rows, words)?];
+    let mut out = crate::zeroed::<u64>("sign_pack", checked_size("values", rows, words)?)?;
     if rows == 0 {
         return Ok(out);
     }

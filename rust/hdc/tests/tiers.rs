@@ -34,18 +34,12 @@ fn every_popcount_kernel_matches_the_bitwise_reference() {
     for d in [1usize, 63, 64, 65, 200, 255, 256, 257, 511, 513, 1000, 10_000] {
         let words = d.div_ceil(64);
         for (m, n) in [(1usize, 1usize), (2, 4), (3, 5), (5, 9), (7, 13)] {
-            // One extra leading word, so that rows start at unaligned addresses.
-            let a_all = ops::random(m * words + 1, 64, d as u64).unwrap();
-            let a: Vec<u64> = {
-                let mut v = ops::random(m, d, 11 + d as u64).unwrap();
-                v[0] ^= 0; // keep padding zero
-                v
-            };
+            let a = ops::random(m, d, 11 + d as u64).unwrap();
             let b = ops::random(n, d, 29 + d as u64).unwrap();
             let ab: Vec<Vec<u8>> = (0..m).map(|i| bits_of(&a[i * words..], d)).collect();
             let bb: Vec<Vec<u8>> = (0..n).map(|j| bits_of(&b[j * words..], d)).collect();
-            let mut off = a_all.clone();
-            off.truncate(1);
+            // One extra leading word, so that rows start 8 bytes off any alignment.
+            let mut off = vec![u64::MAX];
             off.extend_from_slice(&a);
             for &(tier, k) in &kernels {
                 let got = distance::cdist_hamming_with(k, &off[1..], m, &b, n, words).unwrap();
@@ -136,7 +130,8 @@ fn projection_sign_codes_match_the_reference_on_every_tier() {
                 w[k * dpad + c] = 0.0;
             }
         }
-        let p = Projection { w: &w, features: f, d, bias: &[], nonlinearity: Nonlinearity::Identity };
+        let panels = encode::panel_major(&w, f, dpad);
+        let p = Projection { w: &panels, features: f, d, bias: &[], nonlinearity: Nonlinearity::Identity };
         for tier in tiers() {
             let k = dispatch::for_tier(tier).unwrap();
             let bits = encode::encode_bits_with(k, &x, rows, &p).unwrap();
@@ -170,7 +165,8 @@ fn sinusoid_codes_match_the_reference() {
             w[k * dpad + c] = 0.0;
         }
     }
-    let p = Projection { w: &w, features: f, d, bias: &bias, nonlinearity: Nonlinearity::Sinusoid };
+    let panels = encode::panel_major(&w, f, dpad);
+    let p = Projection { w: &panels, features: f, d, bias: &bias, nonlinearity: Nonlinearity::Sinusoid };
     for tier in tiers() {
         let k = dispatch::for_tier(tier).unwrap();
         let vals = encode::encode_values_with(k, &x, rows, &p).unwrap();
@@ -253,6 +249,13 @@ fn bundle_is_the_bitwise_majority() {
         }
     }
     assert!(ops::bundle(&[], 0, 10, 0).is_err());
+    // Seeded like the vectors it bundles, the tie bits are none of them.
+    let two = ops::random(2, 1000, 0).unwrap();
+    let b = ops::bundle(&two, 2, 1000, 0).unwrap();
+    for r in 0..2 {
+        let h: u32 = (0..16).map(|w| (b[w] ^ two[r * 16 + w]).count_ones()).sum();
+        assert!(h > 150, "bundle equals row {r} (hamming {h})");
+    }
 }
 
 #[test]
@@ -290,7 +293,8 @@ fn level_and_ngram_encoders_match_the_reference() {
         assert_eq!((got[j / 64] >> (j % 64)) & 1, u64::from(c >= 2));
     }
     assert!(encode::ngram_encode(&toks, &[0, 1], &rotated, 2, 3, d, 0).is_err());
-    assert!(encode::ngram_encode(&[5], &[0, 1], &rotated, 1, 3, d, 0).is_err());
+    assert!(encode::ngram_encode(&[5], &[0, 1], &rotated[..3 * words], 1, 3, d, 0).is_err());
+    assert!(encode::ngram_encode(&[2], &[0, 1], &rotated[..3 * words], 1, 3, d, 0).is_ok());
 }
 
 #[test]
@@ -317,6 +321,8 @@ fn random_is_deterministic_with_zero_padding() {
     let ones: u32 = ops::random(100, 6400, 1).unwrap().iter().map(|w| w.count_ones()).sum();
     assert!((ones as f64 / 640_000.0 - 0.5).abs() < 0.005);
     assert!(ops::random(1, 0, 0).is_err());
+    assert!(matches!(ops::random(1 << 58, 64, 0), Err(mlkern_core::Error::OutOfMemory { .. })));
+    assert_eq!(ops::permute(&[], 0, usize::MAX, i64::MIN).unwrap(), Vec::<u64>::new());
     assert!(mlkern_hdc::check_padding("x", &a, 10, 70).is_ok());
     assert!(mlkern_hdc::check_padding("x", &[1u64 << 7], 1, 7).is_err());
 }
@@ -339,4 +345,36 @@ fn bundle_counts_past_the_byte_counters() {
     assert_eq!(ops::bundle(&stack, 599, d, 0).unwrap(), v);
     let all_ones: Vec<u64> = mask.to_vec().repeat(256);
     assert_eq!(ops::bundle(&all_ones, 256, d, 0).unwrap(), mask.to_vec());
+}
+
+#[test]
+fn topk_trims_candidates_and_splits_memory() {
+    mlkern_core::threads::set_num_threads(3).unwrap();
+    let d = 100;
+    let words = 2;
+    let base = ops::random(7, d, 5).unwrap();
+    let n = 3001;
+    let mem: Vec<u64> = (0..n).flat_map(|i| base[(i * 13 % 7) * words..(i * 13 % 7 + 1) * words].to_vec()).collect();
+    for q in [1usize, 2, 5, 130] {
+        let qs = ops::random(q, d, q as u64).unwrap();
+        for k in [1usize, 3, 50] {
+            let (idx, dist) = distance::topk_hamming(&qs, q, &mem, n, words, k).unwrap();
+            for r in 0..q {
+                let mut all: Vec<(i64, i64)> = (0..n)
+                    .map(|j| {
+                        (
+                            i64::from(
+                                (0..words).map(|w| (qs[r * words + w] ^ mem[j * words + w]).count_ones()).sum::<u32>(),
+                            ),
+                            j as i64,
+                        )
+                    })
+                    .collect();
+                all.sort();
+                for t in 0..k {
+                    assert_eq!((dist[r * k + t], idx[r * k + t]), all[t], "q={q} k={k} r={r} t={t}");
+                }
+            }
+        }
+    }
 }

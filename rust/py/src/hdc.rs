@@ -110,8 +110,8 @@ pub(crate) fn _hdc_permute<'py>(
 
 /// _hdc_project(X, W, bias, d, nonlinearity, binary) -> (n, words) uint64 or (n, d) float32
 ///
-/// `W` is `(f, words·64)` float32 with zero columns from `d` on; `bias` is empty or
-/// `(words·64,)`.
+/// `W` is float32 in panel-major order, `(words, f, 64)` as 2-D `(words·f, 64)`,
+/// zero in the columns from `d` on; `bias` is empty or `(words·64,)`.
 #[pyfunction]
 pub(crate) fn _hdc_project<'py>(
     py: Python<'py>,
