@@ -144,7 +144,7 @@ def bench_hdc(cfg: Config) -> list[Row]:
         row.throughput = f"{float(q) * nm * Dh / row.mlkern_s / 1e9:,.0f} Gbit/s"
         row.notes = note_kernel
         rows.append(row)
-    else:
+    elif hasattr(np, "bitwise_count"):  # NumPy >= 2.0
         pair = _row(cfg, f"hdc cdist_hamming {m}x{m} D={Dh}", np.uint64, "numpy bitwise_count (row loop)",
                     partial(hdc.cdist_hamming, A, B),
                     lambda: np.stack([np.bitwise_count(a ^ B).sum(axis=1) for a in A]))

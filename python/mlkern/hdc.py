@@ -392,17 +392,22 @@ class _Encoder:
         return f"{type(self).__name__}({args})"
 
 
-def _gaussian(seed: int, n_features: int, D: int, scale: float = 1.0) -> tuple[_F32, _F32]:
-    """Normal ``(f, D)`` weights of standard deviation ``scale``, and the same
-    zero-padded to whole words in the encoder kernel's panel-major order
-    (``(words · f, 64)``: the ``f × 64`` panel of each output word contiguous)."""
+def _gaussian(seed: int, n_features: int, D: int, scale: float = 1.0) -> _F32:
+    """Normal weights of standard deviation ``scale``, drawn directly in the encoder
+    kernel's panel-major order ``(words · f, 64)`` (the ``f × 64`` panel of each output
+    word contiguous), zero in the padding columns ``D..words·64``."""
     words = words_for(D)
-    pad = np.random.default_rng(seed).standard_normal((n_features, words * 64), dtype=np.float32)
-    pad[:, D:] = 0.0
+    panels = np.random.default_rng(seed).standard_normal((words, n_features, 64), dtype=np.float32)
+    panels[-1, :, 64 - (words * 64 - D) :] = 0.0
     if scale != 1.0:
-        pad *= np.float32(scale)
-    panels = np.ascontiguousarray(pad.reshape(n_features, words, 64).transpose(1, 0, 2)).reshape(words * n_features, 64)
-    return pad[:, :D], panels
+        panels *= np.float32(scale)
+    return panels.reshape(words * n_features, 64)
+
+
+def _weights(panels: _F32, n_features: int, D: int) -> _F32:
+    """The ``(n_features, D)`` weight matrix of panel-major weights (a copy)."""
+    words = panels.shape[0] // n_features
+    return np.ascontiguousarray(panels.reshape(words, n_features, 64).transpose(1, 0, 2).reshape(n_features, words * 64)[:, :D])
 
 
 class ProjectionEncoder(_Encoder):
@@ -420,8 +425,14 @@ class ProjectionEncoder(_Encoder):
     def __init__(self, n_features: int, D: int, binary: bool = True, random_state: Any = None) -> None:
         super().__init__(D, binary, random_state)
         self.n_features = _dimension(n_features, "n_features")
-        self.weights_, self._w = _gaussian(self._seed, self.n_features, self.D)
+        self._w = _gaussian(self._seed, self.n_features, self.D)
         self._bias = np.zeros(0, np.float32)
+
+    @property
+    def weights_(self) -> _F32:
+        """The projection matrix ``W``, ``(n_features, D)`` float32 (assembled on access
+        from the kernel's panel-major copy)."""
+        return _weights(self._w, self.n_features, self.D)
 
     def encode(self, X: npt.ArrayLike) -> npt.NDArray[Any]:
         """Codes of the rows of ``X`` (``(n, n_features)``, or one sample ``(n_features,)``):
@@ -448,7 +459,7 @@ class SinusoidEncoder(ProjectionEncoder):
         self.scale = float(1.0 / np.sqrt(self.n_features) if scale is None else scale)
         if not (self.scale > 0 and np.isfinite(self.scale)):
             raise ValueError(f"scale must be a positive number, got {scale!r}")
-        self.weights_, self._w = _gaussian(self._seed, self.n_features, self.D, self.scale)
+        self._w = _gaussian(self._seed, self.n_features, self.D, self.scale)
         b = np.random.default_rng([self._seed, 1]).uniform(0.0, 2 * np.pi, self.D).astype(np.float32)
         self.bias_ = b
         self._bias = np.zeros(self.words * 64, np.float32)

@@ -9,7 +9,7 @@
 //! bits are one compare into a mask per vector (`Simd::positive_mask`). `W` comes in
 //! panel-major order ([`panel_major`]: the `f × 64` panel of each output word
 //! contiguous, made once by the encoder's owner); each task walks chunks of
-//! [`ROW_CHUNK`] samples and, for each, every word's panel: both stay in L1.
+//! [`ROW_CHUNK_BYTES`] of samples and, for each, every word's panel: both stay in L1.
 //!
 //! Accumulation: a serial fused (FMA tiers) or unfused (scalar tier) float32 sum
 //! over the `f` features, in feature order; |z − z_exact| ≤ f·u·Σ|x_k w_k| with u =
@@ -25,8 +25,8 @@ use mlkern_core::simd::Simd;
 use crate::last_word_mask;
 use crate::ops::BitCounter;
 
-/// Samples per chunk inside a task.
-pub const ROW_CHUNK: usize = 192;
+/// Bytes of samples per chunk inside a task (half of a 48 KiB L1, beside one panel).
+pub const ROW_CHUNK_BYTES: usize = 24 * 1024;
 
 /// The map applied to each projection `z_c` (column `c`) before the sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,7 @@ pub unsafe fn project<S: Simd<f32>>(x: &[f32], rows: usize, p: &Projection<'_>, 
 
 /// [`project`] with `R` samples per tile and `V` vectors per 64 columns.
 ///
-/// Loop order: chunks of [`ROW_CHUNK`] samples (in L1), then each word's panel of
+/// Loop order: chunks of [`ROW_CHUNK_BYTES`] of samples (in L1), then each word's panel of
 /// `W` (`f × 64`, contiguous, in L1), then tiles of `R` samples.
 #[inline(always)]
 unsafe fn project_tiles<S: Simd<f32>, const R: usize, const V: usize>(
@@ -154,9 +154,10 @@ unsafe fn project_tiles<S: Simd<f32>, const R: usize, const V: usize>(
     debug_assert_eq!(V * S::LANES, 64);
     let (f, d, words) = (p.features, p.d, p.words());
     let panels = p.w;
+    let chunk = (ROW_CHUNK_BYTES / (4 * f.max(1))).clamp(R, 32 * R) / R * R;
     let mut r0 = 0;
     while r0 < rows {
-        let r1 = (r0 + ROW_CHUNK).min(rows);
+        let r1 = (r0 + chunk).min(rows);
         for j in 0..words {
             let panel = panels[j * f * 64..].as_ptr();
             let mut r = r0;
