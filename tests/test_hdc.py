@@ -515,3 +515,31 @@ def test_review_regressions(tmp_path: "pytest.TempPathFactory", digits: tuple[np
     with pytest.raises(ValueError, match="not in classes"):
         fresh.partial_fit(Xtr[:3], np.array([0, 1, 12]), classes=np.arange(10))
     assert not hasattr(fresh, "classes_")
+
+
+@pytest.mark.parametrize("binary_margin", [0.0, 0.05])
+def test_classifier_training_matches_a_numpy_transcription(digits: tuple[np.ndarray, ...], binary_margin: float) -> None:
+    """Centroids then retraining rounds, transcribed from the docstring into NumPy on
+    unpacked ±1 codes; the prototypes must agree exactly (integer-valued sums)."""
+    Xtr, _, ytr, _ = digits
+    D, epochs, lr = 700, 4, 1.0
+    m = hdc.HDClassifier(D=D, epochs=epochs, lr=lr, margin=binary_margin, random_state=5).fit(Xtr, ytr)
+    codes = hdc.ProjectionEncoder(Xtr.shape[1], D, random_state=5).encode(Xtr)
+    B = 2.0 * bits(codes, D) - 1.0
+    C = np.zeros((10, D))
+    for c in range(10):
+        C[c] = B[ytr == c].sum(axis=0)
+    rows = np.arange(len(ytr))
+    for _ in range(epochs):
+        P = np.where(C > 0, 1.0, -1.0)
+        s = (B @ P.T) / D
+        st = s[rows, ytr].copy()
+        s[rows, ytr] = -np.inf
+        rival = s.argmax(axis=1)
+        bad = np.flatnonzero(s[rows, rival] + binary_margin >= st)
+        if bad.size == 0:
+            break
+        for i in bad:
+            C[ytr[i]] += lr * B[i]
+            C[rival[i]] -= lr * B[i]
+    np.testing.assert_array_equal(m.prototypes_, C.astype(np.float32))

@@ -27,6 +27,7 @@ __all__ = [
     "_hdc_permute",
     "_hdc_project",
     "_hdc_random",
+    "_hdc_retrain_epoch",
     "_hdc_topk_hamming",
     "_intervals",
     "_margin",
@@ -245,3 +246,6 @@ def _hdc_accumulate(
     prototypes: npt.NDArray[np.float32],
 ) -> None: ...
 def _hdc_pack_positive(values: npt.NDArray[np.float32]) -> _U64: ...
+def _hdc_retrain_epoch(
+    codes: _U64, d: int, labels: npt.NDArray[np.int64], prototypes: npt.NDArray[np.float32], lr: float, margin: float
+) -> int: ...

@@ -41,6 +41,7 @@ import json
 import numbers
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -392,12 +393,30 @@ class _Encoder:
         return f"{type(self).__name__}({args})"
 
 
+_GAUSSIAN_SLICES = 4
+
+
 def _gaussian(seed: int, n_features: int, D: int, scale: float = 1.0) -> _F32:
     """Normal weights of standard deviation ``scale``, drawn directly in the encoder
     kernel's panel-major order ``(words · f, 64)`` (the ``f × 64`` panel of each output
     word contiguous), zero in the padding columns ``D..words·64``."""
     words = words_for(D)
-    panels = np.random.default_rng(seed).standard_normal((words, n_features, 64), dtype=np.float32)
+    panels = np.empty((words, n_features, 64), np.float32)
+    # Four fixed slices from four spawned streams, filled on up to two threads (NumPy
+    # releases the GIL while it fills): the values depend on the seed only.
+    bounds = np.linspace(0, words, _GAUSSIAN_SLICES + 1).astype(int)
+    streams = np.random.SeedSequence(seed).spawn(_GAUSSIAN_SLICES)
+
+    def fill(i: int) -> None:
+        part = panels[bounds[i] : bounds[i + 1]].reshape(-1)
+        np.random.default_rng(streams[i]).standard_normal(out=part, dtype=np.float32)
+
+    if panels.size >= 1 << 16 and min(2, _mlkern.get_num_threads()) > 1:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(fill, range(_GAUSSIAN_SLICES)))
+    else:
+        for i in range(_GAUSSIAN_SLICES):
+            fill(i)
     panels[-1, :, 64 - (words * 64 - D) :] = 0.0
     if scale != 1.0:
         panels *= np.float32(scale)
@@ -793,6 +812,9 @@ class HDClassifier:
         return np.asarray(sims, np.float64) / np.where(norms > 0, norms, 1)[:, None]
 
     def _retrain(self, H: npt.NDArray[Any], yi: npt.NDArray[np.int64]) -> int:
+        if self.binary:  # one compiled round: similarities, selection and updates
+            return int(_mlkern._hdc_retrain_epoch(H, self.D, np.ascontiguousarray(yi, np.int64), self.prototypes_,
+                                                  float(self.lr), float(self.margin)))
         self._refresh()
         s = self._similarity(H)
         n = s.shape[0]

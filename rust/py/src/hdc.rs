@@ -208,3 +208,21 @@ pub(crate) fn _hdc_pack_positive<'py>(
     let out = py.detach(|| train::pack_positive(v, rows, d)).map_err(to_pyerr)?;
     matrix(py, out, rows, words)
 }
+
+/// _hdc_retrain_epoch(codes, d, labels, prototypes, lr, margin) -> samples updated (in place)
+#[pyfunction]
+pub(crate) fn _hdc_retrain_epoch<'py>(
+    py: Python<'py>,
+    codes: PyReadonlyArray2<'py, u64>,
+    d: usize,
+    labels: PyReadonlyArray1<'py, i64>,
+    mut prototypes: PyReadwriteArray2<'py, f32>,
+    lr: f32,
+    margin: f64,
+) -> PyResult<usize> {
+    let n = codes.shape()[0];
+    let k = prototypes.shape()[0];
+    let (c, y) = (codes.as_slice()?, labels.as_slice()?);
+    let p = prototypes.as_slice_mut()?;
+    py.detach(|| train::retrain_epoch(c, n, d, y, p, k, lr, margin)).map_err(to_pyerr)
+}

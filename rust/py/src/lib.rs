@@ -86,6 +86,7 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hdc::_hdc_ngram_encode, m)?)?;
     m.add_function(wrap_pyfunction!(hdc::_hdc_accumulate, m)?)?;
     m.add_function(wrap_pyfunction!(hdc::_hdc_pack_positive, m)?)?;
+    m.add_function(wrap_pyfunction!(hdc::_hdc_retrain_epoch, m)?)?;
     // Detect the CPU tier now (first use) and surface MLKERN_SIMD problems.
     for w in mlkern_core::cpu::startup_warnings() {
         let msg = CString::new(w.as_str()).unwrap_or_default();
