@@ -50,7 +50,6 @@ Conventions shared by every function:
 from __future__ import annotations
 
 import numbers
-import secrets
 import warnings
 from decimal import Decimal
 from collections.abc import Iterable, Sequence
@@ -60,6 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlkern import _mlkern
+from mlkern._seed import seed_from as _seed
 from mlkern._mlkern import StreamingCalibrator
 
 __all__ = [
@@ -139,20 +139,6 @@ def _levels(confidence_level: float | Iterable[float]) -> tuple[_F64, bool]:
     if bad.any():
         raise ValueError(f"confidence_level must lie in the open interval (0, 1), got {arr[bad][0]!r}")
     return np.ascontiguousarray(arr), scalar
-
-
-def _seed(random_state: Any) -> int:
-    if random_state is None:
-        return secrets.randbits(64)
-    if isinstance(random_state, (bool, np.bool_)):
-        raise TypeError("random_state must be None, an int, or a numpy Generator/RandomState")
-    if isinstance(random_state, numbers.Integral):
-        return int(random_state) % (1 << 64)
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 1 << 63)) * 2 + 1
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 1 << 62)) * 4 + 3
-    raise TypeError("random_state must be None, an int, or a numpy Generator/RandomState")
 
 
 def _f64_1d(x: Any, name: str, n: int | None = None) -> _F64:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -49,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlkern import _mlkern
+from mlkern._seed import seed_from as _seed
 
 __all__ = [
     "AssociativeMemory",
@@ -92,23 +92,6 @@ def _dimension(D: Any, name: str = "D") -> int:
     if int(D) <= 0:
         raise ValueError(f"{name} must be at least 1, got {int(D)}")
     return int(D)
-
-
-def _seed(random_state: Any) -> int:
-    """One 64-bit seed from ``None``, an int, a Generator or a RandomState."""
-    if random_state is None:
-        return secrets.randbits(64)
-    if isinstance(random_state, (bool, np.bool_)):
-        raise TypeError("random_state must be None, an int, a Generator or a RandomState")
-    if isinstance(random_state, numbers.Integral):
-        if int(random_state) < 0:
-            raise ValueError(f"random_state must be non-negative, got {int(random_state)}")
-        return int(random_state) & (2**64 - 1)
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 2**63))
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1)) * (2**32) + int(random_state.randint(0, 2**31 - 1))
-    raise TypeError(f"random_state must be None, an int, a Generator or a RandomState, got {type(random_state).__name__}")
 
 
 def _is_packed(x: Any) -> bool:
