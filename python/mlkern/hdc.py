@@ -37,6 +37,7 @@ the seed, never on the thread count.
 
 from __future__ import annotations
 
+import inspect
 import json
 import numbers
 import os
@@ -371,7 +372,7 @@ class _Encoder:
         return words_for(self.D)
 
     def __repr__(self) -> str:
-        keys = [k for k in self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]]  # type: ignore[misc]
+        keys = list(inspect.signature(type(self).__init__).parameters)[1:]
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in keys)
         return f"{type(self).__name__}({args})"
 

@@ -18,7 +18,7 @@ fn bench(c: &mut Criterion) {
     let w: Vec<f32> = (0..f * words * 64).map(|i| ((i * 104_729) % 2001) as f32 / 1000.0 - 1.0).collect();
     let p = encode::Projection { w: &w, features: f, d, bias: &[], nonlinearity: encode::Nonlinearity::Identity };
     c.bench_function("project 10000x32 -> D=10000 packed", |bch| {
-        bch.iter(|| encode::encode_bits(&x, 10_000, &p, 0).unwrap())
+        bch.iter(|| encode::encode_bits(&x, 10_000, &p).unwrap())
     });
 }
 

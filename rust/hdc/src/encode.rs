@@ -113,8 +113,7 @@ unsafe fn tile<S: Simd<f32>, const R: usize, const V: usize>(
     }
 }
 
-/// Encodes `x` (`rows × f`) into `out` (see the module docs); `seed` is unused here
-/// (the projection is deterministic) and kept for symmetry with the bundling encoders.
+/// Encodes `x` (`rows × f`) into `out` (see the module docs).
 ///
 /// # Safety
 /// The CPU has `S`'s features. Sizes are checked (assert) here: `x.len() = rows·f`,
@@ -254,7 +253,8 @@ pub fn level_record(
 
 /// N-gram encoding of one token sequence: the majority over its windows of
 /// `XOR_i rotated[N−1−i][token_{p+i}]` (`rotated[s]` is the codebook rotated by `s`
-/// bits, `vocab × words` each), ties broken by `tie_bits(word)`.
+/// bits, `vocab × words` each), ties broken by `tie_bits(word)`; `gram` is the
+/// caller's reusable buffer for one window's vector.
 pub fn ngram_sequence(
     tokens: &[u32],
     rotated: &[u64],
@@ -262,12 +262,11 @@ pub fn ngram_sequence(
     vocab: usize,
     words: usize,
     d: usize,
-    counter: &mut BitCounter,
+    (counter, gram): &mut (BitCounter, Vec<u64>),
     tie_bits: impl Fn(usize) -> u64,
     out: &mut [u64],
 ) {
     counter.reset(words);
-    let mut gram = std::mem::take(&mut counter.scratch);
     gram.resize(words, 0);
     for p in 0..=tokens.len() - n {
         gram.fill(0);
@@ -278,9 +277,8 @@ pub fn ngram_sequence(
                 *g ^= v;
             }
         }
-        counter.add(&gram);
+        counter.add(gram);
     }
-    counter.scratch = gram;
     counter.majority(tie_bits, d, out);
 }
 
@@ -306,8 +304,8 @@ fn check_projection(x: &[f32], rows: usize, p: &Projection<'_>) -> mlkern_core::
 }
 
 /// Encodes `x` (`rows × f`) into packed codes (`rows × words`) with the active tier,
-/// rows in parallel. `_seed` is reserved (projection codes have no ties to break).
-pub fn encode_bits(x: &[f32], rows: usize, p: &Projection<'_>, _seed: u64) -> mlkern_core::Result<Vec<u64>> {
+/// rows in parallel.
+pub fn encode_bits(x: &[f32], rows: usize, p: &Projection<'_>) -> mlkern_core::Result<Vec<u64>> {
     encode_bits_with(crate::dispatch::active(), x, rows, p)
 }
 
@@ -436,7 +434,7 @@ pub fn ngram_encode(
         return Ok(out);
     }
     let work = tokens.len() / rows.max(1) * n * words;
-    mlkern_core::threads::for_each_row_mut(&mut out, words, work, usize::MAX, BitCounter::default, |ctr, r, o| {
+    mlkern_core::threads::for_each_row_mut(&mut out, words, work, usize::MAX, Default::default, |state, r, o| {
         ngram_sequence(
             &tokens[offsets[r]..offsets[r + 1]],
             rotated,
@@ -444,7 +442,7 @@ pub fn ngram_encode(
             vocab,
             words,
             d,
-            ctr,
+            state,
             |w| tie_bits(seed, r, words, w),
             o,
         );

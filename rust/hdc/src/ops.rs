@@ -36,8 +36,6 @@ pub struct BitCounter {
     pending: u32,
     total: u64,
     words: usize,
-    /// A caller's reusable word buffer (so hot loops allocate nothing).
-    pub scratch: Vec<u64>,
 }
 
 impl BitCounter {
@@ -138,6 +136,12 @@ impl BitCounter {
     }
 }
 
+/// Calls `f(r, row)` for each `words`-word row `r` of `out`, rows in parallel
+/// (one word of work per element: small outputs stay on one thread).
+fn for_each_word_row(out: &mut [u64], words: usize, f: impl Fn(usize, &mut [u64]) + Sync) {
+    threads::for_each_row_mut(out, words, words, usize::MAX, || (), |_, r, row| f(r, row));
+}
+
 /// `n` random `d`-bit vectors (`n × words`): word `(r, w)` is
 /// `splitmix64(seed, r·words + w)`, the padding cleared. Independent of threads.
 pub fn random(n: usize, d: usize, seed: u64) -> Result<Vec<u64>> {
@@ -145,19 +149,12 @@ pub fn random(n: usize, d: usize, seed: u64) -> Result<Vec<u64>> {
     let len = checked_size("random", n, words)?;
     let mask = last_word_mask(d);
     let mut out = crate::zeroed::<u64>("random", len)?;
-    threads::for_each_row_mut(
-        &mut out,
-        words,
-        words,
-        usize::MAX,
-        || (),
-        |_, r, row| {
-            for (w, o) in row.iter_mut().enumerate() {
-                *o = splitmix64(seed, (r * words + w) as u64);
-            }
-            row[words - 1] &= mask;
-        },
-    );
+    for_each_word_row(&mut out, words, |r, row| {
+        for (w, o) in row.iter_mut().enumerate() {
+            *o = splitmix64(seed, (r * words + w) as u64);
+        }
+        row[words - 1] &= mask;
+    });
     Ok(out)
 }
 
@@ -229,21 +226,14 @@ pub fn permute(x: &[u64], rows: usize, d: usize, k: i64) -> Result<Vec<u64>> {
     if rows == 0 {
         return Ok(out);
     }
-    threads::for_each_row_mut(
-        &mut out,
-        words,
-        words,
-        usize::MAX,
-        || (),
-        |_, r, o| {
-            let src = &x[r * words..(r + 1) * words];
-            for (w, ow) in o.iter_mut().enumerate() {
-                let len = (d - w * 64).min(64);
-                // Output bit j = input bit (j − k) mod d.
-                let start = (w * 64 + d - k) % d;
-                *ow = bits_at(src, d, start, len);
-            }
-        },
-    );
+    for_each_word_row(&mut out, words, |r, o| {
+        let src = &x[r * words..(r + 1) * words];
+        for (w, ow) in o.iter_mut().enumerate() {
+            let len = (d - w * 64).min(64);
+            // Output bit j = input bit (j − k) mod d.
+            let start = (w * 64 + d - k) % d;
+            *ow = bits_at(src, d, start, len);
+        }
+    });
     Ok(out)
 }

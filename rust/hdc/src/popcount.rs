@@ -127,6 +127,42 @@ mod x86 {
     #[derive(Debug, Clone, Copy)]
     pub struct Vpopcnt;
 
+    /// Rows `w..w + 8` of each of the `N` rows at `p`: all eight words when `m` is
+    /// `0xff`, else only the lanes set in `m` (the others zero, not read).
+    #[inline(always)]
+    unsafe fn load<const N: usize>(p: [*const u64; N], w: usize, m: __mmask8) -> [__m512i; N] {
+        // SAFETY: AVX-512F is available and the lanes read are inside each row
+        // (caller: `w + 8 <= words` for a full mask, the set lanes below `words` else).
+        unsafe {
+            let mut v = [_mm512_setzero_si512(); N];
+            for i in 0..N {
+                v[i] = if m == 0xff {
+                    _mm512_loadu_si512(p[i].add(w) as *const __m512i)
+                } else {
+                    _mm512_maskz_loadu_epi64(m, p[i].add(w) as *const i64)
+                };
+            }
+            v
+        }
+    }
+
+    /// `acc[r][c] += popcount(av[r] XOR bv[c])` per 64-bit lane.
+    #[inline(always)]
+    unsafe fn accumulate<const R: usize, const C: usize>(
+        acc: &mut [[__m512i; C]; R],
+        av: &[__m512i; R],
+        bv: &[__m512i; C],
+    ) {
+        // SAFETY: AVX-512F and VPOPCNTDQ are available (trait contract); registers only.
+        unsafe {
+            for r in 0..R {
+                for c in 0..C {
+                    acc[r][c] = _mm512_add_epi64(acc[r][c], _mm512_popcnt_epi64(_mm512_xor_si512(av[r], bv[c])));
+                }
+            }
+        }
+    }
+
     impl PopTile for Vpopcnt {
         #[inline(always)]
         unsafe fn tile<const R: usize, const C: usize>(
@@ -141,38 +177,12 @@ mod x86 {
                 let mut acc = [[_mm512_setzero_si512(); C]; R];
                 let mut w = 0;
                 while w + 8 <= words {
-                    let mut av = [_mm512_setzero_si512(); R];
-                    let mut bv = [_mm512_setzero_si512(); C];
-                    for r in 0..R {
-                        av[r] = _mm512_loadu_si512(a[r].add(w) as *const __m512i);
-                    }
-                    for c in 0..C {
-                        bv[c] = _mm512_loadu_si512(b[c].add(w) as *const __m512i);
-                    }
-                    for r in 0..R {
-                        for c in 0..C {
-                            acc[r][c] =
-                                _mm512_add_epi64(acc[r][c], _mm512_popcnt_epi64(_mm512_xor_si512(av[r], bv[c])));
-                        }
-                    }
+                    accumulate(&mut acc, &load(a, w, 0xff), &load(b, w, 0xff));
                     w += 8;
                 }
                 if w < words {
                     let m: __mmask8 = ((1u32 << (words - w)) - 1) as __mmask8;
-                    let mut av = [_mm512_setzero_si512(); R];
-                    let mut bv = [_mm512_setzero_si512(); C];
-                    for r in 0..R {
-                        av[r] = _mm512_maskz_loadu_epi64(m, a[r].add(w) as *const i64);
-                    }
-                    for c in 0..C {
-                        bv[c] = _mm512_maskz_loadu_epi64(m, b[c].add(w) as *const i64);
-                    }
-                    for r in 0..R {
-                        for c in 0..C {
-                            acc[r][c] =
-                                _mm512_add_epi64(acc[r][c], _mm512_popcnt_epi64(_mm512_xor_si512(av[r], bv[c])));
-                        }
-                    }
+                    accumulate(&mut acc, &load(a, w, m), &load(b, w, m));
                 }
                 let mut out = [[0u64; C]; R];
                 for r in 0..R {

@@ -18,6 +18,18 @@ fn matrix<'py, T: numpy::Element>(py: Python<'py>, v: Vec<T>, rows: usize, cols:
     Ok(v.into_pyarray(py).reshape([rows, cols])?.into_any())
 }
 
+/// Runs `work` without the GIL; its result is `rows` packed `d`-bit codes.
+fn packed<'py>(
+    py: Python<'py>,
+    rows: usize,
+    d: usize,
+    work: impl FnOnce() -> mlkern_core::Result<Vec<u64>> + Send,
+) -> PyResult<Bound<'py, PyAny>> {
+    let words = mlkern_hdc::words_for(d).map_err(to_pyerr)?;
+    let v = py.detach(work).map_err(to_pyerr)?;
+    matrix(py, v, rows, words)
+}
+
 fn nonlinearity(name: &str) -> PyResult<Nonlinearity> {
     match name {
         "identity" => Ok(Nonlinearity::Identity),
@@ -35,9 +47,7 @@ pub(crate) fn _hdc_kernel() -> &'static str {
 /// _hdc_random(n, d, seed) -> (n, words) uint64
 #[pyfunction]
 pub(crate) fn _hdc_random<'py>(py: Python<'py>, n: usize, d: usize, seed: u64) -> PyResult<Bound<'py, PyAny>> {
-    let words = mlkern_hdc::words_for(d).map_err(to_pyerr)?;
-    let v = py.detach(|| ops::random(n, d, seed)).map_err(to_pyerr)?;
-    matrix(py, v, n, words)
+    packed(py, n, d, || ops::random(n, d, seed))
 }
 
 /// _hdc_hamming_rows(a, b) -> (n,) int64
@@ -128,9 +138,7 @@ pub(crate) fn _hdc_project<'py>(
     let p = Projection { w: ws, features: f, d, bias: bs, nonlinearity: nl };
     let k = dispatch::active();
     if binary {
-        let words = mlkern_hdc::words_for(d).map_err(to_pyerr)?;
-        let v = py.detach(|| encode::encode_bits_with(k, xs, rows, &p)).map_err(to_pyerr)?;
-        matrix(py, v, rows, words)
+        packed(py, rows, d, || encode::encode_bits_with(k, xs, rows, &p))
     } else {
         let v = py.detach(|| encode::encode_values_with(k, xs, rows, &p)).map_err(to_pyerr)?;
         matrix(py, v, rows, d)
@@ -149,10 +157,8 @@ pub(crate) fn _hdc_level_encode<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let (rows, f) = (level.shape()[0], level.shape()[1]);
     let n_levels = codebook.shape()[0];
-    let words = mlkern_hdc::words_for(d).map_err(to_pyerr)?;
     let (l, i, c) = (level.as_slice()?, ids.as_slice()?, codebook.as_slice()?);
-    let v = py.detach(|| encode::level_encode(l, rows, f, i, c, n_levels, d, seed)).map_err(to_pyerr)?;
-    matrix(py, v, rows, words)
+    packed(py, rows, d, || encode::level_encode(l, rows, f, i, c, n_levels, d, seed))
 }
 
 /// _hdc_ngram_encode(tokens uint32, offsets int64 (n+1,), rotated (N, V, words), d, seed) -> (n, words)
@@ -166,7 +172,6 @@ pub(crate) fn _hdc_ngram_encode<'py>(
     seed: u64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (n, vocab) = (rotated.shape()[0], rotated.shape()[1]);
-    let words = mlkern_hdc::words_for(d).map_err(to_pyerr)?;
     let offsets: Vec<usize> = offsets
         .as_slice()?
         .iter()
@@ -174,8 +179,7 @@ pub(crate) fn _hdc_ngram_encode<'py>(
         .collect::<PyResult<_>>()?;
     let rows = offsets.len().saturating_sub(1);
     let (t, r) = (tokens.as_slice()?, rotated.as_slice()?);
-    let v = py.detach(|| encode::ngram_encode(t, &offsets, r, n, vocab, d, seed)).map_err(to_pyerr)?;
-    matrix(py, v, rows, words)
+    packed(py, rows, d, || encode::ngram_encode(t, &offsets, r, n, vocab, d, seed))
 }
 
 /// _hdc_accumulate(codes, d, samples, classes, weights, prototypes) -> None (in place)
