@@ -27,7 +27,57 @@ pub struct ElemKernels<T: 'static> {
     /// `(p, q, reg, scratch)`: the APS/RAPS cut `p_last` of a long row by selection,
     /// or `None` when too close to call (see `kernels::aps_cut`).
     pub aps_cut: ApsCutFn<T>,
+    /// Hand-written whole-row kernels where the tier has them (x86-64-v4).
+    pub rows: Option<&'static RowKernels<T>>,
 }
+
+impl<T> ElemKernels<T> {
+    /// The row validator: the hand-written one where the tier has it.
+    pub fn validator(&self) -> FirstBadRowFn<T> {
+        self.rows.map_or(self.first_bad_row, |r| r.first_bad_row)
+    }
+}
+
+/// `(p, k, q, out, argmax)` → LAC sets of `p`'s rows, validated in the same pass;
+/// `argmax` empty or one per row. Returns the first invalid row.
+pub type LacRowsFn<T> = fn(&[T], usize, f64, &mut [u8], &mut [i64]) -> Option<(usize, RowProblem)>;
+
+/// `(p, k, thresholds, reg, out, argmax, undecided)` → APS/RAPS sets of rows of
+/// `K ≤ 16`, validated in the same pass; rows too close to call go to `undecided`
+/// (unwritten). Returns the first invalid row.
+pub type ApsRowsFn<T> =
+    fn(&[T], usize, &[f64], Regularization, &mut [u8], &mut [i64], &mut Vec<usize>) -> Option<(usize, RowProblem)>;
+
+/// The largest `K` [`RowKernels::aps_rows`] takes.
+pub const APS_ROWS_MAX_K: usize = 16;
+
+/// Whole-row kernels written by hand for one tier (see `avx512.rs`).
+#[derive(Debug)]
+pub struct RowKernels<T: 'static> {
+    /// As [`ElemKernels::first_bad_row`].
+    pub first_bad_row: FirstBadRowFn<T>,
+    pub lac_rows: LacRowsFn<T>,
+    pub aps_rows: ApsRowsFn<T>,
+}
+
+/// The hand-written row kernels of a tier's ISA, if it has any.
+trait RowsOf {
+    const F32: Option<&'static RowKernels<f32>> = None;
+    const F64: Option<&'static RowKernels<f64>> = None;
+}
+
+impl RowsOf for mlkern_core::simd::scalar::Scalar {}
+#[cfg(target_arch = "x86_64")]
+impl RowsOf for mlkern_core::simd::sse::Sse {}
+#[cfg(target_arch = "x86_64")]
+impl RowsOf for mlkern_core::simd::avx2::Avx2 {}
+#[cfg(target_arch = "x86_64")]
+impl RowsOf for mlkern_core::simd::avx512::Avx512 {
+    const F32: Option<&'static RowKernels<f32>> = Some(&crate::avx512::ROWS_F32);
+    const F64: Option<&'static RowKernels<f64>> = Some(&crate::avx512::ROWS_F64);
+}
+#[cfg(target_arch = "aarch64")]
+impl RowsOf for mlkern_core::simd::neon::Neon {}
 
 /// See [`ElemKernels::aps_cut`].
 pub type ApsCutFn<T> = fn(&[T], f64, Regularization, &mut Vec<f64>) -> Option<f64>;
@@ -104,8 +154,14 @@ macro_rules! conformal_tier {
 
             pub(super) static TABLE: Kernels = Kernels {
                 tier: $tier,
-                f32: ElemKernels { first_bad_row: bad32, at_least: al32, lac_scalar: ls32, lac_each: le32, desc_ranks: dr32, aps_cut: ac32 },
-                f64: ElemKernels { first_bad_row: bad64, at_least: al64, lac_scalar: ls64, lac_each: le64, desc_ranks: dr64, aps_cut: ac64 },
+                f32: ElemKernels {
+                    first_bad_row: bad32, at_least: al32, lac_scalar: ls32, lac_each: le32, desc_ranks: dr32, aps_cut: ac32,
+                    rows: <$isa as RowsOf>::F32,
+                },
+                f64: ElemKernels {
+                    first_bad_row: bad64, at_least: al64, lac_scalar: ls64, lac_each: le64, desc_ranks: dr64, aps_cut: ac64,
+                    rows: <$isa as RowsOf>::F64,
+                },
             };
         }
     };

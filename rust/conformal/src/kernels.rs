@@ -65,7 +65,7 @@ pub fn first_bad_row<T: Float>(p: &[T], k: usize, tol: f64) -> Option<(usize, Ro
 
 /// Why one row is invalid, if it is.
 #[inline(always)]
-fn row_problem<T: Float>(row: &[T], tol: f64) -> Option<RowProblem> {
+pub(crate) fn row_problem<T: Float>(row: &[T], tol: f64) -> Option<RowProblem> {
     let (mut sum, mut finite, mut negative) = (0.0f64, true, false);
     for &v in row {
         let x = v.to_f64();

@@ -17,11 +17,14 @@
 //! - [`online`]: a streaming calibrator (order-statistic treap: O(log n) insert and
 //!   quantile).
 //! - [`kernels`] and [`dispatch`]: the per-tier SIMD kernels (threshold compares and
-//!   row validation), instantiated with `mlkern_core::per_tier!`.
+//!   row validation), instantiated with `mlkern_core::per_tier!`; `avx512` holds
+//!   the hand-written x86-64-v4 row kernels (validation, LAC, short-row APS/RAPS).
 //!
 //! Every function validates its input and returns `Result<_, mlkern_core::Error>`;
 //! none panics on user input.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod dispatch;
 pub mod kernels;
 pub mod online;

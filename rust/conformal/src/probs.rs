@@ -56,7 +56,7 @@ impl<'a, T: Prob> ProbMatrix<'a, T> {
     /// 1 within `1e-5` (MAPIE's `check_proba_normalized` tolerance); the error names
     /// the first offending row.
     pub fn validate(&self) -> Result<()> {
-        let found = (T::kernels().first_bad_row)(self.data, self.k, SUM_TOLERANCE);
+        let found = (T::kernels().validator())(self.data, self.k, SUM_TOLERANCE);
         match found {
             None => Ok(()),
             Some((row, problem)) => {

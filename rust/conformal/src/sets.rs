@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use mlkern_core::threads;
 use mlkern_core::{Error, Result};
 
-use crate::dispatch::{ElemKernels, RowProblem};
+use crate::dispatch::{ElemKernels, RowProblem, APS_ROWS_MAX_K};
 use crate::kernels::pack_bits;
 use crate::probs::{Prob, ProbMatrix, SUM_TOLERANCE};
 use crate::{rng, Method, Regularization, EPSILON};
@@ -200,17 +200,53 @@ pub fn predict_sets<T: Prob>(
         let rows = chunk.len() / width;
         let mut s = Scratch::default();
         let p = &probs.data[first * k..(first + rows) * k];
+        let report = |(r, why): (usize, RowProblem)| {
+            let mut b = bad.lock().unwrap_or_else(|e| e.into_inner());
+            if b.is_none_or(|(r0, _)| first + r < r0) {
+                *b = Some((first + r, why));
+            }
+        };
+        // The hand-written whole-row kernels (x86-64-v4): validation fused with the sets.
+        if let (Some(rk), false) = (kern.rows, packed) {
+            let no_labels: &mut [i64] = &mut [];
+            match (params.method, q, params.randomized) {
+                (Method::Lac, Threshold::Scalar(t), _) => {
+                    if let Some(b) = (rk.lac_rows)(p, k, t, chunk, labels.as_deref_mut().unwrap_or(no_labels)) {
+                        report(b);
+                    }
+                    return;
+                }
+                (Method::Aps | Method::Raps, Threshold::Scalar(_) | Threshold::PerRow(_), None)
+                    if k <= APS_ROWS_MAX_K =>
+                {
+                    let ts = match q {
+                        Threshold::PerRow(qs) => &qs[first..first + rows],
+                        _ => q.values(),
+                    };
+                    let reg = if params.method == Method::Raps { params.reg } else { Regularization::NONE };
+                    let mut undecided = Vec::new();
+                    let argmax = labels.as_deref_mut().unwrap_or(no_labels);
+                    if let Some(b) = (rk.aps_rows)(p, k, ts, reg, chunk, argmax, &mut undecided) {
+                        report(b);
+                        return;
+                    }
+                    for r in undecided {
+                        let i = first + r;
+                        let dst = &mut chunk[r * k..(r + 1) * k];
+                        row_set(kern, probs.row(i), q.row(i, k), params, i as u64, &mut s.order, dst);
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
         if let Some(labels) = labels {
             for (l, row) in labels.iter_mut().zip(p.chunks_exact(k)) {
                 *l = first_argmax(row) as i64;
             }
         }
-        let found = (kern.first_bad_row)(p, k, SUM_TOLERANCE);
-        if let Some((r, why)) = found {
-            let mut b = bad.lock().unwrap_or_else(|e| e.into_inner());
-            if b.is_none_or(|(r0, _)| first + r < r0) {
-                *b = Some((first + r, why));
-            }
+        if let Some(b) = (kern.first_bad_row)(p, k, SUM_TOLERANCE) {
+            report(b);
             return;
         }
         if !packed {

@@ -137,9 +137,13 @@ fn check_all_sets(n: usize, k: usize, seed: u64) {
             for &randomized in randoms {
                 let tt = if method == Method::TopK && t.is_finite() { (t * 3.0).floor() } else { t };
                 let params = SetParams { method, reg, randomized };
-                predict_sets(probs, Threshold::Scalar(tt), &params, SetsOut::Bytes(&mut got), None).unwrap();
+                let mut labels = vec![-1i64; n];
+                predict_sets(probs, Threshold::Scalar(tt), &params, SetsOut::Bytes(&mut got), Some(&mut labels))
+                    .unwrap();
                 for i in 0..n {
                     let row = &p[i * k..(i + 1) * k];
+                    let first_max = (0..k).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+                    assert_eq!(labels[i], first_max as i64, "argmax (bytes) {method:?} row {i}");
                     let want = match method {
                         Method::Lac => ref_lac(row, tt),
                         Method::TopK => ref_topk(row, tt),
@@ -181,6 +185,47 @@ fn check_all_sets(n: usize, k: usize, seed: u64) {
     }
 }
 
+/// APS/RAPS with one threshold per row, each on (or one ulp around, or ε around)
+/// a cumulative sum of its own row, so every row meets MAPIE's compare edges.
+fn check_per_row_thresholds(n: usize, k: usize, seed: u64) {
+    let mut rng = Rng(seed);
+    let p = rows(&mut rng, n, k);
+    let probs = ProbMatrix::new(&p, n, k).unwrap();
+    let ts: Vec<f64> = (0..n)
+        .map(|i| {
+            let row = &p[i * k..(i + 1) * k];
+            let idx = order(row);
+            let c: f64 = idx.iter().take(1 + i % k.min(4)).map(|&j| row[j]).sum();
+            let c = match i % 5 {
+                0 => c,
+                1 => f64::from_bits(c.to_bits() + 1),
+                2 => f64::from_bits(c.to_bits() - 1),
+                3 => c + EPSILON,
+                _ => c - EPSILON,
+            };
+            if i % 11 == 10 {
+                f64::INFINITY
+            } else {
+                c
+            }
+        })
+        .collect();
+    let mut got = vec![9u8; n * k];
+    for (method, reg) in [
+        (Method::Aps, Regularization::NONE),
+        (Method::Raps, Regularization { lambda: 0.01, k_reg: 1 }),
+        (Method::Raps, Regularization { lambda: 0.2, k_reg: 3 }),
+    ] {
+        let params = SetParams { method, reg, randomized: None };
+        predict_sets(probs, Threshold::PerRow(&ts), &params, SetsOut::Bytes(&mut got), None).unwrap();
+        for i in 0..n {
+            let row = &p[i * k..(i + 1) * k];
+            let want = ref_aps(row, ts[i], reg, None);
+            assert_eq!(&got[i * k..(i + 1) * k], &want[..], "per-row {method:?} {reg:?} t={} row {i} p={row:?}", ts[i]);
+        }
+    }
+}
+
 /// The tier and thread count are process-wide: one test walks all of them.
 #[test]
 fn sets_match_mapie_rules_every_tier_and_thread_count() {
@@ -190,6 +235,9 @@ fn sets_match_mapie_rules_every_tier_and_thread_count() {
             mlkern_core::threads::set_num_threads(threads).unwrap();
             for (n, k) in [(9, 1), (9, 2), (12, 3), (40, 10), (20, 16), (20, 17), (12, 33), (8, 100), (2, 1000)] {
                 check_all_sets(n, k, 100 + k as u64);
+            }
+            for k in [1, 2, 5, 8, 9, 10, 13, 16, 17] {
+                check_per_row_thresholds(203, k, 300 + k as u64);
             }
         }
     }

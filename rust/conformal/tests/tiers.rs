@@ -8,7 +8,8 @@
 mod common;
 
 use common::*;
-use mlkern_conformal::dispatch::{for_tier, Kernels, RowProblem};
+use mlkern_conformal::dispatch::{for_tier, Kernels, RowProblem, APS_ROWS_MAX_K};
+use mlkern_conformal::Regularization;
 use mlkern_conformal::EPSILON;
 use mlkern_core::Tier;
 
@@ -106,48 +107,137 @@ fn simplex_row(rng: &mut Rng, k: usize) -> Vec<f64> {
     w.iter().map(|x| x / s).collect()
 }
 
+type Check<'a, T> = Box<dyn Fn(&[T], usize) -> Option<(usize, RowProblem)> + 'a>;
+
+/// Every row validator of a tier: its table's, and where it has hand-written row
+/// kernels, theirs, and the validation inside their LAC and APS/RAPS kernels.
+fn validators(kern: &'static Kernels) -> Vec<(&'static str, Check<'static, f64>, Check<'static, f32>)> {
+    let mut v: Vec<(&'static str, Check<'static, f64>, Check<'static, f32>)> = vec![(
+        "table",
+        Box::new(|p, k| (kern.f64.first_bad_row)(p, k, 1e-5)),
+        Box::new(|p, k| (kern.f32.first_bad_row)(p, k, 1e-5)),
+    )];
+    if let (Some(r64), Some(r32)) = (kern.f64.rows, kern.f32.rows) {
+        v.push((
+            "rows",
+            Box::new(|p, k| (r64.first_bad_row)(p, k, 1e-5)),
+            Box::new(|p, k| (r32.first_bad_row)(p, k, 1e-5)),
+        ));
+        v.push((
+            "lac_rows",
+            Box::new(|p, k| (r64.lac_rows)(p, k, 0.5, &mut vec![0; p.len()], &mut [])),
+            Box::new(|p, k| (r32.lac_rows)(p, k, 0.5, &mut vec![0; p.len()], &mut [])),
+        ));
+        let aps64: Check<'static, f64> = Box::new(|p, k| {
+            if k > APS_ROWS_MAX_K {
+                return (kern.f64.first_bad_row)(p, k, 1e-5); // aps_rows takes K <= 16
+            }
+            (r64.aps_rows)(p, k, &[0.9], Regularization::NONE, &mut vec![0; p.len()], &mut [], &mut Vec::new())
+        });
+        let aps32: Check<'static, f32> = Box::new(|p, k| {
+            if k > APS_ROWS_MAX_K {
+                return (kern.f32.first_bad_row)(p, k, 1e-5);
+            }
+            (r32.aps_rows)(p, k, &[0.9], Regularization::NONE, &mut vec![0; p.len()], &mut [], &mut Vec::new())
+        });
+        v.push(("aps_rows", aps64, aps32));
+    }
+    v
+}
+
 #[test]
 fn row_validation_finds_first_bad_row_every_tier() {
     let mut rng = Rng(12);
     for (tier, kern) in tiers() {
-        for k in [1usize, 2, 3, 7, 8, 9, 15, 16, 17, 64, 65] {
-            // 21 rows: two blocks of 8 (the blocked check) and a tail of 5 (row by row).
-            for (n, bad_row) in [(6usize, 0usize), (6, 5), (21, 0), (21, 7), (21, 8), (21, 13), (21, 16), (21, 20)] {
-                for bad_col in [0, k / 2, k - 1] {
-                    for (problem, value) in [
-                        (RowProblem::NotFinite, f64::NAN),
-                        (RowProblem::NotFinite, f64::INFINITY),
-                        (RowProblem::Negative, -1e-300),
-                        (RowProblem::Sum, 2e-5),
-                    ] {
-                        let mut p: Vec<f64> = (0..n).flat_map(|_| simplex_row(&mut rng, k)).collect();
-                        let good: Vec<f32> = p.iter().map(|&x| x as f32).collect();
-                        assert_eq!((kern.f64.first_bad_row)(&p, k, 1e-5), None, "{tier} k={k}");
-                        assert_eq!((kern.f32.first_bad_row)(&good, k, 1e-5), None, "{tier} f32 k={k}");
-                        let at = bad_row * k + bad_col;
-                        if problem == RowProblem::Sum {
-                            p[at] += value;
-                        } else {
-                            p[at] = value;
-                        }
-                        let want = if problem == RowProblem::Negative && k == 1 {
-                            // A single negative entry also breaks the sum; either is right.
-                            (kern.f64.first_bad_row)(&p, k, 1e-5).map(|x| x.1)
-                        } else {
-                            Some(problem)
-                        };
-                        assert_eq!((kern.f64.first_bad_row)(&p, k, 1e-5), want.map(|w| (bad_row, w)), "{tier} k={k}");
-                        // float32 keeps NaN and infinity (-1e-300 rounds to -0, which is allowed).
-                        let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
-                        if problem == RowProblem::NotFinite {
-                            assert_eq!(
-                                (kern.f32.first_bad_row)(&p32, k, 1e-5),
-                                Some((bad_row, problem)),
-                                "{tier} f32 k={k}"
-                            );
+        for (name, bad64, bad32) in validators(kern) {
+            for k in [1usize, 2, 3, 7, 8, 9, 15, 16, 17, 64, 65] {
+                // 21 rows: two blocks of 8 (the blocked check) and a tail of 5 (row by row).
+                for (n, bad_row) in [(6usize, 0usize), (6, 5), (21, 0), (21, 7), (21, 8), (21, 13), (21, 16), (21, 20)]
+                {
+                    for bad_col in [0, k / 2, k - 1] {
+                        for (problem, value) in [
+                            (RowProblem::NotFinite, f64::NAN),
+                            (RowProblem::NotFinite, f64::INFINITY),
+                            (RowProblem::NotFinite, f64::NEG_INFINITY),
+                            (RowProblem::Negative, -1e-300),
+                            (RowProblem::Negative, -0.25),
+                            (RowProblem::Sum, 2e-5),
+                        ] {
+                            let mut p: Vec<f64> = (0..n).flat_map(|_| simplex_row(&mut rng, k)).collect();
+                            // −0 is a valid zero (0 ≤ −0): one in the next row, its value
+                            // moved to a neighbour so the row still sums to 1.
+                            if k > 1 {
+                                let r = (bad_row + 1) % n;
+                                let (c0, c1) = ((bad_col + 1) % k, (bad_col + 2) % k);
+                                let v = p[r * k + c0];
+                                p[r * k + c1] += v;
+                                p[r * k + c0] = -0.0;
+                            }
+                            let good: Vec<f32> = p.iter().map(|&x| x as f32).collect();
+                            assert_eq!(bad64(&p, k), None, "{tier} {name} k={k}");
+                            assert_eq!(bad32(&good, k), None, "{tier} {name} f32 k={k}");
+                            let at = bad_row * k + bad_col;
+                            if problem == RowProblem::Sum {
+                                p[at] += value;
+                            } else {
+                                p[at] = value;
+                            }
+                            let want = if problem == RowProblem::Negative && k == 1 {
+                                // A single negative entry also breaks the sum; either is right.
+                                bad64(&p, k).map(|x| x.1)
+                            } else {
+                                Some(problem)
+                            };
+                            assert_eq!(bad64(&p, k), want.map(|w| (bad_row, w)), "{tier} {name} k={k} {value}");
+                            // float32 keeps NaN and infinity (-1e-300 rounds to -0, which is allowed).
+                            let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
+                            if problem == RowProblem::NotFinite {
+                                assert_eq!(bad32(&p32, k), Some((bad_row, problem)), "{tier} {name} f32 k={k}");
+                            }
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Rows whose sums sit within a few ulps of 1 ± 10⁻⁵: every validator accepts and
+/// refuses exactly the rows the scalar tier's sequential sums do.
+#[test]
+fn row_sums_at_the_tolerance_edge_decide_as_the_scalar_tier() {
+    let scalar = for_tier(Tier::Scalar).unwrap();
+    let mut rng = Rng(29);
+    for (tier, kern) in tiers() {
+        for (name, bad64, _) in validators(kern) {
+            for k in [3usize, 9, 10, 16, 40] {
+                let mut disagreements = 0;
+                let mut refused = [0usize; 2];
+                for side in [1.0 + 1e-5, 1.0 - 1e-5] {
+                    for step in -24i64..24 {
+                        let target = side + step as f64 * f64::EPSILON;
+                        // 8 rows (one block) scaled so that their sums land near the edge.
+                        let p: Vec<f64> = (0..8)
+                            .flat_map(|_| {
+                                let row = simplex_row(&mut rng, k);
+                                let s: f64 = row.iter().sum();
+                                row.into_iter().map(move |x| x * (target / s))
+                            })
+                            .collect();
+                        for r in 0..8 {
+                            let one = &p[r * k..(r + 1) * k];
+                            let want = (scalar.f64.first_bad_row)(one, k, 1e-5).is_some();
+                            refused[usize::from(want)] += 1;
+                            let block_first = (scalar.f64.first_bad_row)(&p, k, 1e-5).map(|x| x.0);
+                            if bad64(&p, k).map(|x| x.0) != block_first {
+                                disagreements += 1;
+                            }
+                        }
+                    }
+                }
+                assert_eq!(disagreements, 0, "{tier} {name} k={k}");
+                // The edge really was straddled: some rows accepted, some refused.
+                assert!(refused[0] > 0 && refused[1] > 0, "{tier} {name} k={k} {refused:?}");
             }
         }
     }
