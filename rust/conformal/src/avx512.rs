@@ -2,8 +2,9 @@
 //! x86-64-v4 tier: row validation, LAC sets fused with it, and APS/RAPS sets of
 //! short rows (`K ≤ 16`). Every other tier, and every other case (bit-packed
 //! output, randomized sets, longer rows), uses the generic kernels of
-//! [`crate::kernels`] and the walk of [`crate::sets`]; `tests/tiers.rs` checks these
-//! against them bit for bit.
+//! [`crate::kernels`] and the walk of [`crate::sets`]. `tests/tiers.rs` checks the
+//! validation and LAC kernels against the generic ones and the formulas, and
+//! `tests/sets.rs` every set against MAPIE's rule written out, on this tier too.
 //!
 //! Algorithm. Rows go in blocks of 8; a row is read as float64 lanes (float32
 //! widened exactly) in full vectors and one masked tail (lanes past the row unread).
@@ -16,23 +17,28 @@
 //!   re-checked row by row (`row_problem`) to name the first bad row and the reason.
 //!   (Gathers would give the sequential sums directly, but cost about 6 ns each on
 //!   Zen 5: four times the whole validation.)
-//! - LAC: `(1 − p) − q ≤ ε` per lane over the block, `kernels::lac_scalar`'s
-//!   expression, stored as bytes.
-//! - APS/RAPS: each row (one or two registers, −∞ in the padding lanes) is sorted by
-//!   Batcher's bitonic network; the 8 sorted rows are transposed (8 × 8 shuffles)
-//!   and the walk of `sets.rs` runs on them at once, lane `l` walking row `l` in
+//! - LAC: `kernels::lac_scalar`'s `(1 − p) − q ≤ ε`, as the single compare
+//!   `p ≥ cut` with `cut` the smallest double for which the expression holds (found
+//!   once per call by bisection: the expression is monotone in `p`, see
+//!   `first_true`), fused with the validation and stored as bytes.
+//! - APS/RAPS: the 8 rows of a block are transposed (8 × 8 shuffles per register),
+//!   so that column `j` holds label `j` of all 8 rows, and sorted by Batcher's
+//!   odd–even merge network applied to whole columns: one `vminpd` and one `vmaxpd`
+//!   per comparator sort 8 rows at once (32 comparators for K = 10, 63 for 16; the
+//!   network is unrolled per K so the columns stay in registers). (A bitonic sort
+//!   inside each row's registers, permutes and blends, measured 2.3× slower.) The
+//!   walk of `sets.rs` then runs on the columns, lane `l` walking row `l` in
 //!   decreasing order:
 //!   `c += p_(pos)`, `d = (c + penalty(pos + 1)) − q`, masked while `d < −ε`. The
 //!   same additions in the same order give MAPIE's IEEE sums; ties only reorder
 //!   equal values. `d` rises with `pos`, so the masked ranks are `0..r` and the last
 //!   label has rank `r` = the number of masked ranks; the set is
 //!   `{j : p_j − p_(r) ≥ −ε}` (`kernels::at_least`'s expression, MAPIE's
-//!   replacement of `p_(r) ≤ ε`). When later ranks tie with rank `r` in `d`, MAPIE's
-//!   argmin takes the lowest label index among them, but that cannot change the set
-//!   here: a label after `r` leaves `d` unchanged only if `p < ε` (any `p ≥ 10⁻⁸`
-//!   moves a sum `≤ 2`, and the penalty never falls), and then `p_last ≤ ε` is
-//!   replaced by the smallest `p ≥ ε`, which is `p_(r)` itself or below `ε` like it.
-//!   (The randomized rule needs the last label itself: those calls take the walk.)
+//!   replacement of `p_(r) ≤ ε`). When rank `r + 1` has the same `d` as rank `r`,
+//!   MAPIE's argmin takes the lowest label index among the tied ranks, which needs
+//!   the labels' order: such rows (a label `p < ε` absorbed by the sum, or `d`
+//!   saturated by a threshold of `|q| ≳ 10¹⁵` or an infinite penalty) are left to the
+//!   exact walk, as is the randomized rule, which needs the last label itself.
 //!   The last `n mod 8` rows of a call are validated here and left to the walk.
 //!
 //! Accumulation: float64 throughout (float32 input widened exactly). The walk's
@@ -166,7 +172,7 @@ unsafe fn transpose8(v: &[__m512d; B]) -> [__m512d; B] {
 /// row within `4(k + 16)·u·(1 + |Σ|)` of the edge is added again sequentially.
 #[inline(always)]
 unsafe fn sums_ok8<T: Float>(blk: &[T], k: usize, sums: &[__m512d; B]) -> bool {
-    // SAFETY: AVX-512F is available (caller); registers and `lane` (8 values).
+    // SAFETY: AVX-512F is available (caller); registers only, and `blk` read as a slice.
     unsafe {
         let s = reduce8(sums);
         let dev = _mm512_abs_pd(_mm512_sub_pd(s, _mm512_set1_pd(1.0)));
@@ -225,6 +231,9 @@ unsafe fn first_equal<T: Lanes>(row: *const T, shape: RowShape, top: f64) -> i64
                 return (8 * f + eq.trailing_zeros() as usize) as i64;
             }
         }
+        if shape.tail == 0 {
+            return 0; // unreachable for a row holding `top`
+        }
         let eq =
             _mm512_mask_cmp_pd_mask::<_CMP_EQ_OQ>(shape.tail, T::load_masked(row.add(8 * shape.full), shape.tail), t);
         (8 * shape.full + eq.trailing_zeros().min(7) as usize) as i64
@@ -245,6 +254,32 @@ unsafe fn argmax_row<T: Lanes>(row: *const T, shape: RowShape) -> i64 {
         }
         first_equal(row, shape, _mm512_reduce_max_pd(mx))
     }
+}
+
+/// The smallest non-negative double `x` with `pred(x)`, for a `pred` that is false
+/// and then true as `x` rises through the non-negative doubles (whose bit patterns
+/// are ordered as they are), by bisection on the bits; `None` when `pred(f64::MAX)`
+/// is false. Both set compares are of this kind: `fl(1 − x)` falls and
+/// `fl(fl(1 − x) − q)` with it as `x` rises (rounding is monotone), so LAC's
+/// `(1 − x) − q ≤ ε` holds exactly from one `x` on; likewise `x − p ≥ −ε`. One
+/// compare `x ≥ cut` then gives the IEEE answer of the whole expression.
+fn first_true(pred: impl Fn(f64) -> bool) -> Option<f64> {
+    if pred(0.0) {
+        return Some(0.0);
+    }
+    if !pred(f64::MAX) {
+        return None;
+    }
+    let (mut lo, mut hi) = (0u64, f64::MAX.to_bits()); // pred(lo) false, pred(hi) true
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if pred(f64::from_bits(mid)) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(f64::from_bits(hi))
 }
 
 /// A row of `k` values split as loaded: `full` whole vectors and a tail of the
@@ -287,6 +322,22 @@ fn first_bad_row<T: Lanes>(p: &[T], k: usize, tol: f64) -> Option<(usize, RowPro
     if tol != SUM_TOLERANCE || k == 0 {
         return crate::kernels::first_bad_row(p, k, tol);
     }
+    macro_rules! by_k {
+        ($($k:literal)*) => {
+            match k {
+                $($k => first_bad_row_k::<T, $k>(p, k),)*
+                _ => first_bad_row_k::<T, 0>(p, k),
+            }
+        };
+    }
+    by_k!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// [`first_bad_row`] for rows of `K ≥ 1` labels (`K = 0`: of `k ≥ 1`, known only
+/// at run time), at the tolerance `SUM_TOLERANCE`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn first_bad_row_k<T: Lanes, const K: usize>(p: &[T], k: usize) -> Option<(usize, RowProblem)> {
+    let k = if K == 0 { k } else { K };
     let (rows, shape) = (p.len() / k, RowShape::of(k));
     let mut r0 = 0;
     while r0 + B <= rows {
@@ -314,10 +365,33 @@ fn first_bad_row<T: Lanes>(p: &[T], k: usize, tol: f64) -> Option<(usize, RowPro
 /// Returns the first invalid row.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 fn lac_rows<T: Lanes>(p: &[T], k: usize, q: f64, out: &mut [u8], argmax: &mut [i64]) -> Option<(usize, RowProblem)> {
+    macro_rules! by_k {
+        ($($k:literal)*) => {
+            match k {
+                $($k => lac_rows_k::<T, $k>(p, k, q, out, argmax),)*
+                _ => lac_rows_k::<T, 0>(p, k, q, out, argmax),
+            }
+        };
+    }
+    by_k!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// [`lac_rows`] for rows of `K` labels (`K = 0`: of `k`, known only at run time),
+/// so that short rows unroll.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn lac_rows_k<T: Lanes, const K: usize>(
+    p: &[T],
+    k: usize,
+    q: f64,
+    out: &mut [u8],
+    argmax: &mut [i64],
+) -> Option<(usize, RowProblem)> {
+    let k = if K == 0 { k } else { K };
     let rows = p.len() / k.max(1);
     assert!(k >= 1 && out.len() == p.len() && p.len() == rows * k && (argmax.is_empty() || argmax.len() == rows));
     let shape = RowShape::of(k);
-    let (one, qv, eps) = (_mm512_set1_pd(1.0), _mm512_set1_pd(q), _mm512_set1_pd(EPSILON));
+    // `(1 − x) − q ≤ ε` is `x ≥ cut` (see `first_true`); never true: a NaN cut.
+    let cut = _mm512_set1_pd(first_true(|x| (1.0 - x) - q <= EPSILON).unwrap_or(f64::NAN));
     let mut r0 = 0;
     while r0 + B <= rows {
         let blk = &p[r0 * k..(r0 + B) * k];
@@ -332,15 +406,13 @@ fn lac_rows<T: Lanes>(p: &[T], k: usize, q: f64, out: &mut [u8], argmax: &mut [i
                     let v = T::load(row.add(8 * f));
                     bad |= out_of_range(v);
                     acc = _mm512_add_pd(acc, v);
-                    let d = _mm512_sub_pd(_mm512_sub_pd(one, v), qv);
-                    store8(dst.add(8 * f), _mm512_cmp_pd_mask::<_CMP_LE_OQ>(d, eps));
+                    store8(dst.add(8 * f), _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, cut));
                 }
                 if shape.tail != 0 {
                     let v = T::load_masked(row.add(8 * shape.full), shape.tail);
                     bad |= out_of_range(v);
                     acc = _mm512_add_pd(acc, v);
-                    let d = _mm512_sub_pd(_mm512_sub_pd(one, v), qv);
-                    store_masked(dst.add(8 * shape.full), _mm512_cmp_pd_mask::<_CMP_LE_OQ>(d, eps), shape.tail);
+                    store_masked(dst.add(8 * shape.full), _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, cut), shape.tail);
                 }
                 *sl = acc;
             }
@@ -378,103 +450,84 @@ fn aps_rows<T: Lanes>(
     argmax: &mut [i64],
     undecided: &mut Vec<usize>,
 ) -> Option<(usize, RowProblem)> {
-    if k <= 8 {
-        aps_rows_v::<T, 1>(p, k, ts, reg, out, argmax, undecided)
-    } else {
-        aps_rows_v::<T, 2>(p, k, ts, reg, out, argmax, undecided)
-    }
-}
-
-/// Lane `i`'s partner `i ^ j` in a bitonic compare-exchange stage of distance `j`.
-const fn partners(j: usize) -> [i64; 8] {
-    let mut p = [0i64; 8];
-    let mut i = 0;
-    while i < 8 {
-        p[i] = (i ^ j) as i64;
-        i += 1;
-    }
-    p
-}
-
-/// The lanes that keep the larger value in the stage of distance `j` within bitonic
-/// blocks of `block` elements, for the register holding elements `base..base + 8`:
-/// a pair sorts ascending when bit `block` of its index is clear, and its lower
-/// lane keeps the smaller value then.
-const fn keeps_max(j: usize, block: usize, base: usize) -> __mmask8 {
-    let mut m = 0u8;
-    let mut i = 0;
-    while i < 8 {
-        let g = base + i;
-        if (g & j == 0) != (g & block == 0) {
-            m |= 1 << i;
-        }
-        i += 1;
-    }
-    m
-}
-
-const PARTNERS: [[i64; 8]; 3] = [partners(1), partners(2), partners(4)];
-
-/// One compare-exchange stage: each lane meets its partner (`partner` indices), the
-/// lanes of `hi` keep the larger value.
-#[inline(always)]
-unsafe fn stage(v: __m512d, partner: __m512i, hi: __mmask8) -> __m512d {
-    // SAFETY: AVX-512F is available (caller); registers only.
-    unsafe {
-        let w = _mm512_permutexvar_pd(partner, v);
-        _mm512_mask_blend_pd(hi, _mm512_min_pd(v, w), _mm512_max_pd(v, w))
-    }
-}
-
-/// Sorts the `8·V` lanes of `v` ascending (register 0 first), by Batcher's bitonic
-/// network: 6 stages for one register, 10 for two. NaN-free input (validated).
-#[inline(always)]
-unsafe fn bitonic_sort<const V: usize>(v: &mut [__m512d; V]) {
-    // SAFETY: AVX-512F is available (caller); the index tables are 8 i64 each.
-    unsafe {
-        let p = [
-            _mm512_loadu_si512(PARTNERS[0].as_ptr() as *const __m512i),
-            _mm512_loadu_si512(PARTNERS[1].as_ptr() as *const __m512i),
-            _mm512_loadu_si512(PARTNERS[2].as_ptr() as *const __m512i),
-        ];
-        for h in 0..V {
-            let base = 8 * h;
-            v[h] = stage(v[h], p[0], keeps_max(1, 2, base));
-            v[h] = stage(v[h], p[1], keeps_max(2, 4, base));
-            v[h] = stage(v[h], p[0], keeps_max(1, 4, base));
-            v[h] = stage(v[h], p[2], keeps_max(4, 8, base));
-            v[h] = stage(v[h], p[1], keeps_max(2, 8, base));
-            v[h] = stage(v[h], p[0], keeps_max(1, 8, base));
-        }
-        if V == 2 {
-            // Register 0 is ascending, register 1 descending: merge the bitonic 16.
-            let (lo, hi) = (_mm512_min_pd(v[0], v[V - 1]), _mm512_max_pd(v[0], v[V - 1]));
-            v[0] = lo;
-            v[V - 1] = hi;
-            for h in 0..V {
-                let base = 8 * h;
-                v[h] = stage(v[h], p[2], keeps_max(4, 16, base));
-                v[h] = stage(v[h], p[1], keeps_max(2, 16, base));
-                v[h] = stage(v[h], p[0], keeps_max(1, 16, base));
+    macro_rules! by_k {
+        ($($k:literal => $v:literal),*) => {
+            match k {
+                $($k => aps_rows_k::<T, $v, $k>(p, ts, reg, out, argmax, undecided),)*
+                _ => panic!("aps_rows takes 1 <= K <= 16, got {k}"),
             }
-        }
+        };
     }
+    by_k!(1 => 1, 2 => 1, 3 => 1, 4 => 1, 5 => 1, 6 => 1, 7 => 1, 8 => 1,
+          9 => 2, 10 => 2, 11 => 2, 12 => 2, 13 => 2, 14 => 2, 15 => 2, 16 => 2)
 }
 
+/// Batcher's odd–even merge sort on 16 wires, keeping the comparators `(i, j)`
+/// (`i < j`; the smaller value ends on wire `i`) whose wires are both below `k`:
+/// wires from `k` on act as +∞, which no comparator would move.
+const fn network(k: usize) -> ([(u8, u8); 64], usize) {
+    let (mut net, mut len, n) = ([(0u8, 0u8); 64], 0, 16);
+    let mut p = 1;
+    while p < n {
+        let mut d = p;
+        while d >= 1 {
+            let mut j = d % p;
+            while j + d < n {
+                let mut i = 0;
+                while i < d && i + j + d < n {
+                    let (a, b) = (i + j, i + j + d);
+                    if a / (2 * p) == b / (2 * p) && b < k {
+                        net[len] = (a as u8, b as u8);
+                        len += 1;
+                    }
+                    i += 1;
+                }
+                j += 2 * d;
+            }
+            d /= 2;
+        }
+        p *= 2;
+    }
+    (net, len)
+}
+
+/// The sorting network of every `k ≤ 16`.
+const NETWORKS: [([(u8, u8); 64], usize); 17] = {
+    let mut all = [([(0u8, 0u8); 64], 0); 17];
+    let mut k = 0;
+    while k <= 16 {
+        all[k] = network(k);
+        k += 1;
+    }
+    all
+};
+
+/// The network of `K` wires as constants of the type (so that code generic over `K`
+/// unrolls it with constant wires).
+struct Net<const K: usize>;
+
+impl<const K: usize> Net<K> {
+    const WIRES: [(u8, u8); 64] = NETWORKS[K].0;
+    const LEN: usize = NETWORKS[K].1;
+}
+
+/// APS/RAPS sets of rows of exactly `K` labels (see [`aps_rows`]): the 8 rows of a
+/// block are transposed (column `j` holds label `j` of the 8 rows), sorted by
+/// [`network`] applied to whole columns (one `vminpd` and one `vmaxpd` per
+/// comparator sort 8 rows at once), and walked from the top column down.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn aps_rows_v<T: Lanes, const V: usize>(
+fn aps_rows_k<T: Lanes, const V: usize, const K: usize>(
     p: &[T],
-    k: usize,
     ts: &[f64],
     reg: Regularization,
     out: &mut [u8],
     argmax: &mut [i64],
     undecided: &mut Vec<usize>,
 ) -> Option<(usize, RowProblem)> {
-    let rows = p.len() / k.max(1);
-    assert!((1..=8 * V).contains(&k) && V <= 2 && out.len() == p.len() && p.len() == rows * k);
+    let k = K;
+    let rows = p.len() / k;
+    assert!(k > 8 * (V - 1) && k <= 8 * V && V <= 2 && out.len() == p.len() && p.len() == rows * k);
     assert!((argmax.is_empty() || argmax.len() == rows) && (ts.len() == 1 || ts.len() == rows));
-    let n = 8 * V; // lanes per sorted row, ascending: the top k hold the labels
     let shape = RowShape::of(k);
     let mut m = [0 as __mmask8; V];
     for (h, mh) in m.iter_mut().enumerate() {
@@ -484,64 +537,85 @@ fn aps_rows_v<T: Lanes, const V: usize>(
     for (pos, x) in pen[..k].iter_mut().enumerate() {
         *x = reg.at(pos + 1);
     }
-    // Column j of the block's sorted rows: cols[j][l] is row l's j-th smallest.
-    let mut cols = [[0.0f64; B]; 16];
+    // The block's sorted columns (ascending: cols[K − 1] holds each row's largest).
+    let mut sorted = [[0.0f64; B]; 16];
     let mut masked = [0.0f64; B];
     let mut r0 = 0;
     while r0 + B <= rows {
         let blk = &p[r0 * k..(r0 + B) * k];
         // SAFETY: the features are enabled. Row l's register h covers its lanes
-        // 8h..min(8h + 8, k) of blk[l·k..(l + 1)·k]; `cols` holds 16 ≥ n columns of
-        // 8, and the walk reads columns n − 1 − pos with pos < k ≤ n; `ts` holds 8
-        // values from r0 when it has one per row.
+        // 8h..min(8h + 8, k) of blk[l·k..(l + 1)·k]; `sorted` holds 16 ≥ K columns
+        // of 8, written and read at columns below K; `ts` holds 8 values from r0
+        // when it has one per row.
         let walked = unsafe {
             let (mut sums, mut bad) = ([_mm512_setzero_pd(); B], 0);
-            let mut sorted = [[_mm512_setzero_pd(); B]; V];
+            let mut regs = [[_mm512_setzero_pd(); B]; V];
             for l in 0..B {
                 let row = blk.as_ptr().add(l * k);
-                let mut s = [_mm512_setzero_pd(); V];
                 for h in 0..V {
                     let v = T::load_masked(row.add(8 * h), m[h]);
                     bad |= out_of_range(v);
                     sums[l] = _mm512_add_pd(sums[l], v);
-                    s[h] = _mm512_mask_mov_pd(_mm512_set1_pd(f64::NEG_INFINITY), m[h], v);
-                }
-                bitonic_sort(&mut s);
-                for h in 0..V {
-                    sorted[h][l] = s[h];
+                    regs[h][l] = v;
                 }
             }
             if bad == 0 && sums_ok8(blk, k, &sums) {
+                let mut cols = [_mm512_setzero_pd(); 16];
                 for h in 0..V {
-                    for (j, c) in transpose8(&sorted[h]).into_iter().enumerate() {
-                        _mm512_storeu_pd(cols[8 * h + j].as_mut_ptr(), c);
+                    for (j, c) in transpose8(&regs[h]).into_iter().enumerate() {
+                        cols[8 * h + j] = c;
                     }
                 }
-                // The walk, row l in lane l.
+                // Unrolled with constant wires, so the columns stay in registers.
+                macro_rules! comparators {
+                    ($($c:literal)*) => {$(
+                        if $c < Net::<K>::LEN {
+                            let (a, b) = (Net::<K>::WIRES[$c].0 as usize, Net::<K>::WIRES[$c].1 as usize);
+                            let lo = _mm512_min_pd(cols[a], cols[b]);
+                            cols[b] = _mm512_max_pd(cols[a], cols[b]);
+                            cols[a] = lo;
+                        }
+                    )*};
+                }
+                comparators!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+                             32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62);
+                for j in 0..k {
+                    _mm512_storeu_pd(sorted[j].as_mut_ptr(), cols[j]);
+                }
+                // The walk, row l in lane l, largest first.
                 let tv = if ts.len() == 1 { _mm512_set1_pd(ts[0]) } else { _mm512_loadu_pd(ts.as_ptr().add(r0)) };
                 let (neg_eps, one) = (_mm512_set1_pd(-EPSILON), _mm512_set1_pd(1.0));
-                let (mut c, mut count) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+                let (mut c, mut count, mut prev) = (_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd());
+                let mut ties: __mmask8 = 0;
                 for pos in 0..k {
-                    c = _mm512_add_pd(c, _mm512_loadu_pd(cols[n - 1 - pos].as_ptr()));
+                    c = _mm512_add_pd(c, cols[k - 1 - pos]);
                     let d = _mm512_sub_pd(_mm512_add_pd(c, _mm512_set1_pd(pen[pos])), tv);
+                    if pos > 0 {
+                        // Rank pos − 1 is the first unmasked one and rank pos has its d.
+                        let first = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(count, _mm512_set1_pd((pos - 1) as f64));
+                        ties |= _mm512_mask_cmp_pd_mask::<_CMP_EQ_OQ>(first, d, prev);
+                    }
                     let mask = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(d, neg_eps);
                     count = _mm512_mask_add_pd(count, mask, count, one);
+                    prev = d;
                 }
                 _mm512_storeu_pd(masked.as_mut_ptr(), count);
-                true
+                Some(ties)
             } else {
-                false
+                None
             }
         };
-        if !walked {
-            break;
-        }
+        let Some(ties) = walked else { break };
         for l in 0..B {
             let r = r0 + l;
             let row = &blk[l * k..(l + 1) * k];
             if !argmax.is_empty() {
-                // SAFETY: the features are enabled; the row is validated, its top in cols.
-                argmax[r] = unsafe { first_equal(row.as_ptr(), shape, cols[n - 1][l]) };
+                // SAFETY: the features are enabled; the row is validated, its top sorted.
+                argmax[r] = unsafe { first_equal(row.as_ptr(), shape, sorted[k - 1][l]) };
+            }
+            if ties & (1 << l) != 0 {
+                undecided.push(r); // the walk's argmin picks among the tied labels
+                continue;
             }
             let dst = &mut out[r * k..(r + 1) * k];
             let rank = masked[l] as usize;
@@ -549,7 +623,7 @@ fn aps_rows_v<T: Lanes, const V: usize>(
                 dst.fill(1); // no cumulative sum reaches q: every label (see sets.rs)
                 continue;
             }
-            let mut p_last = cols[n - 1 - rank][l];
+            let mut p_last = sorted[k - 1 - rank][l];
             if p_last <= EPSILON {
                 p_last = row.iter().map(|x| x.to_f64()).filter(|&x| x >= EPSILON).fold(f64::INFINITY, f64::min);
             }
@@ -579,6 +653,30 @@ fn aps_rows_v<T: Lanes, const V: usize>(
         undecided.push(r);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NETWORKS;
+
+    /// The 0–1 principle: a comparator network sorts every input iff it sorts every
+    /// 0/1 input. All 2^k of them, for every k.
+    #[test]
+    fn every_network_sorts_every_binary_input() {
+        for (k, (net, len)) in NETWORKS.iter().enumerate() {
+            for bits in 0u32..(1 << k) {
+                let mut w: Vec<u8> = (0..k).map(|i| ((bits >> i) & 1) as u8).collect();
+                for &(a, b) in &net[..*len] {
+                    let (a, b) = (usize::from(a), usize::from(b));
+                    if w[a] > w[b] {
+                        w.swap(a, b);
+                    }
+                }
+                assert!(w.windows(2).all(|x| x[0] <= x[1]), "k={k} input {bits:b} -> {w:?}");
+            }
+        }
+        assert_eq!(NETWORKS[16].1, 63); // Batcher's count for 16 wires
+    }
 }
 
 macro_rules! row_kernels {

@@ -217,11 +217,56 @@ fn check_per_row_thresholds(n: usize, k: usize, seed: u64) {
         (Method::Raps, Regularization { lambda: 0.2, k_reg: 3 }),
     ] {
         let params = SetParams { method, reg, randomized: None };
-        predict_sets(probs, Threshold::PerRow(&ts), &params, SetsOut::Bytes(&mut got), None).unwrap();
+        let mut labels = vec![-1i64; n];
+        predict_sets(probs, Threshold::PerRow(&ts), &params, SetsOut::Bytes(&mut got), Some(&mut labels)).unwrap();
         for i in 0..n {
             let row = &p[i * k..(i + 1) * k];
             let want = ref_aps(row, ts[i], reg, None);
             assert_eq!(&got[i * k..(i + 1) * k], &want[..], "per-row {method:?} {reg:?} t={} row {i} p={row:?}", ts[i]);
+            let first_max = (0..k).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+            assert_eq!(labels[i], first_max as i64, "per-row argmax row {i}");
+        }
+        // float32 input: the same rules on the widened values.
+        let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
+        predict_sets(
+            ProbMatrix::new(&p32, n, k).unwrap(),
+            Threshold::PerRow(&ts),
+            &params,
+            SetsOut::Bytes(&mut got),
+            None,
+        )
+        .unwrap();
+        for i in 0..n {
+            let row: Vec<f64> = p32[i * k..(i + 1) * k].iter().map(|&x| f64::from(x)).collect();
+            assert_eq!(&got[i * k..(i + 1) * k], &ref_aps(&row, ts[i], reg, None)[..], "per-row f32 row {i}");
+        }
+    }
+}
+
+/// Thresholds and penalties that saturate `c' − q` (|q| ≳ 10¹⁵, q = −∞, an
+/// infinite penalty): later ranks tie with the last one in MAPIE's argmin, which
+/// then takes the lowest label index, whatever its probability. Every row is
+/// repeated 8 times so that whole blocks take the AVX-512 row kernel.
+fn check_saturated_ties() {
+    let cases: [(&[f64], f64, Regularization); 6] = [
+        (&[0.2, 0.8], f64::NEG_INFINITY, Regularization::NONE),
+        (&[0.2, 0.8], -1e17, Regularization::NONE),
+        (&[5e-8, 0.99999995], -1e9, Regularization::NONE),
+        (&[0.2, 0.3, 0.5], 1.5e308, Regularization { lambda: 1e308, k_reg: 0 }),
+        (&[0.1, 0.2, 0.3, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], -1e16, Regularization::NONE),
+        (&[0.05, 0.1, 0.15, 0.2, 0.25, 0.25], 1e300, Regularization { lambda: f64::MAX, k_reg: 2 }),
+    ];
+    for (row, t, reg) in cases {
+        let k = row.len();
+        let p: Vec<f64> = (0..11).flat_map(|_| row.iter().copied()).collect();
+        let probs = ProbMatrix::new(&p, 11, k).unwrap();
+        let method = if reg.lambda > 0.0 { Method::Raps } else { Method::Aps };
+        let params = SetParams { method, reg, randomized: None };
+        let mut got = vec![9u8; p.len()];
+        predict_sets(probs, Threshold::Scalar(t), &params, SetsOut::Bytes(&mut got), None).unwrap();
+        let want = ref_aps(row, t, reg, None);
+        for i in 0..11 {
+            assert_eq!(&got[i * k..(i + 1) * k], &want[..], "saturated {row:?} t={t} {reg:?} row {i}");
         }
     }
 }
@@ -233,12 +278,15 @@ fn sets_match_mapie_rules_every_tier_and_thread_count() {
         cpu::set_active(tier).unwrap();
         for threads in [1, 2] {
             mlkern_core::threads::set_num_threads(threads).unwrap();
-            for (n, k) in [(9, 1), (9, 2), (12, 3), (40, 10), (20, 16), (20, 17), (12, 33), (8, 100), (2, 1000)] {
+            for (n, k) in
+                [(9, 1), (9, 2), (12, 3), (16, 8), (40, 10), (20, 16), (20, 17), (12, 33), (8, 100), (2, 1000)]
+            {
                 check_all_sets(n, k, 100 + k as u64);
             }
             for k in [1, 2, 5, 8, 9, 10, 13, 16, 17] {
                 check_per_row_thresholds(203, k, 300 + k as u64);
             }
+            check_saturated_ties();
         }
     }
     // Several parallel tasks (rows × work above the split threshold), 2 threads.

@@ -20,6 +20,11 @@ fn tiers() -> Vec<(Tier, &'static Kernels)> {
 #[test]
 fn every_supported_tier_has_its_table() {
     check_tables_match_tiers(for_tier, |k| k.tier);
+    // The hand-written row kernels belong to x86-64-v4 and to no other tier.
+    for (tier, k) in tiers() {
+        assert_eq!(k.f64.rows.is_some(), tier == Tier::X86_64V4, "{tier}");
+        assert_eq!(k.f32.rows.is_some(), tier == Tier::X86_64V4, "{tier}");
+    }
 }
 
 /// A probability `e` with `(1 − e) − q == ε` exactly for `q = (1 − e) − ε`: `1 − e`
@@ -100,6 +105,40 @@ fn compares_match_formula_every_tier() {
     }
 }
 
+/// The hand-written LAC kernel (fused with validation, its compare turned into one
+/// `p ≥ cut`) on rows `[x, 1 − x]` with `x` on and one ulp around the compare's edge
+/// (`1 − x` is exact, so each row sums to exactly 1): every byte is the formula's.
+#[test]
+fn lac_rows_match_formula_on_the_edge() {
+    let q = (1.0 - EDGE) - EPSILON;
+    let xs = [EDGE, f64::from_bits(EDGE.to_bits() + 1), f64::from_bits(EDGE.to_bits() - 1), 0.5, 0.0, 1.0, TINY];
+    for (tier, kern) in tiers() {
+        let Some(rows) = kern.f64.rows else { continue };
+        for n in [1usize, 7, 8, 9, 16, 23] {
+            for qq in [q, f64::from_bits(q.to_bits() + 1), 0.5, 0.0, -1.0, 2.0, f64::INFINITY, f64::NEG_INFINITY] {
+                let p: Vec<f64> = (0..n)
+                    .flat_map(|i| {
+                        let x = xs[i % xs.len()];
+                        [x, 1.0 - x]
+                    })
+                    .collect();
+                let mut out = vec![7u8; 2 * n];
+                let mut best = vec![-1i64; n];
+                assert_eq!((rows.lac_rows)(&p, 2, qq, &mut out, &mut best), None, "{tier} n={n}");
+                for (i, &x) in p.iter().enumerate() {
+                    assert_eq!(out[i], u8::from((1.0 - x) - qq <= EPSILON), "{tier} n={n} q={qq} x={x}");
+                }
+                for i in 0..n {
+                    assert_eq!(best[i], i64::from(p[2 * i + 1] > p[2 * i]), "{tier} argmax row {i}");
+                }
+                if n >= 8 && qq == q {
+                    assert!(p.iter().any(|&x| (1.0 - x) - qq == EPSILON), "the edge is hit");
+                }
+            }
+        }
+    }
+}
+
 /// `k` probabilities summing to 1 (float64 partial sums; the last entry takes the rest).
 fn simplex_row(rng: &mut Rng, k: usize) -> Vec<f64> {
     let w: Vec<f64> = (0..k).map(|_| rng.uniform().abs() + 1e-3).collect();
@@ -161,6 +200,7 @@ fn row_validation_finds_first_bad_row_every_tier() {
                             (RowProblem::NotFinite, f64::NEG_INFINITY),
                             (RowProblem::Negative, -1e-300),
                             (RowProblem::Negative, -0.25),
+                            (RowProblem::Negative, -5e-324), // a negative denormal
                             (RowProblem::Sum, 2e-5),
                         ] {
                             let mut p: Vec<f64> = (0..n).flat_map(|_| simplex_row(&mut rng, k)).collect();
@@ -182,12 +222,9 @@ fn row_validation_finds_first_bad_row_every_tier() {
                             } else {
                                 p[at] = value;
                             }
-                            let want = if problem == RowProblem::Negative && k == 1 {
-                                // A single negative entry also breaks the sum; either is right.
-                                bad64(&p, k).map(|x| x.1)
-                            } else {
-                                Some(problem)
-                            };
+                            // (A negative entry also breaks its row's sum: finiteness, then
+                            // sign, then the sum are checked in that order, as MAPIE does.)
+                            let want = Some(problem);
                             assert_eq!(bad64(&p, k), want.map(|w| (bad_row, w)), "{tier} {name} k={k} {value}");
                             // float32 keeps NaN and infinity (-1e-300 rounds to -0, which is allowed).
                             let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
