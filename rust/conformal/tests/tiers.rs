@@ -219,6 +219,12 @@ fn row_validation_finds_first_bad_row_every_tier() {
                             let at = bad_row * k + bad_col;
                             if problem == RowProblem::Sum {
                                 p[at] += value;
+                            } else if problem == RowProblem::Negative && k > 1 && value < -0.1 {
+                                // Balanced: a neighbour takes the mass, so the row still sums
+                                // to 1 and only the sign can refuse it.
+                                let other = bad_row * k + (bad_col + 1) % k;
+                                p[other] += p[at] - value;
+                                p[at] = value;
                             } else {
                                 p[at] = value;
                             }
