@@ -112,9 +112,10 @@ fn lanes(n: usize) -> __mmask8 {
 
 /// Whether the running minimum `lo` of a block's values is below 0. With the row
 /// sums this screens the block: NaN and ±∞ make their row's sum NaN or infinite,
-/// which fails the sum check (a minimum may drop a NaN, and a negative after it,
-/// but such a row is refused by its sum); a finite negative non-zero value is the
-/// minimum's or above it (−0 is not below 0). (`vfpclasspd` would flag all three
+/// which fails the sum check; a finite negative non-zero value stays in the
+/// minimum (−0 is not below 0) unless a NaN later in its lane replaces it
+/// (`vminpd` returns its second operand when one is NaN), and that NaN's row then
+/// refuses the block anyway. (`vfpclasspd` would flag all three
 /// kinds at once, but cost 1.8 ns a row here, more than the rest of the check.)
 #[inline(always)]
 unsafe fn any_negative(lo: __m512d) -> bool {
@@ -238,6 +239,7 @@ unsafe fn first_equal<T: Lanes>(row: *const T, shape: RowShape, top: f64) -> i64
             }
         }
         if shape.tail == 0 {
+            debug_assert!(false, "first_equal: {top} is not in the row");
             return 0; // unreachable for a row holding `top`
         }
         let eq =

@@ -216,8 +216,10 @@ pub fn predict_sets<T: Prob>(
                     }
                     return;
                 }
+                // (λ ≥ 0 keeps the cumulative sums rising, which the kernel's walk
+                // needs; `Regularization::new` checks it, the public fields do not.)
                 (Method::Aps | Method::Raps, Threshold::Scalar(_) | Threshold::PerRow(_), None)
-                    if k <= APS_ROWS_MAX_K =>
+                    if k <= APS_ROWS_MAX_K && params.reg.lambda >= 0.0 =>
                 {
                     let ts = match q {
                         Threshold::PerRow(qs) => &qs[first..first + rows],

@@ -246,7 +246,8 @@ fn check_per_row_thresholds(n: usize, k: usize, seed: u64) {
 /// Thresholds and penalties that saturate `c' − q` (|q| ≳ 10¹⁵, q = −∞, an
 /// infinite penalty): later ranks tie with the last one in MAPIE's argmin, which
 /// then takes the lowest label index, whatever its probability. Every row is
-/// repeated 8 times so that whole blocks take the AVX-512 row kernel.
+/// repeated 11 times, so that a whole block of 8 takes the AVX-512 row kernel and
+/// 3 rows the walk.
 fn check_saturated_ties() {
     let cases: [(&[f64], f64, Regularization); 6] = [
         (&[0.2, 0.8], f64::NEG_INFINITY, Regularization::NONE),
@@ -263,10 +264,13 @@ fn check_saturated_ties() {
         let method = if reg.lambda > 0.0 { Method::Raps } else { Method::Aps };
         let params = SetParams { method, reg, randomized: None };
         let mut got = vec![9u8; p.len()];
-        predict_sets(probs, Threshold::Scalar(t), &params, SetsOut::Bytes(&mut got), None).unwrap();
+        let mut labels = vec![-1i64; 11];
+        predict_sets(probs, Threshold::Scalar(t), &params, SetsOut::Bytes(&mut got), Some(&mut labels)).unwrap();
         let want = ref_aps(row, t, reg, None);
+        let first_max = (0..k).fold(0, |b, j| if row[j] > row[b] { j } else { b });
         for i in 0..11 {
             assert_eq!(&got[i * k..(i + 1) * k], &want[..], "saturated {row:?} t={t} {reg:?} row {i}");
+            assert_eq!(labels[i], first_max as i64, "saturated argmax row {i}");
         }
     }
 }
@@ -283,7 +287,7 @@ fn sets_match_mapie_rules_every_tier_and_thread_count() {
             {
                 check_all_sets(n, k, 100 + k as u64);
             }
-            for k in [1, 2, 5, 8, 9, 10, 13, 16, 17] {
+            for k in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17] {
                 check_per_row_thresholds(203, k, 300 + k as u64);
             }
             check_saturated_ties();
