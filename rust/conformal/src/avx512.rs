@@ -324,89 +324,49 @@ unsafe fn scan_row<T: Lanes>(row: *const T, shape: RowShape, lo: &mut __m512d) -
     }
 }
 
-/// The first invalid row of `p` (rows of `k`) and why (see `kernels::first_bad_row`).
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn first_bad_row<T: Lanes>(p: &[T], k: usize, tol: f64) -> Option<(usize, RowProblem)> {
-    if tol != SUM_TOLERANCE || k == 0 {
-        return crate::kernels::first_bad_row(p, k, tol);
-    }
-    macro_rules! by_k {
-        ($($k:literal)*) => {
-            match k {
-                $($k => first_bad_row_k::<T, $k>(p, k),)*
-                _ => first_bad_row_k::<T, 0>(p, k),
-            }
-        };
-    }
-    by_k!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+/// Calls `$f::<$t, K>$args` with `K = k` when `k ≤ 16`, so that short rows unroll,
+/// else with `K = 0` (the row length known only at run time).
+macro_rules! with_k {
+    ($k:expr, $f:ident::<$t:ty> $args:tt) => {
+        with_k!(@arms $k, $f, $t, $args; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    };
+    (@arms $k:expr, $f:ident, $t:ty, $args:tt; $($n:literal)*) => {
+        match $k {
+            $($n => $f::<$t, $n> $args,)*
+            _ => $f::<$t, 0> $args,
+        }
+    };
 }
 
-/// [`first_bad_row`] for rows of `K ≥ 1` labels (`K = 0`: of `k ≥ 1`, known only
-/// at run time), at the tolerance `SUM_TOLERANCE`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn first_bad_row_k<T: Lanes, const K: usize>(p: &[T], k: usize) -> Option<(usize, RowProblem)> {
-    let k = if K == 0 { k } else { K };
+/// Screens `p` (rows of `k = K`, or of `k` when `K = 0`) in blocks of 8 rows and,
+/// with `SETS`, writes their LAC sets `p ≥ cut` into `out` in the same pass.
+/// Returns the first row past the accepted blocks: `rows − rows mod 8` when all
+/// pass, else the first row of the first refused block.
+///
+/// # Safety
+/// AVX-512F/BW/VL/DQ are available; with `SETS`, `out.len() == p.len()`.
+#[inline(always)]
+unsafe fn screen_blocks<T: Lanes, const K: usize, const SETS: bool>(
+    p: &[T],
+    k: usize,
+    cut: __m512d,
+    out: &mut [u8],
+) -> usize {
     let (rows, shape) = (p.len() / k, RowShape::of(k));
     let mut r0 = 0;
     while r0 + B <= rows {
         let blk = &p[r0 * k..(r0 + B) * k];
-        // SAFETY: the features are enabled; row l of the block is blk[l·k..(l + 1)·k].
+        // SAFETY: the features are enabled (caller); row l is blk[l·k..(l + 1)·k],
+        // its sets out[(r0 + l)·k..], of the same length (caller).
         let ok = unsafe {
             let (mut sums, mut lo) = ([_mm512_setzero_pd(); B], _mm512_setzero_pd());
             for (l, sl) in sums.iter_mut().enumerate() {
-                *sl = scan_row(blk.as_ptr().add(l * k), shape, &mut lo);
-            }
-            !any_negative(lo) && sums_ok8(blk, k, &sums)
-        };
-        if !ok {
-            break;
-        }
-        r0 += B;
-    }
-    first_refused(p, k, r0)
-}
-
-/// LAC sets of every row of `p` (rows of `k`) for threshold `q`, each row validated
-/// in the same pass; `argmax` (empty, or one per row) gets each row's `np.argmax`.
-/// Returns the first invalid row.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn lac_rows<T: Lanes>(p: &[T], k: usize, q: f64, out: &mut [u8], argmax: &mut [i64]) -> Option<(usize, RowProblem)> {
-    macro_rules! by_k {
-        ($($k:literal)*) => {
-            match k {
-                $($k => lac_rows_k::<T, $k>(p, k, q, out, argmax),)*
-                _ => lac_rows_k::<T, 0>(p, k, q, out, argmax),
-            }
-        };
-    }
-    by_k!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
-}
-
-/// [`lac_rows`] for rows of `K` labels (`K = 0`: of `k`, known only at run time),
-/// so that short rows unroll.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn lac_rows_k<T: Lanes, const K: usize>(
-    p: &[T],
-    k: usize,
-    q: f64,
-    out: &mut [u8],
-    argmax: &mut [i64],
-) -> Option<(usize, RowProblem)> {
-    let k = if K == 0 { k } else { K };
-    let rows = p.len() / k.max(1);
-    assert!(k >= 1 && out.len() == p.len() && p.len() == rows * k && (argmax.is_empty() || argmax.len() == rows));
-    let shape = RowShape::of(k);
-    // `(1 − x) − q ≤ ε` is `x ≥ cut` (see `first_true`); never true: a NaN cut.
-    let cut = _mm512_set1_pd(first_true(|x| (1.0 - x) - q <= EPSILON).unwrap_or(f64::NAN));
-    let mut r0 = 0;
-    while r0 + B <= rows {
-        let blk = &p[r0 * k..(r0 + B) * k];
-        // SAFETY: the features are enabled; row l of the block is blk[l·k..(l + 1)·k]
-        // and its sets out[(r0 + l)·k..], of the same length (asserted).
-        let ok = unsafe {
-            let (mut sums, mut lo) = ([_mm512_setzero_pd(); B], _mm512_setzero_pd());
-            for (l, sl) in sums.iter_mut().enumerate() {
-                let (row, dst) = (blk.as_ptr().add(l * k), out.as_mut_ptr().add((r0 + l) * k));
+                let row = blk.as_ptr().add(l * k);
+                if !SETS {
+                    *sl = scan_row(row, shape, &mut lo);
+                    continue;
+                }
+                let dst = out.as_mut_ptr().add((r0 + l) * k);
                 let mut acc = _mm512_setzero_pd();
                 for f in 0..shape.full {
                     let v = T::load(row.add(8 * f));
@@ -429,6 +389,52 @@ fn lac_rows_k<T: Lanes, const K: usize>(
         }
         r0 += B;
     }
+    r0
+}
+
+/// The first invalid row of `p` (rows of `k`) and why (see `kernels::first_bad_row`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn first_bad_row<T: Lanes>(p: &[T], k: usize, tol: f64) -> Option<(usize, RowProblem)> {
+    if tol != SUM_TOLERANCE || k == 0 {
+        return crate::kernels::first_bad_row(p, k, tol);
+    }
+    with_k!(k, first_bad_row_k::<T>(p, k))
+}
+
+/// [`first_bad_row`] for rows of `K` labels (`K = 0`: of `k ≥ 1`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn first_bad_row_k<T: Lanes, const K: usize>(p: &[T], k: usize) -> Option<(usize, RowProblem)> {
+    let k = if K == 0 { k } else { K };
+    // SAFETY: the features are enabled; no sets are written.
+    let r0 = unsafe { screen_blocks::<T, K, false>(p, k, _mm512_setzero_pd(), &mut []) };
+    first_refused(p, k, r0)
+}
+
+/// LAC sets of every row of `p` (rows of `k`) for threshold `q`, each row validated
+/// in the same pass; `argmax` (empty, or one per row) gets each row's `np.argmax`.
+/// Returns the first invalid row.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn lac_rows<T: Lanes>(p: &[T], k: usize, q: f64, out: &mut [u8], argmax: &mut [i64]) -> Option<(usize, RowProblem)> {
+    with_k!(k, lac_rows_k::<T>(p, k, q, out, argmax))
+}
+
+/// [`lac_rows`] for rows of `K` labels (`K = 0`: of `k`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn lac_rows_k<T: Lanes, const K: usize>(
+    p: &[T],
+    k: usize,
+    q: f64,
+    out: &mut [u8],
+    argmax: &mut [i64],
+) -> Option<(usize, RowProblem)> {
+    let k = if K == 0 { k } else { K };
+    let rows = p.len() / k.max(1);
+    assert!(k >= 1 && out.len() == p.len() && p.len() == rows * k && (argmax.is_empty() || argmax.len() == rows));
+    let shape = RowShape::of(k);
+    // `(1 − x) − q ≤ ε` is `x ≥ cut` (see `first_true`); never true: a NaN cut.
+    let cut = _mm512_set1_pd(first_true(|x| (1.0 - x) - q <= EPSILON).unwrap_or(f64::NAN));
+    // SAFETY: the features are enabled; `out` is as long as `p` (asserted).
+    let r0 = unsafe { screen_blocks::<T, K, true>(p, k, cut, out) };
     if let Some(bad) = first_refused(p, k, r0) {
         return Some(bad);
     }
@@ -549,10 +555,9 @@ fn aps_rows_k<T: Lanes, const V: usize, const K: usize>(
     let mut r0 = 0;
     while r0 + B <= rows {
         let blk = &p[r0 * k..(r0 + B) * k];
-        // SAFETY: the features are enabled. Row l's register h covers its lanes
-        // 8h..min(8h + 8, k) of blk[l·k..(l + 1)·k]; `sorted` holds 16 ≥ K columns
-        // of 8, written and read at columns below K; `ts` holds 8 values from r0
-        // when it has one per row.
+        // Row l's register h covers its lanes 8h..min(8h + 8, k) of blk[l·k..]; `sorted`
+        // holds 16 ≥ K columns of 8 (used below K); `ts` holds 8 values from r0 if per row.
+        // SAFETY: the features are enabled, and every access is as just said.
         let walked = unsafe {
             let (mut sums, mut lo) = ([_mm512_setzero_pd(); B], _mm512_setzero_pd());
             let mut regs = [[_mm512_setzero_pd(); B]; V];

@@ -202,10 +202,9 @@ impl<'py> OutMatrix<'py> {
         let data: &mut [T] = if len == 0 {
             &mut []
         } else {
-            // SAFETY: writeable, aligned, dtype T (checked; a byte-swapped `out` is only
-            // written, and any bytes are a valid float); every element lies in
-            // [lo, lo + len·size) inside the array's memory, disjoint from every input;
-            // `owner` keeps it alive.
+            // Writeable, aligned, dtype T (checked; a byte-swapped `out` is only written,
+            // and any bytes are a valid float); `owner` keeps the memory alive.
+            // SAFETY: as said, and [lo, lo + len·size) is inside it, disjoint from inputs.
             unsafe { std::slice::from_raw_parts_mut(lo as *mut T, len) }
         };
         // Validates the absolute strides (no two elements alias) for both paths.

@@ -22,11 +22,10 @@ pub(super) unsafe fn load_rows<T: Float, S: Simd<T>>(
 ) {
     let l = S::LANES;
     let h = n / 2;
-    // SAFETY: lanes of elements < h are inside the work buffer (n · LANES values);
-    // row r < rows is valid for n_read reads (caller). A source address is formed
-    // only for a row that exists (r < rows) and a value that exists
-    // (2·jb < n_read), and every read stays under n_read (full loads need
-    // `avail >= LANES`, partial ones read `avail`): no address outside the source.
+    // Lanes of elements < h are inside the work buffer (n · LANES values); row r < rows
+    // is valid for n_read reads (caller). A source address is formed only for r < rows
+    // and 2·jb < n_read; full loads need `avail >= LANES`, partial ones read `avail`.
+    // SAFETY: as said, every read stays under n_read: no address outside the source.
     unsafe {
         if l >= 2 && h >= l / 2 {
             let mut m = [S::zero(); 16];
