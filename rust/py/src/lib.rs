@@ -3,7 +3,7 @@
 //! Layout: `arrays.rs` (borrowing NumPy buffers, `out=` checks, results),
 //! `errors.rs` (core errors → Python exceptions), `cpu.rs` (cpu_info, threads),
 //! `matrix.rs` (strided 2-D views), and one file per Python submodule (`vector.rs`,
-//! `signal.rs`, `linalg.rs`, `mem.rs`, `conformal.rs`, `hdc.rs`).
+//! `signal.rs`, `linalg.rs`, `mem.rs`, `conformal.rs`, `hdc.rs`, `learn.rs`).
 
 mod alloc_count;
 mod arrays;
@@ -11,6 +11,7 @@ mod conformal;
 mod cpu;
 mod errors;
 mod hdc;
+mod learn;
 mod linalg;
 mod matrix;
 mod mem;
@@ -87,6 +88,11 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hdc::_hdc_accumulate, m)?)?;
     m.add_function(wrap_pyfunction!(hdc::_hdc_pack_positive, m)?)?;
     m.add_function(wrap_pyfunction!(hdc::_hdc_retrain_epoch, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::_learn_logistic_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::_learn_linear_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::_learn_linear_labels, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::_learn_centered_gram, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::_learn_solve_spd, m)?)?;
     // Detect the CPU tier now (first use) and surface MLKERN_SIMD problems.
     for w in mlkern_core::cpu::startup_warnings() {
         let msg = CString::new(w.as_str()).unwrap_or_default();
