@@ -45,7 +45,7 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["profile"]["test"] and m.get("executable"):
         crate = os.path.basename(os.path.dirname(m["manifest_path"]))  # rust/<crate>/Cargo.toml
-        if crate not in ("core", "linalg", "signal", "conformal", "hdc"):
+        if crate not in ("core", "linalg", "signal", "conformal", "hdc", "learn"):
             continue  # rust/py links libpython: pytest tests it
         kind = "lib" if "lib" in m["target"]["kind"] else m["target"]["name"]
         print(crate + "-" + kind + "\t" + m["executable"])

@@ -34,4 +34,4 @@ fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-cargo test -p mlkern-core -p mlkern-linalg -p mlkern-signal -p mlkern-conformal -p mlkern-hdc --target aarch64-unknown-linux-gnu --release --locked
+cargo test -p mlkern-core -p mlkern-linalg -p mlkern-signal -p mlkern-conformal -p mlkern-hdc -p mlkern-learn --target aarch64-unknown-linux-gnu --release --locked

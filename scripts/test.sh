@@ -34,7 +34,7 @@ cargo clippy --workspace --all-targets --release --locked -- -D warnings
 
 step "rust: tests (every SIMD tier this CPU has) and benches compile"
 cargo test --workspace --release --locked
-cargo bench -p mlkern-core -p mlkern-signal -p mlkern-linalg -p mlkern-conformal -p mlkern-hdc --no-run --locked
+cargo bench -p mlkern-core -p mlkern-signal -p mlkern-linalg -p mlkern-conformal -p mlkern-hdc -p mlkern-learn --no-run --locked
 cargo build --release --locked -p mlkern-linalg --examples
 
 step "rust: tests in the test profile (debug assertions and overflow checks on)"

@@ -30,6 +30,11 @@ __all__ = [
     "_hdc_retrain_epoch",
     "_hdc_topk_hamming",
     "_intervals",
+    "_learn_centered_gram",
+    "_learn_linear_labels",
+    "_learn_linear_scores",
+    "_learn_logistic_fit",
+    "_learn_solve_spd",
     "_margin",
     "_order_statistic",
     "_predict_sets",
@@ -249,3 +254,26 @@ def _hdc_pack_positive(values: npt.NDArray[np.float32]) -> _U64: ...
 def _hdc_retrain_epoch(
     codes: _U64, d: int, labels: npt.NDArray[np.int64], prototypes: npt.NDArray[np.float32], lr: float, margin: float
 ) -> int: ...
+
+# -- mlkern.learn (python/mlkern/learn.py)
+_F64: TypeAlias = npt.NDArray[np.float64]
+def _learn_logistic_fit(
+    x: npt.ArrayLike,
+    y: npt.NDArray[np.uint32],
+    n_classes: int,
+    sample_weight: _F64 | None,
+    c: float,
+    fit_intercept: bool,
+    max_iter: int,
+    tol: float,
+    w0: _F64 | None,
+    progress: Any | None,
+) -> tuple[_F64, _F64, int, str, float, BaseException | None]: ...
+def _learn_linear_scores(
+    x: npt.ArrayLike, coef: npt.NDArray[np.floating[Any]], intercept: _F64, proba: bool
+) -> npt.NDArray[np.floating[Any]]: ...
+def _learn_linear_labels(x: npt.ArrayLike, coef: npt.NDArray[np.floating[Any]], intercept: _F64) -> npt.NDArray[np.int64]: ...
+def _learn_centered_gram(
+    x: npt.ArrayLike, y: _F64, sample_weight: _F64 | None, fit_intercept: bool
+) -> tuple[_F64, _F64, _F64]: ...
+def _learn_solve_spd(a: _F64, b: _F64) -> _F64: ...

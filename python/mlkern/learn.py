@@ -331,8 +331,9 @@ class _Estimator:
                 arrays[a] = v
         header = {"format": _FORMAT, "estimator": type(self).__name__, "params": params,
                   "n_features_in_": int(self.n_features_in_), "arrays": sorted(arrays)}
+        contents: dict[str, Any] = {"__header__": np.array(json.dumps(header)), **arrays}
         with open(path, "wb") as fh:
-            np.savez(fh, __header__=np.array(json.dumps(header)), **arrays)
+            np.savez(fh, **contents)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Any:
@@ -421,13 +422,15 @@ class _LinearPredictor(_Estimator):
 
     _fast: dict[np.dtype[Any], npt.NDArray[Any]]
     _b: npt.NDArray[np.float64]
+    coef_: Any
+    intercept_: Any
 
     def _model(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``(coef (cols, d), intercept (cols,))`` in float64."""
-        coef = np.asarray(self.coef_, dtype=np.float64)  # type: ignore[attr-defined]
+        coef = np.asarray(self.coef_, dtype=np.float64)
         coef = coef.reshape(-1, coef.shape[-1])
         # intercept_ is 0.0 without an intercept (scikit-learn), whatever the targets.
-        b = np.broadcast_to(np.asarray(self.intercept_, np.float64), (coef.shape[0],))  # type: ignore[attr-defined]
+        b = np.broadcast_to(np.asarray(self.intercept_, np.float64), (coef.shape[0],))
         return coef, b
 
     def _prepare(self) -> None:
@@ -436,11 +439,11 @@ class _LinearPredictor(_Estimator):
         self._fast = {dt: np.ascontiguousarray(coef, dtype=dt) for dt in _FLOAT_DTYPES}
         self._named = hasattr(self, "feature_names_in_")
         # What the cache was built from: assigning new coef_/intercept_ rebuilds it.
-        self._source = (self.coef_, self.intercept_)  # type: ignore[attr-defined]
+        self._source = (self.coef_, self.intercept_)
 
     def _rows(self, X: Any) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
         fast = getattr(self, "_fast", None)
-        if fast is not None and (self._source[0] is not self.coef_ or self._source[1] is not self.intercept_):  # type: ignore[attr-defined]
+        if fast is not None and (self._source[0] is not self.coef_ or self._source[1] is not self.intercept_):
             self._prepare()
             fast = self._fast
         if fast is not None and type(X) is np.ndarray and X.ndim == 2 and not self._named:
@@ -455,7 +458,7 @@ class _LinearPredictor(_Estimator):
 
     def _scores(self, X: Any) -> npt.NDArray[Any]:
         x, w = self._rows(X)
-        return _mlkern._learn_linear_scores(x, w, self._b, False)  # type: ignore[no-any-return]
+        return _mlkern._learn_linear_scores(x, w, self._b, False)
 
 
 class _LinearRegressorBase(_LinearPredictor):
@@ -497,12 +500,12 @@ class _LinearRegressorBase(_LinearPredictor):
             cols = np.flatnonzero(alpha == a)
             a_mat = gxx + a * np.eye(d)
             try:
-                w = _mlkern._learn_solve_spd(np.ascontiguousarray(a_mat), np.ascontiguousarray(gxy[:, cols]))
+                sol = _mlkern._learn_solve_spd(np.ascontiguousarray(a_mat), np.ascontiguousarray(gxy[:, cols]))
             except ValueError:
                 # Singular (collinear features, d > n): the minimum-norm solution of the
                 # normal equations, which is the least-squares one (a documented fallback).
-                w = np.linalg.lstsq(a_mat, gxy[:, cols], rcond=None)[0]
-            coef[cols] = w.T
+                sol = np.asarray(np.linalg.lstsq(a_mat, gxy[:, cols], rcond=None)[0], dtype=np.float64)
+            coef[cols] = sol.T
         intercept = y_mean - coef @ x_mean if self.fit_intercept else np.zeros(t)  # type: ignore[attr-defined]
         out_dtype = x.dtype
         self.coef_ = coef[0].astype(out_dtype) if yy.ndim == 1 else coef.astype(out_dtype)
@@ -517,7 +520,7 @@ class _LinearRegressorBase(_LinearPredictor):
         """``X @ coef_.T + intercept_``: ``(n,)`` for a 1-D ``y`` in ``fit``, else
         ``(n, n_targets)``; in ``X``'s float dtype."""
         s = self._scores(X)
-        return s[:, 0] if np.ndim(self.coef_) == 1 else s  # type: ignore[attr-defined]
+        return s[:, 0] if np.ndim(self.coef_) == 1 else s
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The coefficient of determination R² (uniform average over targets)."""
@@ -638,6 +641,8 @@ class LogisticRegression(_LinearPredictor):
 
     _estimator_type = "classifier"
     _array_attrs = ("coef_", "intercept_", "classes_", "n_iter_")
+    classes_: Any
+    n_iter_: Any
 
     def __init__(self, penalty: str | None = "l2", *, dual: bool = False, tol: float = 1e-4, C: float = 1.0,
                  fit_intercept: bool = True, intercept_scaling: float = 1, class_weight: Any = None,
@@ -692,14 +697,14 @@ class LogisticRegression(_LinearPredictor):
             per_class = counts.sum() / (k * np.where(counts > 0, counts, 1))
         elif isinstance(cw, dict):
             per_class = np.ones(k)
-            for label, w in cw.items():
+            for label, weight in cw.items():
                 idx = np.flatnonzero(classes == label)
                 if idx.size == 0:
                     raise ValueError(f"The classes, {[label]}, are not in class")
-                per_class[idx[0]] = float(w)
+                per_class[idx[0]] = float(weight)
         else:
             raise ValueError(f"class_weight must be 'balanced', a dict or None, got {cw!r}")
-        w = per_class[codes]
+        w: npt.NDArray[np.float64] = np.asarray(per_class[codes], dtype=np.float64)
         return w if sw is None else w * sw
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
@@ -771,7 +776,7 @@ class LogisticRegression(_LinearPredictor):
         """Class probabilities ``(n, n_classes)`` in ``X``'s float dtype (the
         logistic function for two classes, the softmax otherwise)."""
         x, w = self._rows(X)
-        return _mlkern._learn_linear_scores(x, w, self._b, True)  # type: ignore[no-any-return]
+        return _mlkern._learn_linear_scores(x, w, self._b, True)
 
     def predict_log_proba(self, X: Any) -> npt.NDArray[Any]:
         """``log(predict_proba(X))``."""

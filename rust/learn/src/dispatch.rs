@@ -11,11 +11,14 @@ use crate::kernels::{ChunkState, LogisticChunk, Output};
 /// [`crate::kernels::linear_predict`]).
 pub type LinearPredictFn<T> = fn(&[T], usize, &[T], &[f64], Output, &mut [T]) -> Option<usize>;
 
+/// See [`crate::kernels::logistic_chunk`].
+pub type LogisticChunkFn<T> = fn(&LogisticChunk<'_, T>, &mut ChunkState<T>);
+
 /// learn's kernels for one element type at one tier.
 #[derive(Debug)]
 pub struct ElemKernels<T: 'static> {
     /// See [`crate::kernels::logistic_chunk`].
-    pub logistic_chunk: fn(&LogisticChunk<'_, T>, &mut ChunkState<T>),
+    pub logistic_chunk: LogisticChunkFn<T>,
     pub linear_predict: LinearPredictFn<T>,
 }
 

@@ -80,8 +80,8 @@ pub unsafe fn axpy<T: Float, S: Simd<T>>(acc: *mut T, c: T, x: *const T, d: usiz
 pub fn all_finite<T: Float>(x: &[T]) -> bool {
     let mut bad = 0u32;
     for &v in x {
-        // `v - v` is 0 for finite v and NaN otherwise; `== 0` is false for NaN.
-        bad |= u32::from((v - v) != T::ZERO);
+        // `v · 0` is ±0 for finite v and NaN otherwise; `== 0` is false for NaN.
+        bad |= u32::from((v * T::ZERO) != T::ZERO);
     }
     bad == 0
 }
@@ -353,7 +353,7 @@ pub unsafe fn linear_predict<T: Float, S: Simd<T>>(
     out: &mut [T],
 ) -> Option<usize> {
     let cols = intercept.len();
-    let rows = if d == 0 { 0 } else { x.len() / d };
+    let rows = x.len().checked_div(d).unwrap_or(0);
     let width = if mode == Output::Proba && cols == 1 { 2 } else { cols };
     assert!(d > 0 && x.len() == rows * d && coef.len() == cols * d && out.len() == rows * width && cols > 0);
     let mut z = [0.0f64; BLOCK];

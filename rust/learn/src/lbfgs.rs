@@ -73,6 +73,9 @@ pub struct Progress {
     pub n_evals: usize,
 }
 
+/// `f(x)`, writing `∇f(x)` into its second argument.
+pub type ObjectiveFn<'a> = dyn FnMut(&[f64], &mut [f64]) -> Result<f64> + 'a;
+
 fn dotp(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -87,7 +90,7 @@ fn max_abs(a: &[f64]) -> f64 {
 /// iterate just completed).
 pub fn minimize(
     x: &mut [f64],
-    fg: &mut dyn FnMut(&[f64], &mut [f64]) -> Result<f64>,
+    fg: &mut ObjectiveFn<'_>,
     opts: &Options,
     on_iter: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<Outcome> {
@@ -134,7 +137,7 @@ pub fn minimize(
             1.0 / dotp(&g, &g).sqrt()
         };
         let mut slope = dotp(&g, &dir);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             // Not a descent direction (rounding): restart from steepest descent.
             stored = 0;
             dir.iter_mut().zip(&g).for_each(|(d, gi)| *d = -gi);
@@ -203,7 +206,7 @@ fn cubic_step(p: Pt, q: Pt) -> f64 {
     let d1 = p.d + q.d - 3.0 * (p.f - q.f) / (p.a - q.a);
     let disc = d1 * d1 - p.d * q.d;
     let mid = 0.5 * (lo + hi);
-    if !(disc >= 0.0) {
+    if disc.is_nan() || disc < 0.0 {
         return mid;
     }
     let d2 = (q.a - p.a).signum() * disc.sqrt();
@@ -229,7 +232,7 @@ fn line_search(
     slope: f64,
     step0: f64,
     max_ls: usize,
-    fg: &mut dyn FnMut(&[f64], &mut [f64]) -> Result<f64>,
+    fg: &mut ObjectiveFn<'_>,
     xn: &mut [f64],
     gn: &mut [f64],
 ) -> Result<Search> {

@@ -71,7 +71,8 @@ pub fn centered_gram<T: LearnFloat>(
         if w.len() != n {
             return Err(Error::shape("sample_weight", format!("X has {n} rows but sample_weight has {}", w.len())));
         }
-        if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || !(w.iter().sum::<f64>() > 0.0) {
+        let total: f64 = w.iter().sum();
+        if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || total.is_nan() || total <= 0.0 {
             return Err(Error::invalid("sample_weight", "must be finite, non-negative and not all zero"));
         }
     }
@@ -178,7 +179,7 @@ pub fn solve_spd(a: &mut [f64], n: usize, b: &mut [f64], nrhs: usize) -> Result<
             for p in k0..j {
                 s -= a[j * n + p] * a[j * n + p];
             }
-            if !(s > tol) {
+            if s.is_nan() || s <= tol {
                 return Err(singular());
             }
             let ljj = s.sqrt();

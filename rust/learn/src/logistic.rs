@@ -67,7 +67,7 @@ impl<T: LearnFloat> ClassData<'_, T> {
             if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
                 return Err(Error::invalid("sample_weight", "must be finite and non-negative"));
             }
-            if !(w.iter().sum::<f64>() > 0.0) {
+            if w.iter().sum::<f64>() <= 0.0 {
                 return Err(Error::invalid("sample_weight", "the weights sum to zero"));
             }
         }
@@ -134,7 +134,7 @@ impl<'a, T: LearnFloat> Objective<'a, T> {
     /// `c`: scikit-learn's `C` (`inf`: no penalty). `data` must have passed
     /// [`ClassData::validate`].
     pub fn new(data: ClassData<'a, T>, c: f64, fit_intercept: bool, threads: usize) -> Result<Self> {
-        if !(c > 0.0) {
+        if c.is_nan() || c <= 0.0 {
             return Err(Error::invalid("C", format!("must be positive, got {c}")));
         }
         let cols = if data.n_classes == 2 { 1 } else { data.n_classes };

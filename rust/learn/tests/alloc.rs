@@ -1,0 +1,60 @@
+//! A logistic loss-and-gradient evaluation (one L-BFGS step's work over the data)
+//! allocates nothing after the first call: its scratch is the objective's own,
+//! the parallel loop runs on `rayon::join` stack jobs. Counted with a wrapping
+//! global allocator (its own test binary).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mlkern_learn::kernels::Output;
+use mlkern_learn::logistic::{ClassData, Objective};
+use mlkern_learn::predict::{self, Linear};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's layout contract is passed on unchanged.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: `p` came from `alloc` above with this layout.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+#[test]
+fn logistic_evaluation_and_one_row_predict_allocate_nothing_after_warm_up() {
+    let (n, d) = (20_000, 12);
+    let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    for (k, threads) in [(2usize, 1usize), (2, 2), (4, 2)] {
+        let y: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
+        let mut obj =
+            Objective::new(ClassData { x: &x, n, d, y: &y, sw: None, n_classes: k }, 1.0, true, threads).unwrap();
+        let w = vec![0.01; obj.n_params()];
+        let mut g = vec![0.0; w.len()];
+        obj.eval(&w, &mut g); // warm-up: the pool's threads start
+        obj.eval(&w, &mut g);
+        let before = ALLOCS.load(Ordering::Relaxed);
+        for _ in 0..5 {
+            obj.eval(&w, &mut g);
+        }
+        assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0, "k={k}, threads={threads}");
+    }
+    let coef = vec![0.5f32; 3 * d];
+    let b = [0.1, 0.2, 0.3];
+    let m = Linear { coef: &coef, intercept: &b, d };
+    let mut out = [0.0f32; 3];
+    let mut labels = [0i64; 1];
+    predict::scores(&m, &x[..d], 1, Output::Proba, &mut out, 2).unwrap();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    predict::scores(&m, &x[..d], 1, Output::Proba, &mut out, 2).unwrap();
+    predict::labels(&m, &x[..d], 1, &mut labels, 2).unwrap();
+    assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
+}
