@@ -31,7 +31,8 @@ def test_bench_json_to_stdout_has_every_workload() -> None:
     # conformal: LAC against NumPy always, APS/RAPS against MAPIE when it is installed
     assert "LAC" in workloads
     assert workloads - {"LAC", "APS", "RAPS"} == {"dot", "cdist", "topk", "rfft", "convolve", "describe", "rolling",
-                                                  "welch", "matmul", "randomized_svd", "csr_matmul", "hdc"}
+                                                  "welch", "matmul", "randomized_svd", "csr_matmul", "hdc",
+                                                  "LogisticRegression", "Ridge"}
     # hdc: the encoder against NumPy always, Hamming against numkong (else NumPy), the classifier
     hdc_rows = {" ".join(row["workload"].split()[:3]) for row in result["rows"] if row["workload"].startswith("hdc")}
     assert {"hdc encode projection", "hdc cdist_hamming 200x200", "hdc HDClassifier digits"} <= hdc_rows
@@ -159,4 +160,15 @@ def test_bench_hdc_section_runs() -> None:
     rows = json.loads(r.stdout)["rows"]
     assert rows[0]["workload"].startswith("hdc encode projection") and rows[0]["peer"] == "numpy X@W>0 + packbits"
     assert any(row["workload"].startswith("hdc HDClassifier") and row["extra"]["accuracy_mlkern"] > 0.8 for row in rows)
+    assert all(row["speedup"] > 0 for row in rows)
+
+
+def test_bench_learn_section_runs() -> None:
+    r = run("bench", "--smoke", "--json", "-", "--only", "learn")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    fit = rows[0]
+    assert fit["workload"].startswith("LogisticRegression fit") and fit["peer"] == "sklearn LogisticRegression"
+    assert abs(fit["extra"]["score_mlkern"] - fit["extra"]["score_peer"]) < 0.01
+    assert {row["workload"].split(" ")[1] for row in rows} >= {"fit", "predict", "predict_proba"}
     assert all(row["speedup"] > 0 for row in rows)

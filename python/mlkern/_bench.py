@@ -604,11 +604,13 @@ def blas_info() -> str:
 def run(cfg: Config, out: Callable[[str], None] = print) -> dict[str, Any]:
     from mlkern._bench_conformal import bench_conformal  # imports this module
     from mlkern._bench_hdc import bench_hdc
+    from mlkern._bench_learn import bench_learn
 
     mlkern.set_num_threads(cfg.threads)
     rows: list[Row] = []
     with _Limits(cfg.threads):
-        for section in (bench_dot, bench_cdist, bench_topk, bench_signal, bench_conformal, bench_hdc, bench_linalg):
+        for section in (bench_dot, bench_cdist, bench_topk, bench_signal, bench_conformal, bench_hdc, bench_learn,
+                        bench_linalg):
             if cfg.only and section.__name__.removeprefix("bench_") not in cfg.only:
                 continue
             try:

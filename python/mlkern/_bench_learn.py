@@ -1,0 +1,80 @@
+"""The ``learn`` section of ``python -m mlkern bench``: mlkern.learn against
+scikit-learn, same run, same data, both at the bench's thread count (threadpoolctl
+for scikit-learn's BLAS, ``mlkern.set_num_threads`` for ours).
+
+Data (issue 12): ``make_classification(1_200_000, 32, random_state=0)`` as float32,
+the first 1 000 000 rows train, the last 200 000 test. Every fit row reports the
+test accuracy of both sides; fits are timed in interleaved pairs (at most 5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from mlkern import learn
+from mlkern._bench import Config, Row, _row
+
+
+def _data(cfg: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_classification
+
+    n_train, n_test = (20_000, 5_000) if cfg.smoke else (1_000_000, 200_000)
+    X, y = make_classification(n_train + n_test, 32, random_state=0)
+    X = X.astype(np.float32)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def _fit_row(cfg: Config, workload: str, peer: str, ours: Any, theirs: Any, Xtr: np.ndarray, ytr: np.ndarray,
+             Xte: np.ndarray, yte: np.ndarray) -> Row:
+    """Times ``fit`` of both and notes their test scores (accuracy or R²)."""
+    a, b = ours.fit(Xtr, ytr), theirs.fit(Xtr, ytr)
+    sa, sb = a.score(Xte, yte), b.score(Xte, yte)
+    fits = dataclasses.replace(cfg, pairs=min(cfg.pairs, 5), min_repeat_s=0.0)
+    row = _row(fits, workload, np.float32, peer, partial(ours.fit, Xtr, ytr), partial(theirs.fit, Xtr, ytr),
+               threaded_peer=True)
+    row.throughput = f"{Xtr.shape[0] / row.mlkern_s / 1e6:.1f} M rows/s"
+    row.notes = f"test score mlkern {sa:.4f}, scikit-learn {sb:.4f}"
+    row.extra = {"score_mlkern": float(sa), "score_peer": float(sb)}
+    it_a, it_b = getattr(ours, "n_iter_", None), getattr(theirs, "n_iter_", None)
+    if it_a is not None and it_b is not None:
+        row.notes += f"; iterations {int(np.max(it_a))} vs {int(np.max(it_b))}"
+    return row
+
+
+def bench_learn(cfg: Config) -> list[Row]:
+    from sklearn import linear_model as sk
+
+    Xtr, ytr, Xte, yte = _data(cfg)
+    rows: list[Row] = []
+
+    lr_ours, lr_theirs = learn.LogisticRegression(), sk.LogisticRegression()
+    rows.append(_fit_row(cfg, f"LogisticRegression fit {Xtr.shape[0]}x32", "sklearn LogisticRegression",
+                         lr_ours, lr_theirs, Xtr, ytr, Xte, yte))
+
+    # Prediction of the fitted models: one row from Python, then the whole batch.
+    one = Xte[:1].copy()
+    for method in ("predict", "predict_proba"):
+        if not np.allclose(np.asarray(getattr(lr_ours, method)(Xte[:1000]), np.float64),
+                           np.asarray(getattr(lr_theirs, method)(Xte[:1000]), np.float64), atol=1e-3):
+            raise AssertionError(f"LogisticRegression.{method} disagrees with scikit-learn's")
+        row = _row(cfg, f"LogisticRegression {method} one row", np.float32, f"sklearn {method}",
+                   partial(getattr(lr_ours, method), one), partial(getattr(lr_theirs, method), one))
+        row.notes = "per call, from Python"
+        rows.append(row)
+    row = _row(cfg, f"LogisticRegression predict_proba {Xtr.shape[0]} rows", np.float32, "sklearn predict_proba",
+               partial(lr_ours.predict_proba, Xtr), partial(lr_theirs.predict_proba, Xtr), threaded_peer=True)
+    row.throughput = f"{Xtr.shape[0] / row.mlkern_s / 1e6:.0f} M rows/s"
+    rows.append(row)
+
+    # Ridge on a regression target built from the same features.
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal(32).astype(np.float32)
+    ytr_r = Xtr @ w + rng.standard_normal(Xtr.shape[0]).astype(np.float32)
+    yte_r = Xte @ w + rng.standard_normal(Xte.shape[0]).astype(np.float32)
+    rows.append(_fit_row(cfg, f"Ridge fit {Xtr.shape[0]}x32", "sklearn Ridge", learn.Ridge(), sk.Ridge(),
+                         Xtr, ytr_r, Xte, yte_r))
+    return rows
