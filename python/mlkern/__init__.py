@@ -19,7 +19,7 @@ mlkern.linalg         matmul (packed GEMM, Strassen), qr, randomized_svd, csr_ma
 mlkern.mem            BufferPool: pooled, 64-byte aligned NumPy arrays
 mlkern.conformal      conformal prediction sets/intervals (LAC, APS, RAPS, top-k, CQR), MAPIE's API
 mlkern.hdc            hyperdimensional computing: packed hypervectors, encoders, Hamming search, HDClassifier
-mlkern.learn          scikit-learn-compatible LinearRegression, Ridge, LogisticRegression
+mlkern.learn          scikit-learn-compatible LinearRegression, Ridge, LogisticRegression, SGDClassifier/Regressor
 
 ``python -m mlkern`` prints the CPU report and benchmarks mlkern against NumPy and
 SciPy in the same run.

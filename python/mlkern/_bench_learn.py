@@ -70,11 +70,20 @@ def bench_learn(cfg: Config) -> list[Row]:
     row.throughput = f"{Xtr.shape[0] / row.mlkern_s / 1e6:.0f} M rows/s"
     rows.append(row)
 
+    # SGD, 5 epochs of log loss: scikit-learn's per-sample steps (our default
+    # batch_size=1), then our mini-batches of 4096 at the same settings.
+    sgd: dict[str, Any] = {"loss": "log_loss", "max_iter": 5, "tol": None, "random_state": 0}
+    rows.append(_fit_row(cfg, f"SGDClassifier log_loss 5 epochs {Xtr.shape[0]}x32", "sklearn SGDClassifier",
+                         learn.SGDClassifier(**sgd), sk.SGDClassifier(**sgd), Xtr, ytr, Xte, yte))
+    row = _fit_row(cfg, f"SGDClassifier batch_size=4096 5 epochs {Xtr.shape[0]}x32", "sklearn SGDClassifier",
+                   learn.SGDClassifier(batch_size=4096, **sgd), sk.SGDClassifier(**sgd), Xtr, ytr, Xte, yte)
+    rows.append(row)
+
     # Ridge on a regression target built from the same features.
     rng = np.random.default_rng(1)
     w = rng.standard_normal(32).astype(np.float32)
-    ytr_r = Xtr @ w + rng.standard_normal(Xtr.shape[0]).astype(np.float32)
-    yte_r = Xte @ w + rng.standard_normal(Xte.shape[0]).astype(np.float32)
+    ytr_r = Xtr @ w + rng.standard_normal(size=Xtr.shape[0], dtype=np.float32)
+    yte_r = Xte @ w + rng.standard_normal(size=Xte.shape[0], dtype=np.float32)
     rows.append(_fit_row(cfg, f"Ridge fit {Xtr.shape[0]}x32", "sklearn Ridge", learn.Ridge(), sk.Ridge(),
                          Xtr, ytr_r, Xte, yte_r))
     return rows

@@ -34,6 +34,7 @@ __all__ = [
     "_learn_linear_labels",
     "_learn_linear_scores",
     "_learn_logistic_fit",
+    "_learn_sgd_fit",
     "_learn_solve_spd",
     "_margin",
     "_order_statistic",
@@ -277,3 +278,23 @@ def _learn_centered_gram(
     x: npt.ArrayLike, y: _F64, sample_weight: _F64 | None, fit_intercept: bool
 ) -> tuple[_F64, _F64, _F64]: ...
 def _learn_solve_spd(a: _F64, b: _F64) -> _F64: ...
+def _learn_sgd_fit(
+    x: npt.ArrayLike,
+    codes: npt.NDArray[np.uint32] | None,
+    values: _F64 | None,
+    positives: npt.NDArray[np.uint32],
+    negative: float,
+    class_weights: _F64,
+    sample_weight: _F64 | None,
+    rows: npt.NDArray[np.uint32],
+    val_rows: npt.NDArray[np.uint32],
+    settings: dict[str, Any],
+    seeds: npt.NDArray[np.uint64],
+    coef: _F64,
+    intercept: _F64,
+    avg_coef: _F64,
+    avg_intercept: _F64,
+    t: float,
+    progress: Any | None,
+    classification: bool,
+) -> tuple[_F64, _F64, _F64, _F64, npt.NDArray[np.int64], float, str, BaseException | None]: ...

@@ -6,6 +6,7 @@
 use mlkern_core::Tier;
 
 use crate::kernels::{ChunkState, LogisticChunk, Output};
+use crate::sgd::{Loss, Problem, Settings, State};
 
 /// `(x, d, coef, intercept, mode, out)` → first non-finite row (see
 /// [`crate::kernels::linear_predict`]).
@@ -14,12 +15,21 @@ pub type LinearPredictFn<T> = fn(&[T], usize, &[T], &[f64], Output, &mut [T]) ->
 /// See [`crate::kernels::logistic_chunk`].
 pub type LogisticChunkFn<T> = fn(&LogisticChunk<'_, T>, &mut ChunkState<T>);
 
+/// See [`crate::sgd::sample_epoch`].
+pub type SgdEpochFn<T> =
+    fn(&Problem<'_, T>, &Settings, &mut State<T>, &[u32], f64, bool, &(dyn Fn() -> bool + Sync)) -> Option<(f64, f64)>;
+/// See [`crate::sgd::block_grad`].
+pub type SgdBlockFn<T> =
+    fn(&Problem<'_, T>, Loss, &[u32], &[T], f64, f64, bool, &mut [T], &mut [T], &mut [f64]) -> (f64, f64);
+
 /// learn's kernels for one element type at one tier.
 #[derive(Debug)]
 pub struct ElemKernels<T: 'static> {
     /// See [`crate::kernels::logistic_chunk`].
     pub logistic_chunk: LogisticChunkFn<T>,
     pub linear_predict: LinearPredictFn<T>,
+    pub sgd_epoch: SgdEpochFn<T>,
+    pub sgd_block_grad: SgdBlockFn<T>,
 }
 
 /// learn's kernels of one tier.
@@ -37,7 +47,66 @@ macro_rules! learn_tier {
             use crate::kernels;
 
             macro_rules! elem {
-                ($t:ty, $lc:ident, $lc_k:ident, $lp:ident, $lp_k:ident) => {
+                ($t:ty, $lc:ident, $lc_k:ident, $lp:ident, $lp_k:ident, $se:ident, $se_k:ident, $sb:ident, $sb_k:ident) => {
+                    #[target_feature(enable = $features)]
+                    fn $se_k(
+                        p: &Problem<'_, $t>,
+                        s: &Settings,
+                        st: &mut State<$t>,
+                        order: &[u32],
+                        init: f64,
+                        track: bool,
+                        poll: &(dyn Fn() -> bool + Sync),
+                    ) -> Option<(f64, f64)> {
+                        // SAFETY: this function carries the tier's features.
+                        unsafe { crate::sgd::sample_epoch::<$t, $isa>(p, s, st, order, init, track, poll) }
+                    }
+                    fn $se(
+                        p: &Problem<'_, $t>,
+                        s: &Settings,
+                        st: &mut State<$t>,
+                        order: &[u32],
+                        init: f64,
+                        track: bool,
+                        poll: &(dyn Fn() -> bool + Sync),
+                    ) -> Option<(f64, f64)> {
+                        // SAFETY: the table holding this wrapper is handed out only on
+                        // CPUs with the tier's features.
+                        unsafe { $se_k(p, s, st, order, init, track, poll) }
+                    }
+                    #[target_feature(enable = $features)]
+                    #[allow(clippy::too_many_arguments)]
+                    fn $sb_k(
+                        p: &Problem<'_, $t>,
+                        l: Loss,
+                        rows: &[u32],
+                        v: &[$t],
+                        ws: f64,
+                        b: f64,
+                        tr: bool,
+                        g: &mut [$t],
+                        buf: &mut [$t],
+                        res: &mut [f64],
+                    ) -> (f64, f64) {
+                        // SAFETY: this function carries the tier's features.
+                        unsafe { crate::sgd::block_grad::<$t, $isa>(p, l, rows, v, ws, b, tr, g, buf, res) }
+                    }
+                    #[allow(clippy::too_many_arguments)]
+                    fn $sb(
+                        p: &Problem<'_, $t>,
+                        l: Loss,
+                        rows: &[u32],
+                        v: &[$t],
+                        ws: f64,
+                        b: f64,
+                        tr: bool,
+                        g: &mut [$t],
+                        buf: &mut [$t],
+                        res: &mut [f64],
+                    ) -> (f64, f64) {
+                        // SAFETY: as above.
+                        unsafe { $sb_k(p, l, rows, v, ws, b, tr, g, buf, res) }
+                    }
                     #[target_feature(enable = $features)]
                     fn $lc_k(c: &LogisticChunk<'_, $t>, st: &mut ChunkState<$t>) {
                         // SAFETY: this function carries the tier's features.
@@ -59,13 +128,13 @@ macro_rules! learn_tier {
                     }
                 };
             }
-            elem!(f32, lc32, lc32_k, lp32, lp32_k);
-            elem!(f64, lc64, lc64_k, lp64, lp64_k);
+            elem!(f32, lc32, lc32_k, lp32, lp32_k, se32, se32_k, sb32, sb32_k);
+            elem!(f64, lc64, lc64_k, lp64, lp64_k, se64, se64_k, sb64, sb64_k);
 
             pub(super) static TABLE: Kernels = Kernels {
                 tier: $tier,
-                f32: ElemKernels { logistic_chunk: lc32, linear_predict: lp32 },
-                f64: ElemKernels { logistic_chunk: lc64, linear_predict: lp64 },
+                f32: ElemKernels { logistic_chunk: lc32, linear_predict: lp32, sgd_epoch: se32, sgd_block_grad: sb32 },
+                f64: ElemKernels { logistic_chunk: lc64, linear_predict: lp64, sgd_epoch: se64, sgd_block_grad: sb64 },
             };
         }
     };

@@ -195,7 +195,7 @@ pub unsafe fn logistic_chunk<T: Float, S: Simd<T>>(c: &LogisticChunk<'_, T>, st:
 /// # Safety
 /// The CPU has `S`'s features; `x` holds `m·d` values, `acc` `d`.
 #[inline(always)]
-unsafe fn block_grad<T: Float, S: Simd<T>>(
+pub unsafe fn block_grad<T: Float, S: Simd<T>>(
     x: *const T,
     m: usize,
     d: usize,

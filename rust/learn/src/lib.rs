@@ -10,6 +10,8 @@
 //! - [`linear`]: least squares and ridge in closed form (centred Gram matrix on the
 //!   packed GEMM, blocked Cholesky).
 //! - [`predict`]: batch prediction of linear models.
+//! - [`sgd`]: scikit-learn's SGD for linear models (per sample, or in mini-batches
+//!   summed in parallel), every loss, penalty and learning-rate schedule.
 //!
 //! Every function validates its input and returns `Result<_, mlkern_core::Error>`;
 //! none panics on user input.
@@ -21,3 +23,4 @@ pub mod linear;
 pub mod logistic;
 pub mod math;
 pub mod predict;
+pub mod sgd;

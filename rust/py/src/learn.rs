@@ -7,11 +7,12 @@ use mlkern_core::threads::num_threads;
 use mlkern_learn::kernels::Output;
 use mlkern_learn::lbfgs::{Options, Stop};
 use mlkern_learn::predict::{self, Linear};
+use mlkern_learn::sgd::{self, Ended, Epoch, Loss, Schedule, Settings, Targets};
 use mlkern_learn::{linear, logistic};
 use numpy::{IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::arrays::{new_array_for_overwrite, with_float, DType, FloatArray};
 use crate::errors::to_pyerr;
@@ -252,4 +253,241 @@ pub(crate) fn _learn_solve_spd<'py>(
     let mut bm = b.as_array().iter().copied().collect::<Vec<f64>>();
     py.detach(|| linear::solve_spd(&mut am, n, &mut bm, k)).map_err(to_pyerr)?;
     Ok(bm.into_pyarray(py).reshape([n, k])?.into_any())
+}
+
+/// Runs `work` on a scoped thread while this (detached) thread checks for pending
+/// signals every 20 ms: a signal's exception goes to `stash` and `flag` is raised
+/// for `work` to see. Returns `work`'s result once it ends.
+fn watch_signals<R: Send>(
+    flag: &std::sync::atomic::AtomicBool,
+    stash: &(dyn Fn(PyErr) + Sync),
+    work: impl FnOnce() -> R + Send,
+) -> R {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let watcher = std::thread::current();
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(|| {
+            let r = work();
+            done.store(true, std::sync::atomic::Ordering::Release);
+            watcher.unpark();
+            r
+        });
+        while !done.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::park_timeout(std::time::Duration::from_millis(20));
+            if !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Err(e) = Python::attach(|py| py.check_signals()) {
+                    stash(e);
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        match handle.join() {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    })
+}
+
+fn sgd_loss(name: &str, epsilon: f64) -> PyResult<Loss> {
+    Ok(match name {
+        "hinge" => Loss::Hinge(1.0),
+        "perceptron" => Loss::Hinge(0.0),
+        "squared_hinge" => Loss::SquaredHinge(1.0),
+        "log_loss" => Loss::Log,
+        "modified_huber" => Loss::ModifiedHuber,
+        "squared_error" => Loss::SquaredError,
+        "huber" => Loss::Huber(epsilon),
+        "epsilon_insensitive" => Loss::EpsilonInsensitive(epsilon),
+        "squared_epsilon_insensitive" => Loss::SquaredEpsilonInsensitive(epsilon),
+        _ => return Err(PyValueError::new_err(format!("unknown loss {name:?}"))),
+    })
+}
+
+fn sgd_schedule(name: &str) -> PyResult<Schedule> {
+    Ok(match name {
+        "constant" => Schedule::Constant,
+        "optimal" => Schedule::Optimal,
+        "invscaling" => Schedule::InvScaling,
+        "adaptive" => Schedule::Adaptive,
+        _ => return Err(PyValueError::new_err(format!("unknown learning_rate {name:?}"))),
+    })
+}
+
+/// _learn_sgd_fit(X, codes, values, positives, negative, class_weights, sample_weight,
+/// rows, val_rows, settings: dict, seeds, coef, intercept, avg_coef, avg_intercept, t,
+/// progress, classification) -> (coef, intercept, avg_coef, avg_intercept, n_iter (P,),
+/// t, stop, error)
+///
+/// `P` independent problems on the same `X`, trained in parallel: for a classifier,
+/// `codes` (uint32 class index per row) with problem `i` taking class
+/// `positives[i]` as +1 and the rest as `negative`, weighted by `class_weights[i]` =
+/// (positive, negative); for a regressor, `values` (one problem). `progress(problem,
+/// epoch, loss, objective, score, eta)` runs after each epoch with the GIL; a false
+/// return stops that problem. Ctrl-C stops the fit within 20 ms of the next poll.
+#[pyfunction]
+#[pyo3(signature = (x, codes, values, positives, negative, class_weights, sample_weight, rows, val_rows, settings, seeds, coef, intercept, avg_coef, avg_intercept, t, progress, classification))]
+pub(crate) fn _learn_sgd_fit<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    codes: Option<PyReadonlyArray1<'py, u32>>,
+    values: Option<PyReadonlyArray1<'py, f64>>,
+    positives: PyReadonlyArray1<'py, u32>,
+    negative: f64,
+    class_weights: PyReadonlyArray2<'py, f64>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    rows: PyReadonlyArray1<'py, u32>,
+    val_rows: PyReadonlyArray1<'py, u32>,
+    settings: &Bound<'py, PyDict>,
+    seeds: PyReadonlyArray1<'py, u64>,
+    coef: PyReadonlyArray2<'py, f64>,
+    intercept: PyReadonlyArray1<'py, f64>,
+    avg_coef: PyReadonlyArray2<'py, f64>,
+    avg_intercept: PyReadonlyArray1<'py, f64>,
+    t: f64,
+    progress: Option<Bound<'py, PyAny>>,
+    classification: bool,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let xa = FloatArray::extract(x, "X", 2)?;
+    let (n, d) = (xa.shape[0], xa.shape[1]);
+    let problems = positives.len();
+    let same = |a: &[usize], b: [usize; 2], what: &str| -> PyResult<()> {
+        if a != b {
+            return Err(PyValueError::new_err(format!("internal error: {what} has shape {a:?}, expected {b:?}")));
+        }
+        Ok(())
+    };
+    same(class_weights.shape(), [problems, 2], "class_weights")?;
+    same(coef.shape(), [problems, d], "coef")?;
+    same(avg_coef.shape(), [problems, d], "avg_coef")?;
+    let get = |k: &str| -> PyResult<Bound<'py, PyAny>> {
+        settings.get_item(k)?.ok_or_else(|| PyValueError::new_err(format!("internal error: settings lacks {k}")))
+    };
+    let tol: Option<f64> = get("tol")?.extract()?;
+    let s = Settings {
+        loss: sgd_loss(&get("loss")?.extract::<String>()?, get("epsilon")?.extract()?)?,
+        alpha: get("alpha")?.extract()?,
+        l1_ratio: get("l1_ratio")?.extract()?,
+        penalized: get("penalized")?.extract()?,
+        fit_intercept: get("fit_intercept")?.extract()?,
+        schedule: sgd_schedule(&get("learning_rate")?.extract::<String>()?)?,
+        eta0: get("eta0")?.extract()?,
+        power_t: get("power_t")?.extract()?,
+        average: get("average")?.extract()?,
+        shuffle: get("shuffle")?.extract()?,
+        seed: 0,
+        max_epochs: get("max_iter")?.extract()?,
+        tol,
+        n_iter_no_change: get("n_iter_no_change")?.extract()?,
+        batch_size: get("batch_size")?.extract()?,
+        track_loss: get("track_loss")?.extract()?,
+    };
+    let codes_s = match &codes {
+        Some(c) => Some(c.as_slice()?),
+        None => None,
+    };
+    let values_s = match &values {
+        Some(v) => Some(v.as_slice()?),
+        None => None,
+    };
+    let sw = match &sample_weight {
+        Some(w) => Some(w.as_slice()?),
+        None => None,
+    };
+    let (pos, cw) = (positives.as_slice()?, class_weights.as_slice()?);
+    let targets: Vec<Targets<'_>> = match (codes_s, values_s) {
+        (Some(c), None) if c.len() == n => {
+            pos.iter().map(|&p| Targets::Classes { codes: c, positive: p, negative }).collect()
+        }
+        (None, Some(v)) if v.len() == n && problems == 1 => vec![Targets::Values(v)],
+        _ => {
+            return Err(PyValueError::new_err(
+                "internal error: give codes (classifier) or values (regressor) for every row",
+            ))
+        }
+    };
+    let (rows, vrows, seeds) = (rows.as_slice()?, val_rows.as_slice()?, seeds.as_slice()?);
+    let (c0, b0, a0, ab0) = (coef.as_slice()?, intercept.as_slice()?, avg_coef.as_slice()?, avg_intercept.as_slice()?);
+    if seeds.len() != problems || b0.len() != problems || ab0.len() != problems {
+        return Err(PyValueError::new_err("internal error: per-problem arrays disagree"));
+    }
+    let progress = progress.map(|p| p.unbind());
+    let failure: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+    let threads = num_threads();
+    let validation = (!vrows.is_empty()).then_some((vrows, classification));
+    let stash = |e: PyErr| {
+        let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(e);
+        }
+    };
+    // The work runs on mlkern's pool; this thread watches for signals (only the
+    // main thread sees them) and raises `interrupted`, which the workers poll.
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    let poll = || !interrupted.load(std::sync::atomic::Ordering::Relaxed);
+    let on_epoch = |i: usize, e: &Epoch| -> bool {
+        if !poll() || failure.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return false;
+        }
+        Python::attach(|py| match &progress {
+            None => true,
+            Some(f) => match f.bind(py).call1((i, e.epoch, e.loss, e.objective, e.score, e.eta)) {
+                Ok(r) => r.is_none() || r.is_truthy().unwrap_or(true),
+                Err(err) => {
+                    stash(err);
+                    false
+                }
+            },
+        })
+    };
+    let result = with_float!(xa.dtype, T => {
+        let xs = xa.slice::<T>();
+        let probs: Vec<sgd::Problem<'_, T>> = (0..problems)
+            .map(|i| sgd::Problem { x: xs, d, targets: targets[i], sw, class_weight: (cw[2 * i], cw[2 * i + 1]), rows })
+            .collect();
+        let mut states: Vec<sgd::State<T>> = (0..problems)
+            .map(|i| {
+                sgd::State::new(d, Some(&c0[i * d..(i + 1) * d]), b0[i], Some((&a0[i * d..(i + 1) * d], ab0[i])), t, s.eta0)
+            })
+            .collect();
+        let ended = py.detach(|| {
+            watch_signals(&interrupted, &stash, || sgd::train_all(&probs, &s, seeds, &mut states, validation, &on_epoch, &poll, threads))
+        });
+        ended.map(|ended| {
+            let mut out = (Vec::with_capacity(problems * d), Vec::new(), Vec::with_capacity(problems * d), Vec::new(), Vec::new(), 0.0);
+            for st in states.iter_mut() {
+                st.reset_scale();
+                out.0.extend(st.weights());
+                out.1.push(st.intercept);
+                out.2.extend(st.averaged());
+                out.3.push(st.average_intercept);
+                out.4.push(st.epochs as i64);
+                out.5 = st.t;
+            }
+            (out, ended)
+        })
+    })
+    .map_err(to_pyerr)?;
+    let ((cf, ic, ac, ai, iters, t_end), ended) = result;
+    let stop = if ended.iter().all(|e| *e == Ended::Converged) {
+        "converged"
+    } else if ended.contains(&Ended::Stopped) {
+        "stopped"
+    } else {
+        "max_iter"
+    };
+    let err = failure.into_inner().unwrap_or_else(|p| p.into_inner());
+    let items: Vec<Bound<'py, PyAny>> = vec![
+        cf.into_pyarray(py).reshape([problems, d])?.into_any(),
+        ic.into_pyarray(py).into_any(),
+        ac.into_pyarray(py).reshape([problems, d])?.into_any(),
+        ai.into_pyarray(py).into_any(),
+        iters.into_pyarray(py).into_any(),
+        t_end.into_pyobject(py)?.into_any(),
+        stop.into_pyobject(py)?.into_any(),
+        match err {
+            Some(e) => e.into_value(py).into_bound(py).into_any(),
+            None => py.None().into_bound(py),
+        },
+    ];
+    PyTuple::new(py, items)
 }

@@ -1,0 +1,82 @@
+"""mlkern.learn beside scikit-learn (issue 12's workloads).
+
+``make_classification(1_200_000, 32, random_state=0)`` as float32, the first
+1 000 000 rows train and the last 200 000 test: ``LogisticRegression()`` fit,
+``SGDClassifier(loss="log_loss", max_iter=5, tol=None)`` fit, one-row ``predict``
+and batch ``predict_proba`` of the fitted logistic model. ``track_`` reports the
+test accuracy of each side, so a faster but worse model shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .common import limit_threads
+
+_DATA: dict[str, Any] = {}
+
+
+def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    if not _DATA:
+        from sklearn.datasets import make_classification
+
+        X, y = make_classification(1_200_000, 32, random_state=0)
+        X = X.astype(np.float32)
+        _DATA["split"] = (X[:1_000_000], y[:1_000_000], X[1_000_000:], y[1_000_000:])
+    return _DATA["split"]  # type: ignore[no-any-return]
+
+
+def _estimator(impl: str, name: str) -> Any:
+    if impl == "mlkern":
+        from mlkern import learn
+
+        mod: Any = learn
+    else:
+        from sklearn import linear_model
+
+        mod = linear_model
+    if name == "logistic":
+        return mod.LogisticRegression()
+    return mod.SGDClassifier(loss="log_loss", max_iter=5, tol=None, random_state=0)
+
+
+class Fit:
+    params = (["mlkern", "sklearn"], ["logistic", "sgd"])
+    param_names = ["impl", "model"]
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup(self, impl: str, model: str) -> None:
+        self._limits = limit_threads()
+        self.Xtr, self.ytr, self.Xte, self.yte = _data()
+
+    def time_fit(self, impl: str, model: str) -> None:
+        _estimator(impl, model).fit(self.Xtr, self.ytr)
+
+    def track_test_accuracy(self, impl: str, model: str) -> float:
+        return float(_estimator(impl, model).fit(self.Xtr, self.ytr).score(self.Xte, self.yte))
+
+
+class Predict:
+    params = (["mlkern", "sklearn"],)
+    param_names = ["impl"]
+    timeout = 600
+
+    def setup(self, impl: str) -> None:
+        self._limits = limit_threads()
+        Xtr, ytr, self.Xte, _ = _data()
+        self.model = _estimator(impl, "logistic").fit(Xtr, ytr)
+        self.one = self.Xte[:1].copy()
+        self.batch = Xtr
+
+    def time_predict_one_row(self, impl: str) -> None:
+        self.model.predict(self.one)
+
+    def time_predict_proba_one_row(self, impl: str) -> None:
+        self.model.predict_proba(self.one)
+
+    def time_predict_proba_1m_rows(self, impl: str) -> None:
+        self.model.predict_proba(self.batch)
