@@ -407,6 +407,8 @@ def test_bad_files_are_value_errors_and_never_unpickle(tmp_path: object) -> None
         (None, {"coef_": np.full((3, 5), np.nan)}),
         (None, {"intercept_": np.zeros(7)}),
         (None, {"extra": np.zeros(3)}),
+        ({"arrays": ["classes_", "coef_", "extra", "intercept_", "n_iter_"]}, {"extra": np.zeros(3)}),
+        (None, {"coef_": np.zeros((0, 5))}),
         (None, {"n_iter_": np.array(["x"])}),
     ]):
         p = _save(est, tmp_path, f"bad{i}.npz")
@@ -423,6 +425,12 @@ def test_bad_files_are_value_errors_and_never_unpickle(tmp_path: object) -> None
     for p in cases:
         with pytest.raises(ValueError):
             learn.load(p)
+    # A compressed member (a possible decompression bomb) is refused before inflation.
+    squeezed = os.path.join(str(tmp_path), "squeezed.npz")
+    with np.load(path, allow_pickle=False) as f:
+        np.savez_compressed(squeezed, **{k: f[k] for k in f.files})
+    with pytest.raises(ValueError, match="compressed"):
+        learn.load(squeezed)
     with pytest.raises(FileNotFoundError):
         learn.load(os.path.join(str(tmp_path), "missing.npz"))
     assert zipfile.is_zipfile(path)
@@ -600,3 +608,35 @@ def test_sgd_persistence_and_partial_fit_after_load(tmp_path: object) -> None:
     np.testing.assert_array_equal(again.decision_function(X), m.decision_function(X))
     r = learn.SGDRegressor(random_state=0).fit(X, X[:, 0])
     np.testing.assert_array_equal(learn.load(_save(r, tmp_path, "r.npz")).predict(X), r.predict(X))
+
+
+def test_sgd_clock_counts_every_row_per_epoch_as_sklearn() -> None:
+    X, y = _classification(2000, 6, 3, seed=28)
+    for kw in ({"early_stopping": True}, {"tol": 1e-2}):
+        ours = learn.SGDClassifier(random_state=0, **kw).fit(X, y)
+        ref = sk.SGDClassifier(random_state=0, **kw).fit(X, y)
+        assert ours.t_ == 1 + ours.n_iter_ * 2000 and ref.t_ == 1 + ref.n_iter_ * 2000
+
+
+def test_sgd_multinomial_is_softmax_regression() -> None:
+    # SGD on the softmax loss + alpha/2 |W|^2 minimises LogisticRegression's
+    # multinomial objective at C = 1 / (alpha n): with a decaying rate it lands on
+    # the same probabilities.
+    X, y = _classification(20_000, 10, 4, seed=29)
+    Xtr, ytr, Xte, yte = X[:16_000], y[:16_000], X[16_000:], y[16_000:]
+    m = learn.SGDClassifier(loss="log_loss", multi_class="multinomial", max_iter=20, tol=None, random_state=0,
+                            alpha=1e-4, learning_rate="invscaling", eta0=0.1).fit(Xtr, ytr)
+    ref = sk.LogisticRegression(C=1.0 / (1e-4 * 16_000), max_iter=1000).fit(Xtr, ytr)
+    assert m.coef_.shape == (4, 10) and m.intercept_.shape == (4,)
+    p = m.predict_proba(Xte)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-12)
+    s = m.decision_function(Xte)
+    np.testing.assert_allclose(p, np.exp(s - s.max(1, keepdims=True)) / np.exp(s - s.max(1, keepdims=True)).sum(1, keepdims=True),
+                               rtol=1e-9, atol=1e-12)
+    assert m.score(Xte, yte) >= ref.score(Xte, yte) - 0.005
+    assert np.mean(np.abs(p - ref.predict_proba(Xte))) < 0.005
+    m.partial_fit(Xtr[:100], ytr[:100])
+    for bad, match in [({"loss": "hinge"}, "log_loss"), ({"average": True}, "per-sample"), ({"batch_size": 8}, "per-sample"),
+                       ({"multi_class": "crammer"}, "multi_class")]:
+        with pytest.raises(ValueError, match=match):
+            learn.SGDClassifier(**{"loss": "log_loss", "multi_class": "multinomial", **bad}).fit(Xtr[:500], ytr[:500])

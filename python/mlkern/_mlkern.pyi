@@ -35,6 +35,7 @@ __all__ = [
     "_learn_linear_scores",
     "_learn_logistic_fit",
     "_learn_sgd_fit",
+    "_learn_sgd_softmax_fit",
     "_learn_solve_spd",
     "_margin",
     "_order_statistic",
@@ -298,3 +299,17 @@ def _learn_sgd_fit(
     progress: Any | None,
     classification: bool,
 ) -> tuple[_F64, _F64, _F64, _F64, npt.NDArray[np.int64], float, str, BaseException | None]: ...
+def _learn_sgd_softmax_fit(
+    x: npt.ArrayLike,
+    codes: npt.NDArray[np.uint32],
+    class_weights: _F64,
+    sample_weight: _F64 | None,
+    rows: npt.NDArray[np.uint32],
+    val_rows: npt.NDArray[np.uint32],
+    settings: dict[str, Any],
+    seed: int,
+    coef: _F64,
+    intercept: _F64,
+    t: float,
+    progress: Any | None,
+) -> tuple[_F64, _F64, int, float, str, BaseException | None]: ...

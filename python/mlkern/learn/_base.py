@@ -351,6 +351,13 @@ def load(path: str | os.PathLike[str]) -> Any:
     the header; anything unexpected is a ``ValueError``."""
     name = os.fspath(path)
     try:
+        import zipfile
+
+        with zipfile.ZipFile(path) as z:
+            # save() writes uncompressed members; a compressed one (a possible
+            # decompression bomb) is refused before anything is inflated.
+            if any(i.compress_type != zipfile.ZIP_STORED or i.file_size != i.compress_size for i in z.infolist()):
+                raise ValueError("compressed members are refused")
         with np.load(path, allow_pickle=False) as f:
             header = json.loads(str(f["__header__"]))
             if not isinstance(header, dict) or header.get("format") != _FORMAT:
@@ -539,7 +546,8 @@ class _LinearRegressor(_LinearPredictor):
 
     def _check_loaded(self) -> None:
         coef = np.asarray(self.coef_)
-        if coef.dtype not in _FLOAT_DTYPES or coef.ndim not in (1, 2) or coef.shape[-1] != self.n_features_in_:
+        if coef.dtype not in _FLOAT_DTYPES or coef.ndim not in (1, 2) or coef.shape[-1] != self.n_features_in_ \
+                or coef.size == 0:
             raise ValueError("coef_ does not match n_features_in_")
         b = np.asarray(self.intercept_)
         if b.size not in (1, 1 if coef.ndim == 1 else coef.shape[0]) or b.dtype.kind != "f":

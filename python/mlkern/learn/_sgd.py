@@ -102,7 +102,8 @@ class _SGDMixin:
                 raise ValueError("validation_fraction must be in (0, 1)")
         return max_iter, tol
 
-    def _split(self, n: int, strata: npt.NDArray[Any] | None, rng: np.random.Generator) -> npt.NDArray[np.bool_] | None:
+    def _split(self, n: int, strata: npt.NDArray[Any] | None, rng: np.random.Generator,
+               sw: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.bool_] | None:
         """The validation mask of early stopping (stratified by class for a
         classifier), drawn from ``random_state``; None without early stopping."""
         if not self.early_stopping:
@@ -115,6 +116,9 @@ class _SGDMixin:
         if mask.sum() < 1 or mask.sum() >= n:
             raise ValueError(f"The validation set from validation_fraction={self.validation_fraction} of {n} samples "
                              "is empty or holds every sample; change validation_fraction or give more samples")
+        if sw is not None and not (sw[mask] > 0).any():
+            raise ValueError("The sample weights for validation set are all zero, consider using a different random "
+                             "state.")
         return mask
 
     def _run(self, x: npt.NDArray[Any], codes: npt.NDArray[np.uint32] | None, values: npt.NDArray[np.float64] | None,
@@ -148,11 +152,13 @@ class _SGDMixin:
             np.ascontiguousarray(avg_coef), np.ascontiguousarray(avg_intercept), float(t),
             progress if (cb is not None or verbose) else None, classification)
 
-    def _store(self, res: tuple[Any, ...], average: int, dtype: np.dtype[Any]) -> tuple[int, str, BaseException | None]:
-        coef, intercept, avg_coef, avg_intercept, n_iter, t, stop, err = res
+    def _store(self, res: tuple[Any, ...], average: int, dtype: np.dtype[Any], t0: float,
+               n_rows: int) -> tuple[int, str, BaseException | None]:
+        coef, intercept, avg_coef, avg_intercept, n_iter, _t, stop, err = res
         self._standard_coef, self._standard_intercept = coef, intercept
         self._average_coef, self._average_intercept = avg_coef, avg_intercept
-        self.t_ = float(t)
+        # scikit-learn's clock: every row of X (validation rows too) per epoch run.
+        self.t_ = float(t0) + int(np.max(n_iter) if n_iter.size else 0) * n_rows
         use_avg = average > 0 and average <= self.t_ - 1
         c, b = (avg_coef, avg_intercept) if use_avg else (coef, intercept)
         self._set_coef(c.astype(dtype), b.astype(dtype))
@@ -216,7 +222,10 @@ class SGDClassifier(_SGDMixin, _LinearClassifier):
     penalties ``l2``, ``l1``, ``elasticnet`` or None; learning rates ``optimal``,
     ``constant``, ``invscaling``, ``adaptive``; ``average``; early stopping on a
     stratified validation split; ``partial_fit``. Several classes are fitted
-    one-vs-all, in parallel.
+    one-vs-all, in parallel, or with ``multi_class="multinomial"`` (three or more
+    classes, ``loss="log_loss"``) as one softmax model: every sample updates every
+    class by ``(p_k − [k = y])·x`` (true multinomial logistic regression; per-sample
+    steps, no averaging). ``predict_proba`` is then the softmax.
 """ + _SGD_DOC
 
     _losses = _CLASSIFIER_LOSSES
@@ -228,7 +237,8 @@ class SGDClassifier(_SGDMixin, _LinearClassifier):
                  random_state: Any = None, learning_rate: str = "optimal", eta0: float = 0.01, power_t: float = 0.5,
                  early_stopping: bool = False, validation_fraction: float = 0.1, n_iter_no_change: int = 5,
                  class_weight: Any = None, warm_start: bool = False, average: bool | int = False,
-                 batch_size: int = 1, callback: Callable[[dict[str, Any]], Any] | None = None) -> None:
+                 multi_class: str = "ovr", batch_size: int = 1,
+                 callback: Callable[[dict[str, Any]], Any] | None = None) -> None:
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -250,11 +260,24 @@ class SGDClassifier(_SGDMixin, _LinearClassifier):
         self.class_weight = class_weight
         self.warm_start = warm_start
         self.average = average
+        self.multi_class = multi_class
         self.batch_size = batch_size
         self.callback = callback
 
     def _set_coef(self, coef: npt.NDArray[Any], intercept: npt.NDArray[Any]) -> None:
         self.coef_, self.intercept_ = coef, intercept
+
+    def _softmax(self, k: int) -> bool:
+        """Whether this fit is the true multinomial one (three or more classes)."""
+        if self.multi_class not in ("ovr", "multinomial"):
+            raise ValueError(f"multi_class must be 'ovr' or 'multinomial', got {self.multi_class!r}")
+        if self.multi_class == "ovr" or k < 3:
+            return False
+        if self.loss != "log_loss":
+            raise ValueError("multi_class='multinomial' needs loss='log_loss' (the softmax loss)")
+        if self.average or self.batch_size != 1:
+            raise ValueError("multi_class='multinomial' takes per-sample steps: use batch_size=1 and average=False")
+        return True
 
     def _class_weights(self, classes: npt.NDArray[Any], codes: npt.NDArray[np.uint32], partial: bool) -> npt.NDArray[np.float64]:
         cw, k = self.class_weight, classes.size
@@ -291,7 +314,7 @@ class SGDClassifier(_SGDMixin, _LinearClassifier):
         if coef_init is not None:
             prev = (np.asarray(coef_init, np.float64), np.zeros(1) if intercept_init is None else np.asarray(intercept_init, np.float64))
         elif self.warm_start and hasattr(self, "coef_") and np.array_equal(self.classes_, classes):
-            prev = self._state()[0]
+            prev = (np.asarray(self.coef_, np.float64), np.asarray(self.intercept_, np.float64))  # as scikit-learn
         self._train(x, classes, codes, sample_weight, max_iter, tol, prev, t=1.0, partial=False, names=names)
         return self
 
@@ -343,8 +366,12 @@ class SGDClassifier(_SGDMixin, _LinearClassifier):
             positives = np.arange(k, dtype=np.uint32)
             class_weights = np.stack([cw, np.ones(k)], axis=1)
         rng = np.random.default_rng(seed_from(self.random_state))
-        mask = self._split(n, codes, rng)
+        mask = self._split(n, codes, rng, sw)
         seeds = rng.integers(0, 2**63, size=cols, dtype=np.uint64)
+        if self._softmax(k):
+            self._train_softmax(x, classes, codes, sw, cw, mask, settings, int(seeds[0]), prev, t, max_iter, tol,
+                                partial, names)
+            return
         coef = np.zeros((cols, d)) if prev is None else np.asarray(prev[0], np.float64).reshape(cols, d)
         intercept = np.zeros(cols) if prev is None else np.broadcast_to(np.asarray(prev[1], np.float64), (cols,)).copy()
         if coef.shape != (cols, d):
@@ -354,9 +381,43 @@ class SGDClassifier(_SGDMixin, _LinearClassifier):
         res = self._run(x, np.ascontiguousarray(codes, np.uint32), None, positives, negative, class_weights, sw, mask,
                         settings, seeds, coef, intercept, avg_coef, avg_b, t, True)
         self.classes_ = classes
-        n_iter, stop, err = self._store(res, settings["average"], x.dtype)
+        n_iter, stop, err = self._store(res, settings["average"], x.dtype, t, n)
         self.n_iter_ = n_iter
         self._finish(n_iter, stop, err, max_iter, tol, names, x, partial)
+
+    def _train_softmax(self, x: npt.NDArray[Any], classes: npt.NDArray[Any], codes: npt.NDArray[np.uint32],
+                       sw: npt.NDArray[np.float64] | None, cw: npt.NDArray[np.float64], mask: Any,
+                       settings: dict[str, Any], seed: int, prev: Any, t: float, max_iter: int, tol: float | None,
+                       partial: bool, names: Any) -> None:
+        n, d = x.shape
+        k = classes.size
+        coef = np.zeros((k, d)) if prev is None else np.asarray(prev[0], np.float64).reshape(k, d)
+        intercept = np.zeros(k) if prev is None else np.broadcast_to(np.asarray(prev[1], np.float64), (k,)).copy()
+        rows = np.arange(n, dtype=np.uint32) if mask is None else np.flatnonzero(~mask).astype(np.uint32)
+        val_rows = np.zeros(0, np.uint32) if mask is None else np.flatnonzero(mask).astype(np.uint32)
+        name, cb, verbose, count = type(self).__name__, self.callback, self.verbose, rows.size
+        start = time.perf_counter()
+
+        def progress(problem: int, epoch: int, loss: float, objective: float, score: float, eta: float) -> bool:
+            info = {"problem": problem, "epoch": epoch, "loss": loss, "objective": objective,
+                    "validation_score": score, "eta": eta,
+                    "samples_per_s": count * epoch / max(time.perf_counter() - start, 1e-9)}
+            if verbose:
+                print(f"[{name}] multinomial epoch {epoch}: avg. loss {loss:.6g}, objective {objective:.6g}, "
+                      f"{info['samples_per_s']:.3g} samples/s", flush=True)
+            return True if cb is None else cb(info) is not False
+
+        c, b, n_iter, _t_end, stop, err = _mlkern._learn_sgd_softmax_fit(
+            x, np.ascontiguousarray(codes, np.uint32), np.ascontiguousarray(cw, np.float64), sw, rows, val_rows,
+            settings, seed, np.ascontiguousarray(coef), np.ascontiguousarray(intercept), float(t),
+            progress if (cb is not None or verbose) else None)
+        self.classes_ = classes
+        self._standard_coef, self._standard_intercept = c, b
+        self._average_coef, self._average_intercept = c, b
+        self.t_ = float(t) + int(n_iter) * n
+        self._set_coef(c.astype(x.dtype), b.astype(x.dtype))
+        self.n_iter_ = int(n_iter)
+        self._finish(int(n_iter), str(stop), err, max_iter, tol, names, x, partial)
 
     @property
     def predict_proba(self) -> Callable[[Any], npt.NDArray[Any]]:
@@ -380,7 +441,8 @@ class SGDClassifier(_SGDMixin, _LinearClassifier):
         return log_proba
 
     def _predict_proba(self, X: Any) -> npt.NDArray[Any]:
-        if self.loss == "log_loss" and np.shape(self.coef_)[0] == 1:
+        if self.loss == "log_loss" and (np.shape(self.coef_)[0] == 1 or self.multi_class == "multinomial"):
+            # The logistic function, or the softmax of the multinomial model.
             x, w = self._rows(X)
             return _mlkern._learn_linear_scores(x, w, self._b, True)
         s = self.decision_function(X)
@@ -454,7 +516,7 @@ class SGDRegressor(_SGDMixin, _LinearRegressor):
         if coef_init is not None:
             prev = (np.asarray(coef_init, np.float64), np.zeros(1) if intercept_init is None else np.asarray(intercept_init, np.float64))
         elif self.warm_start and hasattr(self, "coef_"):
-            prev = self._state()[0]
+            prev = (np.asarray(self.coef_, np.float64), np.asarray(self.intercept_, np.float64))  # as scikit-learn
         self._train(x, yy, sample_weight, max_iter, tol, prev, 1.0, False, names)
         return self
 
@@ -485,7 +547,7 @@ class SGDRegressor(_SGDMixin, _LinearRegressor):
         settings = self._settings(max_iter, tol, track)
         sw = _sample_weight(sample_weight, n)
         rng = np.random.default_rng(seed_from(self.random_state))
-        mask = self._split(n, None, rng)
+        mask = self._split(n, None, rng, sw)
         seeds = rng.integers(0, 2**63, size=1, dtype=np.uint64)
         coef = np.zeros((1, d)) if prev is None else np.asarray(prev[0], np.float64).reshape(1, -1)
         if coef.shape != (1, d):
@@ -495,6 +557,6 @@ class SGDRegressor(_SGDMixin, _LinearRegressor):
         avg_b = np.zeros(1) if avg is None else np.asarray(avg[1], np.float64).reshape(1)
         res = self._run(x, None, np.ascontiguousarray(y), np.zeros(1, np.uint32), 0.0, np.ones((1, 2)), sw, mask,
                         settings, seeds, coef, intercept, avg_coef, avg_b, t, False)
-        n_iter, stop, err = self._store(res, settings["average"], x.dtype)
+        n_iter, stop, err = self._store(res, settings["average"], x.dtype, t, n)
         self.n_iter_ = n_iter
         self._finish(n_iter, stop, err, max_iter, tol, names, x, partial)

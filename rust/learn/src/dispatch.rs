@@ -6,7 +6,7 @@
 use mlkern_core::Tier;
 
 use crate::kernels::{ChunkState, LogisticChunk, Output};
-use crate::sgd::{Loss, Problem, Settings, State};
+use crate::sgd::{Loss, Problem, Settings, SoftmaxState, State};
 
 /// `(x, d, coef, intercept, mode, out)` → first non-finite row (see
 /// [`crate::kernels::linear_predict`]).
@@ -22,6 +22,21 @@ pub type SgdEpochFn<T> =
 pub type SgdBlockFn<T> =
     fn(&Problem<'_, T>, Loss, &[u32], &[T], f64, f64, bool, &mut [T], &mut [T], &mut [f64]) -> (f64, f64);
 
+/// See [`crate::sgd::softmax_epoch`].
+pub type SgdSoftmaxFn<T> = fn(
+    &[T],
+    usize,
+    &[u32],
+    Option<&[f64]>,
+    &[f64],
+    &Settings,
+    &mut SoftmaxState<T>,
+    &[u32],
+    f64,
+    bool,
+    &(dyn Fn() -> bool + Sync),
+) -> Option<(f64, f64)>;
+
 /// learn's kernels for one element type at one tier.
 #[derive(Debug)]
 pub struct ElemKernels<T: 'static> {
@@ -30,6 +45,7 @@ pub struct ElemKernels<T: 'static> {
     pub linear_predict: LinearPredictFn<T>,
     pub sgd_epoch: SgdEpochFn<T>,
     pub sgd_block_grad: SgdBlockFn<T>,
+    pub sgd_softmax_epoch: SgdSoftmaxFn<T>,
 }
 
 /// learn's kernels of one tier.
@@ -47,7 +63,43 @@ macro_rules! learn_tier {
             use crate::kernels;
 
             macro_rules! elem {
-                ($t:ty, $lc:ident, $lc_k:ident, $lp:ident, $lp_k:ident, $se:ident, $se_k:ident, $sb:ident, $sb_k:ident) => {
+                ($t:ty, $lc:ident, $lc_k:ident, $lp:ident, $lp_k:ident, $se:ident, $se_k:ident, $sb:ident, $sb_k:ident, $sm:ident, $sm_k:ident) => {
+                    #[target_feature(enable = $features)]
+                    #[allow(clippy::too_many_arguments)]
+                    fn $sm_k(
+                        x: &[$t],
+                        d: usize,
+                        codes: &[u32],
+                        sw: Option<&[f64]>,
+                        cw: &[f64],
+                        s: &Settings,
+                        st: &mut SoftmaxState<$t>,
+                        order: &[u32],
+                        init: f64,
+                        track: bool,
+                        poll: &(dyn Fn() -> bool + Sync),
+                    ) -> Option<(f64, f64)> {
+                        // SAFETY: this function carries the tier's features.
+                        unsafe { crate::sgd::softmax_epoch::<$t, $isa>(x, d, codes, sw, cw, s, st, order, init, track, poll) }
+                    }
+                    #[allow(clippy::too_many_arguments)]
+                    fn $sm(
+                        x: &[$t],
+                        d: usize,
+                        codes: &[u32],
+                        sw: Option<&[f64]>,
+                        cw: &[f64],
+                        s: &Settings,
+                        st: &mut SoftmaxState<$t>,
+                        order: &[u32],
+                        init: f64,
+                        track: bool,
+                        poll: &(dyn Fn() -> bool + Sync),
+                    ) -> Option<(f64, f64)> {
+                        // SAFETY: the table holding this wrapper is handed out only on
+                        // CPUs with the tier's features.
+                        unsafe { $sm_k(x, d, codes, sw, cw, s, st, order, init, track, poll) }
+                    }
                     #[target_feature(enable = $features)]
                     fn $se_k(
                         p: &Problem<'_, $t>,
@@ -128,13 +180,13 @@ macro_rules! learn_tier {
                     }
                 };
             }
-            elem!(f32, lc32, lc32_k, lp32, lp32_k, se32, se32_k, sb32, sb32_k);
-            elem!(f64, lc64, lc64_k, lp64, lp64_k, se64, se64_k, sb64, sb64_k);
+            elem!(f32, lc32, lc32_k, lp32, lp32_k, se32, se32_k, sb32, sb32_k, sm32, sm32_k);
+            elem!(f64, lc64, lc64_k, lp64, lp64_k, se64, se64_k, sb64, sb64_k, sm64, sm64_k);
 
             pub(super) static TABLE: Kernels = Kernels {
                 tier: $tier,
-                f32: ElemKernels { logistic_chunk: lc32, linear_predict: lp32, sgd_epoch: se32, sgd_block_grad: sb32 },
-                f64: ElemKernels { logistic_chunk: lc64, linear_predict: lp64, sgd_epoch: se64, sgd_block_grad: sb64 },
+                f32: ElemKernels { logistic_chunk: lc32, linear_predict: lp32, sgd_epoch: se32, sgd_block_grad: sb32, sgd_softmax_epoch: sm32 },
+                f64: ElemKernels { logistic_chunk: lc64, linear_predict: lp64, sgd_epoch: se64, sgd_block_grad: sb64, sgd_softmax_epoch: sm64 },
             };
         }
     };

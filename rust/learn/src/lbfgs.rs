@@ -154,15 +154,20 @@ pub fn minimize(
             }
             return Ok(Outcome { f, n_iter: iter - 1, n_evals: evals, stop: Stop::LineSearch });
         };
-        // Store the pair (s, y) if it keeps H positive definite.
-        let slot = if stored == 0 { 0 } else { (newest + 1) % m };
+        // Store the pair (s, y) if it keeps H positive definite; a refused pair must
+        // not overwrite the oldest stored one, so it is tested before it is written.
+        let (mut sy, mut yy) = (0.0, 0.0);
         for i in 0..n {
-            s_hist[slot][i] = xn[i] - x[i];
-            y_hist[slot][i] = gn[i] - g[i];
+            let (si, yi) = (xn[i] - x[i], gn[i] - g[i]);
+            sy += si * yi;
+            yy += yi * yi;
         }
-        let sy = dotp(&s_hist[slot], &y_hist[slot]);
-        let yy = dotp(&y_hist[slot], &y_hist[slot]);
         if sy > f64::EPSILON * yy && sy > 0.0 {
+            let slot = if stored == 0 { 0 } else { (newest + 1) % m };
+            for i in 0..n {
+                s_hist[slot][i] = xn[i] - x[i];
+                y_hist[slot][i] = gn[i] - g[i];
+            }
             rho[slot] = 1.0 / sy;
             newest = slot;
             stored = (stored + 1).min(m);

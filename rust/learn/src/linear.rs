@@ -84,6 +84,11 @@ pub fn centered_gram<T: LearnFloat>(
     }
     let w = d + t;
     let wsq = mlkern_core::error::checked_size("X", w, w)?;
+    let mut probe: Vec<f64> = Vec::new();
+    probe
+        .try_reserve_exact(wsq.saturating_mul(2))
+        .map_err(|_| Error::out_of_memory("X", format!("the {w} x {w} Gram matrix of {d} features and {t} targets")))?;
+    drop(probe);
     let rows = {
         let max_chunks = (GRAM_BUDGET / (wsq * 8).max(1)).clamp(1, 64);
         n.div_ceil(max_chunks).max(GRAM_CHUNK_MIN)

@@ -107,7 +107,11 @@ const MIN_CHUNK_ROWS: usize = 16 * BLOCK;
 /// Rows per chunk for `n` rows and a model of `cols × d` (a function of the shape
 /// only).
 pub fn chunk_rows(n: usize, d: usize, cols: usize) -> usize {
-    let per_state = (cols * (d + 1)).saturating_mul(8 + 8 + std::mem::size_of::<f64>()).max(1) + BLOCK * cols * 8;
+    let per_state = cols
+        .saturating_mul(d.saturating_add(1))
+        .saturating_mul(8 + 8 + std::mem::size_of::<f64>())
+        .saturating_add(BLOCK.saturating_mul(cols).saturating_mul(8))
+        .max(1);
     let max_chunks = (STATE_BUDGET / per_state).clamp(1, TARGET_CHUNKS);
     let rows = n.div_ceil(max_chunks).max(MIN_CHUNK_ROWS);
     rows.div_ceil(BLOCK) * BLOCK
@@ -138,10 +142,13 @@ impl<'a, T: LearnFloat> Objective<'a, T> {
             return Err(Error::invalid("C", format!("must be positive, got {c}")));
         }
         let cols = if data.n_classes == 2 { 1 } else { data.n_classes };
+        mlkern_core::error::checked_size("coef", cols, data.d + 1)?;
+        if data.n_classes > data.n.max(2) {
+            return Err(Error::invalid("y", format!("{} classes for {} rows", data.n_classes, data.n)));
+        }
         let sw_sum = data.sw_sum();
         let rows_per_chunk = chunk_rows(data.n, data.d, cols);
         let n_chunks = data.n.div_ceil(rows_per_chunk);
-        mlkern_core::error::checked_size("coef", cols, data.d + 1)?;
         let states = (0..n_chunks).map(|_| Mutex::new(ChunkState::new(cols, data.d))).collect();
         Ok(Objective {
             data,

@@ -385,7 +385,7 @@ pub fn train<T: LearnFloat>(
     check(p, s, st)?;
     let k = kernels::<T>();
     let mut order: Vec<u32> = p.rows.to_vec();
-    let mut scratch = BatchScratch::new(p.d, s.batch_size);
+    let mut scratch = BatchScratch::new(p.d, s.batch_size.min(p.rows.len()))?;
     let optimal_init = {
         let typw = (1.0 / s.alpha.sqrt()).sqrt();
         let initial = typw / s.loss.grad(1.0, -typw).max(1.0);
@@ -422,28 +422,39 @@ pub fn train<T: LearnFloat>(
         if !on_epoch(&report) {
             return Ok(Ended::Stopped);
         }
-        if let Some(tol) = s.tol {
-            // Minimise the objective, or maximise the validation score.
-            let value = if validation.is_some() { -score } else { objective };
-            if value > st.best - tol {
-                st.no_improvement += 1;
-            } else {
-                st.no_improvement = 0;
-            }
-            if value < st.best {
-                st.best = value;
-            }
-            if st.no_improvement >= s.n_iter_no_change {
-                if s.schedule == Schedule::Adaptive && st.eta > 1e-6 {
-                    st.eta /= 5.0;
-                    st.no_improvement = 0;
-                } else {
-                    return Ok(Ended::Converged);
-                }
-            }
+        let value = if validation.is_some() { -score } else { objective };
+        if stopping_rule(s, value, &mut st.best, &mut st.no_improvement, &mut st.eta) {
+            return Ok(Ended::Converged);
         }
     }
     Ok(Ended::MaxEpochs)
+}
+
+/// scikit-learn's end-of-epoch rule on `value` (the objective, or minus the
+/// validation score): counts epochs that fail to improve on the best by `tol`;
+/// after `n_iter_no_change` of them the adaptive rate is divided by 5, or the fit
+/// has converged (returns true). Without `tol`, never.
+fn stopping_rule(s: &Settings, value: f64, best: &mut f64, no_improvement: &mut usize, eta: &mut f64) -> bool {
+    let Some(tol) = s.tol else {
+        return false;
+    };
+    if value > *best - tol {
+        *no_improvement += 1;
+    } else {
+        *no_improvement = 0;
+    }
+    if value < *best {
+        *best = value;
+    }
+    if *no_improvement >= s.n_iter_no_change {
+        if s.schedule == Schedule::Adaptive && *eta > 1e-6 {
+            *eta /= 5.0;
+            *no_improvement = 0;
+        } else {
+            return true;
+        }
+    }
+    false
 }
 
 fn check<T: LearnFloat>(p: &Problem<'_, T>, s: &Settings, st: &State<T>) -> Result<()> {
@@ -484,13 +495,13 @@ fn shuffle(order: &mut [u32], seed: u64) {
     }
 }
 
-/// The rate for clock `t`.
+/// The rate for clock `t` (`eta`: the constant/adaptive rate).
 #[inline(always)]
-fn rate(s: &Settings, st: &State<impl Sized>, t: f64, optimal_init: f64) -> f64 {
+fn rate(s: &Settings, eta: f64, t: f64, optimal_init: f64) -> f64 {
     match s.schedule {
         Schedule::Optimal => 1.0 / (s.alpha * (optimal_init + t - 1.0)),
         Schedule::InvScaling => s.eta0 / t.powf(s.power_t),
-        Schedule::Constant | Schedule::Adaptive => st.eta,
+        Schedule::Constant | Schedule::Adaptive => eta,
     }
 }
 
@@ -528,6 +539,8 @@ pub unsafe fn sample_epoch<T: LearnFloat, S: mlkern_core::simd::Simd<T>>(
 ) -> Option<(f64, f64)> {
     use crate::kernels::{axpy, dot};
     let d = p.d;
+    // The pointer arithmetic below relies on these (the table's fn is safe to call).
+    assert!(st.v.len() == d && st.aw.len() == d && st.q.len() == d && p.x.len() == p.n() * d);
     let l1_ratio = if s.penalized { s.l1_ratio } else { 0.0 };
     let l2_on = s.penalized && l1_ratio < 1.0;
     let l1_on = s.penalized && l1_ratio > 0.0;
@@ -549,7 +562,7 @@ pub unsafe fn sample_epoch<T: LearnFloat, S: mlkern_core::simd::Simd<T>>(
         let (y, weight) = p.target(r);
         // SAFETY: x and v hold d values each; S's features (caller).
         let pred = unsafe { dot::<T, S>(st.v.as_ptr(), x.as_ptr(), d) }.to_f64() * st.wscale + st.intercept;
-        let eta = rate(s, st, st.t, optimal_init);
+        let eta = rate(s, st.eta, st.t, optimal_init);
         if track {
             let l = s.loss.loss(y, pred);
             loss_sum += l;
@@ -663,16 +676,24 @@ struct BlockPart<T> {
 }
 
 impl<T: LearnFloat> BatchScratch<T> {
-    fn new(d: usize, batch: usize) -> Self {
+    /// Scratch for batches of `batch` rows (at most the training rows).
+    fn new(d: usize, batch: usize) -> Result<Self> {
         let blocks = if batch <= 1 { 0 } else { batch.div_ceil(BATCH_BLOCK) };
+        let per_block = mlkern_core::error::checked_size("X", batch.min(BATCH_BLOCK), d)?;
+        let total = mlkern_core::error::checked_size("X", blocks, per_block + d)?;
+        let mut probe: Vec<T> = Vec::new();
+        probe
+            .try_reserve_exact(total)
+            .map_err(|_| Error::out_of_memory("batch_size", format!("{total} values of scratch")))?;
+        drop(probe);
         let part = || BlockPart {
             g: vec![T::ZERO; d],
             gb: 0.0,
             loss: 0.0,
-            rows: vec![T::ZERO; BATCH_BLOCK * d],
+            rows: vec![T::ZERO; per_block],
             res: vec![0.0; BATCH_BLOCK],
         };
-        BatchScratch { parts: (0..blocks).map(|_| std::sync::Mutex::new(part())).collect() }
+        Ok(BatchScratch { parts: (0..blocks).map(|_| std::sync::Mutex::new(part())).collect() })
     }
 }
 
@@ -700,7 +721,7 @@ fn batch_epoch<T: LearnFloat>(
                 return None;
             }
         }
-        let eta = rate(s, st, st.t, optimal_init);
+        let eta = rate(s, st.eta, st.t, optimal_init);
         let blocks = batch.len().div_ceil(BATCH_BLOCK);
         let (v, wscale, b) = (&st.v[..], st.wscale, st.intercept);
         let parts = &scratch.parts;
@@ -883,6 +904,9 @@ pub fn train_all<T: LearnFloat>(
         return Err(Error::shape("coef", "one state and one seed per problem"));
     }
     if let Some(p) = problems.first() {
+        if validation.is_some_and(|(rows, _)| rows.iter().any(|&r| r as usize >= p.n())) {
+            return Err(Error::invalid("rows", "a validation row index is out of range"));
+        }
         if !crate::logistic::all_finite_parallel(p.x, threads) {
             return Err(Error::invalid("X", "contains NaN or infinity"));
         }
@@ -910,4 +934,262 @@ pub fn train_all<T: LearnFloat>(
         .into_iter()
         .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or(Ok(Ended::Stopped)))
         .collect()
+}
+
+/// A softmax (multinomial) model's running state: `W = wscale · v`, `K × d`.
+#[derive(Debug, Clone)]
+pub struct SoftmaxState<T> {
+    pub v: Vec<T>,
+    pub wscale: f64,
+    pub intercept: Vec<f64>,
+    pub t: f64,
+    pub u: f64,
+    pub q: Vec<T>,
+    pub eta: f64,
+    pub best: f64,
+    pub no_improvement: usize,
+    pub epochs: usize,
+}
+
+impl<T: LearnFloat> SoftmaxState<T> {
+    /// `k` classes of `d` features from `coef` (`k × d`) and `intercept`, clock `t`.
+    pub fn new(k: usize, d: usize, coef: &[f64], intercept: &[f64], t: f64, eta0: f64) -> Self {
+        SoftmaxState {
+            v: coef.iter().map(|&c| T::from_f64(c)).collect(),
+            wscale: 1.0,
+            intercept: intercept.to_vec(),
+            t,
+            u: 0.0,
+            q: vec![T::ZERO; k * d],
+            eta: eta0,
+            best: f64::INFINITY,
+            no_improvement: 0,
+            epochs: 0,
+        }
+    }
+
+    /// Folds the scale into `v`.
+    pub fn reset_scale(&mut self) {
+        let s = self.wscale;
+        self.v.iter_mut().for_each(|v| *v = T::from_f64(v.to_f64() * s));
+        self.wscale = 1.0;
+    }
+}
+
+/// One epoch of per-sample softmax SGD (the multinomial log loss
+/// `ln Σ_k e^{z_k} − z_y`, gradient `(p_k − [k = y])·x` for every class), with the
+/// schedule, L2 scale and L1 penalty of [`sample_epoch`]. `codes` are the class
+/// indices, `cw` the class weights.
+///
+/// # Safety
+/// The CPU has `S`'s features.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn softmax_epoch<T: LearnFloat, S: mlkern_core::simd::Simd<T>>(
+    x: &[T],
+    d: usize,
+    codes: &[u32],
+    sw: Option<&[f64]>,
+    cw: &[f64],
+    s: &Settings,
+    st: &mut SoftmaxState<T>,
+    order: &[u32],
+    optimal_init: f64,
+    track: bool,
+    poll: &(dyn Fn() -> bool + Sync),
+) -> Option<(f64, f64)> {
+    use crate::kernels::{axpy, dot};
+    let k = st.intercept.len();
+    // The pointer arithmetic below relies on these (the table's fn is safe to call).
+    assert!(st.v.len() == k * d && st.q.len() == k * d && x.len() == codes.len() * d && cw.len() == k);
+    let l1_ratio = if s.penalized { s.l1_ratio } else { 0.0 };
+    let threshold = reset_threshold::<T>();
+    let (mut loss_sum, mut objective_sum) = (0.0, 0.0);
+    let mut z = vec![0.0f64; k];
+    for (i, &row) in order.iter().enumerate() {
+        if i % POLL_EVERY == POLL_EVERY - 1 && !poll() {
+            return None;
+        }
+        if let Some(&ahead) = order.get(i + PREFETCH_AHEAD) {
+            let a = ahead as usize;
+            prefetch_row(&x[a * d..(a + 1) * d]);
+            mlkern_core::simd::prefetch(codes[a..].as_ptr());
+        }
+        let r = row as usize;
+        let xr = &x[r * d..(r + 1) * d];
+        let y = codes[r] as usize;
+        for c in 0..k {
+            // SAFETY: class c's weights and the row hold d values; S's features (caller).
+            z[c] =
+                unsafe { dot::<T, S>(st.v.as_ptr().add(c * d), xr.as_ptr(), d) }.to_f64() * st.wscale + st.intercept[c];
+        }
+        let eta = rate(s, st.eta, st.t, optimal_init);
+        let zy = z[y];
+        let mx = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+        let mut total = 0.0;
+        for v in z.iter_mut() {
+            *v = crate::math::exp(*v - mx);
+            total += *v;
+        }
+        if track {
+            let l = crate::math::ln(total) + mx - zy;
+            loss_sum += l;
+            objective_sum += l;
+            if s.penalized {
+                let (sq, l1) = norms(&st.v, st.wscale);
+                objective_sum += s.alpha * ((1.0 - l1_ratio) * 0.5 * sq + l1_ratio * l1);
+            }
+        }
+        let weight = sw.map_or(1.0, |w| w[r]) * cw[y];
+        if s.penalized && l1_ratio < 1.0 {
+            st.wscale *= (1.0 - (1.0 - l1_ratio) * eta * s.alpha).max(0.0);
+            if st.wscale < threshold {
+                st.reset_scale();
+            }
+        }
+        let inv_total = 1.0 / total;
+        let inv_scale = 1.0 / st.wscale;
+        for c in 0..k {
+            let g = z[c] * inv_total - if c == y { 1.0 } else { 0.0 };
+            let update = -eta * g * weight;
+            if update != 0.0 {
+                // SAFETY: as above; v and the row do not overlap.
+                unsafe { axpy::<T, S>(st.v.as_mut_ptr().add(c * d), T::from_f64(update * inv_scale), xr.as_ptr(), d) };
+            }
+            if s.fit_intercept {
+                st.intercept[c] += update;
+            }
+        }
+        if s.penalized && l1_ratio > 0.0 {
+            st.u += l1_ratio * eta * s.alpha;
+            let (u, ws) = (st.u, st.wscale);
+            for (w, q) in st.v.iter_mut().zip(st.q.iter_mut()) {
+                let zv = w.to_f64();
+                let qv = q.to_f64();
+                let nw = if ws * zv > 0.0 {
+                    (zv - (u + qv) / ws).max(0.0)
+                } else if ws * zv < 0.0 {
+                    (zv + (u - qv) / ws).min(0.0)
+                } else {
+                    zv
+                };
+                *q = T::from_f64(qv + ws * (nw - zv));
+                *w = T::from_f64(nw);
+            }
+        }
+        st.t += 1.0;
+    }
+    Some((loss_sum, objective_sum))
+}
+
+/// The softmax problem: class indices and weights, and the training rows.
+#[derive(Debug, Clone, Copy)]
+pub struct SoftmaxProblem<'a, T> {
+    pub x: &'a [T],
+    pub d: usize,
+    pub codes: &'a [u32],
+    pub sw: Option<&'a [f64]>,
+    /// One weight per class.
+    pub class_weight: &'a [f64],
+    pub rows: &'a [u32],
+}
+
+/// [`train`] for the softmax model: per-sample steps only (`batch_size` must be 1),
+/// no averaging; early stopping scores the accuracy of the argmax on `validation`.
+pub fn train_softmax<T: LearnFloat>(
+    p: &SoftmaxProblem<'_, T>,
+    s: &Settings,
+    st: &mut SoftmaxState<T>,
+    validation: Option<&[u32]>,
+    on_epoch: &mut dyn FnMut(&Epoch) -> bool,
+    poll: &(dyn Fn() -> bool + Sync),
+    threads: usize,
+) -> Result<Ended> {
+    let (n, d, k) = (p.codes.len(), p.d, st.intercept.len());
+    if d == 0 || p.x.len() != mlkern_core::error::checked_size("X", n, d)? {
+        return Err(Error::shape("X", format!("{} values for {n} rows of {d} features", p.x.len())));
+    }
+    if k < 2
+        || p.class_weight.len() != k
+        || st.v.len() != mlkern_core::error::checked_size("coef", k, d)?
+        || st.q.len() != st.v.len()
+    {
+        return Err(Error::shape("coef", format!("a model of {k} classes and {d} features expected")));
+    }
+    if p.codes.iter().any(|&c| c as usize >= k)
+        || p.rows.iter().chain(validation.unwrap_or(&[])).any(|&r| r as usize >= n)
+    {
+        return Err(Error::invalid("y", "a class or row index is out of range"));
+    }
+    if p.sw.is_some_and(|w| w.len() != n) {
+        return Err(Error::shape("sample_weight", format!("sample weights for {n} rows expected")));
+    }
+    if s.batch_size != 1 || s.average != 0 {
+        return Err(Error::unsupported("multinomial SGD takes per-sample steps (batch_size=1) without averaging"));
+    }
+    if !(s.alpha > 0.0 || s.schedule != Schedule::Optimal) {
+        return Err(Error::invalid("alpha", "must be > 0 for learning_rate='optimal'"));
+    }
+    if !crate::logistic::all_finite_parallel(p.x, threads) {
+        return Err(Error::invalid("X", "contains NaN or infinity"));
+    }
+    let kern = kernels::<T>();
+    let mut order: Vec<u32> = p.rows.to_vec();
+    let optimal_init = {
+        let typw = (1.0 / s.alpha.sqrt()).sqrt();
+        let initial = typw / Loss::Log.grad(1.0, -typw).max(1.0);
+        1.0 / (initial * s.alpha)
+    };
+    let track = s.track_loss || (s.tol.is_some() && validation.is_none());
+    for _ in 0..s.max_epochs {
+        if s.shuffle {
+            shuffle(&mut order, rng::splitmix64(s.seed, st.epochs as u64));
+        }
+        let Some((loss_sum, objective_sum)) =
+            (kern.sgd_softmax_epoch)(p.x, d, p.codes, p.sw, p.class_weight, s, st, &order, optimal_init, track, poll)
+        else {
+            return Ok(Ended::Stopped);
+        };
+        st.epochs += 1;
+        if !st.intercept.iter().all(|b| b.is_finite()) || !st.v.iter().all(|v| v.to_f64().is_finite()) {
+            return Err(Error::invalid(
+                "X",
+                format!("floating-point under-/overflow occurred at epoch #{}", st.epochs),
+            ));
+        }
+        let count = p.rows.len().max(1) as f64;
+        let (loss, objective) = if track { (loss_sum / count, objective_sum / count) } else { (f64::NAN, f64::NAN) };
+        let score = validation.map_or(f64::NAN, |rows| softmax_accuracy(p, st, rows));
+        if !on_epoch(&Epoch { epoch: st.epochs, loss, objective, score, eta: st.eta }) {
+            return Ok(Ended::Stopped);
+        }
+        let value = if validation.is_some() { -score } else { objective };
+        if stopping_rule(s, value, &mut st.best, &mut st.no_improvement, &mut st.eta) {
+            return Ok(Ended::Converged);
+        }
+    }
+    Ok(Ended::MaxEpochs)
+}
+
+/// Weighted accuracy of the argmax of the scores on `rows`.
+fn softmax_accuracy<T: LearnFloat>(p: &SoftmaxProblem<'_, T>, st: &SoftmaxState<T>, rows: &[u32]) -> f64 {
+    let (d, k) = (p.d, st.intercept.len());
+    let (mut hit, mut total) = (0.0, 0.0);
+    for &r in rows {
+        let r = r as usize;
+        let mut best = (f64::NEG_INFINITY, 0);
+        for c in 0..k {
+            let z: f64 = (0..d).map(|j| p.x[r * d + j].to_f64() * st.v[c * d + j].to_f64()).sum::<f64>() * st.wscale
+                + st.intercept[c];
+            if z > best.0 {
+                best = (z, c);
+            }
+        }
+        let w = p.sw.map_or(1.0, |s| s[r]);
+        total += w;
+        if best.1 == p.codes[r] as usize {
+            hit += w;
+        }
+    }
+    hit / total.max(f64::MIN_POSITIVE)
 }

@@ -288,6 +288,127 @@ fn watch_signals<R: Send>(
     })
 }
 
+/// The `Settings` from the dict `_sgd.py` builds.
+fn parse_settings(settings: &Bound<'_, PyDict>) -> PyResult<Settings> {
+    let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+        settings.get_item(k)?.ok_or_else(|| PyValueError::new_err(format!("internal error: settings lacks {k}")))
+    };
+    Ok(Settings {
+        loss: sgd_loss(&get("loss")?.extract::<String>()?, get("epsilon")?.extract()?)?,
+        alpha: get("alpha")?.extract()?,
+        l1_ratio: get("l1_ratio")?.extract()?,
+        penalized: get("penalized")?.extract()?,
+        fit_intercept: get("fit_intercept")?.extract()?,
+        schedule: sgd_schedule(&get("learning_rate")?.extract::<String>()?)?,
+        eta0: get("eta0")?.extract()?,
+        power_t: get("power_t")?.extract()?,
+        average: get("average")?.extract()?,
+        shuffle: get("shuffle")?.extract()?,
+        seed: 0,
+        max_epochs: get("max_iter")?.extract()?,
+        tol: get("tol")?.extract()?,
+        n_iter_no_change: get("n_iter_no_change")?.extract()?,
+        batch_size: get("batch_size")?.extract()?,
+        track_loss: get("track_loss")?.extract()?,
+    })
+}
+
+/// _learn_sgd_softmax_fit(X, codes, class_weights (K,), sample_weight, rows, val_rows,
+/// settings, seed, coef (K, d), intercept (K,), t, progress) -> (coef, intercept,
+/// n_iter, t, stop, error): multinomial SGD (see `sgd::train_softmax`).
+#[pyfunction]
+#[pyo3(signature = (x, codes, class_weights, sample_weight, rows, val_rows, settings, seed, coef, intercept, t, progress))]
+pub(crate) fn _learn_sgd_softmax_fit<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    codes: PyReadonlyArray1<'py, u32>,
+    class_weights: PyReadonlyArray1<'py, f64>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    rows: PyReadonlyArray1<'py, u32>,
+    val_rows: PyReadonlyArray1<'py, u32>,
+    settings: &Bound<'py, PyDict>,
+    seed: u64,
+    coef: PyReadonlyArray2<'py, f64>,
+    intercept: PyReadonlyArray1<'py, f64>,
+    t: f64,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let xa = FloatArray::extract(x, "X", 2)?;
+    let (n, d) = (xa.shape[0], xa.shape[1]);
+    let k = intercept.len();
+    if coef.shape() != [k, d] || codes.len() != n {
+        return Err(PyValueError::new_err("internal error: coef, intercept and codes disagree with X"));
+    }
+    let s = Settings { seed, ..parse_settings(settings)? };
+    let sw = match &sample_weight {
+        Some(w) => Some(w.as_slice()?),
+        None => None,
+    };
+    let (codes, cw, rows, vrows) =
+        (codes.as_slice()?, class_weights.as_slice()?, rows.as_slice()?, val_rows.as_slice()?);
+    let (c0, b0) = (coef.as_slice()?, intercept.as_slice()?);
+    let progress = progress.map(|p| p.unbind());
+    let failure: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+    let stash = |e: PyErr| {
+        let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(e);
+        }
+    };
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    let poll = || !interrupted.load(std::sync::atomic::Ordering::Relaxed);
+    let mut on_epoch = |e: &Epoch| -> bool {
+        if !poll() {
+            return false;
+        }
+        Python::attach(|py| match &progress {
+            None => true,
+            Some(f) => match f.bind(py).call1((0usize, e.epoch, e.loss, e.objective, e.score, e.eta)) {
+                Ok(r) => r.is_none() || r.is_truthy().unwrap_or(true),
+                Err(err) => {
+                    stash(err);
+                    false
+                }
+            },
+        })
+    };
+    let threads = num_threads();
+    let validation = (!vrows.is_empty()).then_some(vrows);
+    let out = with_float!(xa.dtype, T => {
+        let xs = xa.slice::<T>();
+        let p = sgd::SoftmaxProblem { x: xs, d, codes, sw, class_weight: cw, rows };
+        let mut st = sgd::SoftmaxState::<T>::new(k, d, c0, b0, t, s.eta0);
+        let ended = py.detach(|| {
+            watch_signals(&interrupted, &stash, || sgd::train_softmax(&p, &s, &mut st, validation, &mut on_epoch, &poll, threads))
+        });
+        ended.map(|e| {
+            st.reset_scale();
+            let coef: Vec<f64> = st.v.iter().map(|v| mlkern_core::Float::to_f64(*v)).collect();
+            (coef, st.intercept.clone(), st.epochs as i64, st.t, e)
+        })
+    })
+    .map_err(to_pyerr)?;
+    let (cf, ic, iters, t_end, ended) = out;
+    let stop = match ended {
+        Ended::Converged => "converged",
+        Ended::Stopped => "stopped",
+        Ended::MaxEpochs => "max_iter",
+    };
+    let err = failure.into_inner().unwrap_or_else(|p| p.into_inner());
+    let items: Vec<Bound<'py, PyAny>> = vec![
+        cf.into_pyarray(py).reshape([k, d])?.into_any(),
+        ic.into_pyarray(py).into_any(),
+        iters.into_pyobject(py)?.into_any(),
+        t_end.into_pyobject(py)?.into_any(),
+        stop.into_pyobject(py)?.into_any(),
+        match err {
+            Some(e) => e.into_value(py).into_bound(py).into_any(),
+            None => py.None().into_bound(py),
+        },
+    ];
+    PyTuple::new(py, items)
+}
+
 fn sgd_loss(name: &str, epsilon: f64) -> PyResult<Loss> {
     Ok(match name {
         "hinge" => Loss::Hinge(1.0),
@@ -359,28 +480,7 @@ pub(crate) fn _learn_sgd_fit<'py>(
     same(class_weights.shape(), [problems, 2], "class_weights")?;
     same(coef.shape(), [problems, d], "coef")?;
     same(avg_coef.shape(), [problems, d], "avg_coef")?;
-    let get = |k: &str| -> PyResult<Bound<'py, PyAny>> {
-        settings.get_item(k)?.ok_or_else(|| PyValueError::new_err(format!("internal error: settings lacks {k}")))
-    };
-    let tol: Option<f64> = get("tol")?.extract()?;
-    let s = Settings {
-        loss: sgd_loss(&get("loss")?.extract::<String>()?, get("epsilon")?.extract()?)?,
-        alpha: get("alpha")?.extract()?,
-        l1_ratio: get("l1_ratio")?.extract()?,
-        penalized: get("penalized")?.extract()?,
-        fit_intercept: get("fit_intercept")?.extract()?,
-        schedule: sgd_schedule(&get("learning_rate")?.extract::<String>()?)?,
-        eta0: get("eta0")?.extract()?,
-        power_t: get("power_t")?.extract()?,
-        average: get("average")?.extract()?,
-        shuffle: get("shuffle")?.extract()?,
-        seed: 0,
-        max_epochs: get("max_iter")?.extract()?,
-        tol,
-        n_iter_no_change: get("n_iter_no_change")?.extract()?,
-        batch_size: get("batch_size")?.extract()?,
-        track_loss: get("track_loss")?.extract()?,
-    };
+    let s = parse_settings(settings)?;
     let codes_s = match &codes {
         Some(c) => Some(c.as_slice()?),
         None => None,

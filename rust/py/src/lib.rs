@@ -94,6 +94,7 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(learn::_learn_centered_gram, m)?)?;
     m.add_function(wrap_pyfunction!(learn::_learn_solve_spd, m)?)?;
     m.add_function(wrap_pyfunction!(learn::_learn_sgd_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::_learn_sgd_softmax_fit, m)?)?;
     // Detect the CPU tier now (first use) and surface MLKERN_SIMD problems.
     for w in mlkern_core::cpu::startup_warnings() {
         let msg = CString::new(w.as_str()).unwrap_or_default();
