@@ -385,6 +385,24 @@ def _rewrite(path: str, header: dict | None = None, arrays: dict | None = None) 
         np.savez(fh, __header__=np.array(json.dumps(h)), **a)
 
 
+@pytest.mark.parametrize("which", range(4))
+def test_every_estimators_file_checks_its_arrays(tmp_path: object, which: int) -> None:
+    est = _fitted()[which]
+    path = _save(est, tmp_path, f"e{which}.npz")
+    for k, v in [("coef_", np.zeros((7, 9))), ("intercept_", np.zeros(11)), ("coef_", np.array(["x"])),
+                 ("intercept_", np.full(np.shape(est.intercept_), np.inf))]:  # type: ignore[attr-defined]
+        p = _save(est, tmp_path, f"e{which}-{k}.npz")
+        _rewrite(p, None, {k: v})
+        with pytest.raises(ValueError):
+            learn.load(p)
+    sgd = learn.SGDRegressor(random_state=0).fit(np.eye(5), np.arange(5.0))
+    p = _save(sgd, tmp_path, "sgd-t.npz")
+    _rewrite(p, None, {"t_": np.array(0.5)})
+    with pytest.raises(ValueError):
+        learn.load(p)
+    assert learn.load(path).n_features_in_ == est.n_features_in_  # type: ignore[attr-defined]
+
+
 def test_bad_files_are_value_errors_and_never_unpickle(tmp_path: object) -> None:
     est = _fitted()[0]
     path = _save(est, tmp_path)
@@ -537,8 +555,15 @@ def test_sgd_tol_early_stopping_and_adaptive() -> None:
     assert 1 <= m.n_iter_ < 1000
     es = learn.SGDClassifier(early_stopping=True, n_iter_no_change=3, random_state=0).fit(X, y)
     assert 1 <= es.n_iter_ < 1000 and es.score(X, y) > 0.8
-    ad = learn.SGDRegressor(learning_rate="adaptive", eta0=0.01, tol=1e-4, random_state=0).fit(X, X @ np.arange(8.0))
+    etas: list[float] = []
+    ad = learn.SGDRegressor(learning_rate="adaptive", eta0=0.01, tol=1e-4, random_state=0,
+                            callback=lambda info: etas.append(info["eta"])).fit(X, X @ np.arange(8.0))
     assert ad.score(X, X @ np.arange(8.0)) > 0.99
+    assert etas[0] == 0.01 and min(etas) < 0.01  # the adaptive rate was divided by 5 at least once
+    scores: list[float] = []
+    learn.SGDClassifier(early_stopping=True, random_state=0, callback=lambda info: scores.append(info["validation_score"])
+                        ).fit(X, y)
+    assert scores and all(0.5 < v <= 1 for v in scores)  # the validation split was scored every epoch
     with pytest.warns(UserWarning, match="Maximum number of iteration"):
         learn.SGDClassifier(max_iter=2, tol=1e-12, random_state=0).fit(X, y)
 

@@ -29,8 +29,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
+/// The counter is process-wide: the tests of this binary take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn logistic_evaluation_and_one_row_predict_allocate_nothing_after_warm_up() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let (n, d) = (20_000, 12);
     let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
     for (k, threads) in [(2usize, 1usize), (2, 2), (4, 2)] {
@@ -56,5 +60,49 @@ fn logistic_evaluation_and_one_row_predict_allocate_nothing_after_warm_up() {
     let before = ALLOCS.load(Ordering::Relaxed);
     predict::scores(&m, &x[..d], 1, Output::Proba, &mut out, 2).unwrap();
     predict::labels(&m, &x[..d], 1, &mut labels, 2).unwrap();
+    assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
+}
+
+#[test]
+fn an_sgd_epoch_allocates_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    use mlkern_learn::sgd::{Loss, Problem, Schedule, Settings, State, Targets};
+    let (n, d) = (5000, 12);
+    let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let codes: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
+    let rows: Vec<u32> = (0..n as u32).rev().collect();
+    let p = Problem {
+        x: &x,
+        d,
+        targets: Targets::Classes { codes: &codes, positive: 1, negative: 0.0 },
+        sw: None,
+        class_weight: (1.0, 1.0),
+        rows: &rows,
+    };
+    let s = Settings {
+        loss: Loss::Log,
+        alpha: 1e-4,
+        l1_ratio: 0.15,
+        penalized: true,
+        fit_intercept: true,
+        schedule: Schedule::Optimal,
+        eta0: 0.01,
+        power_t: 0.5,
+        average: 10,
+        shuffle: true,
+        seed: 1,
+        max_epochs: 1,
+        tol: Some(1e-3),
+        n_iter_no_change: 5,
+        batch_size: 1,
+        track_loss: true,
+    };
+    let k = mlkern_learn::dispatch::kernels::<f32>();
+    let mut st = State::<f32>::new(d, None, 0.0, None, 1.0, 0.01);
+    (k.sgd_epoch)(&p, &s, &mut st, &rows, 1000.0, true, &|| true).unwrap();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..3 {
+        (k.sgd_epoch)(&p, &s, &mut st, &rows, 1000.0, true, &|| true).unwrap();
+    }
     assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
 }
