@@ -132,8 +132,18 @@ class _SGDMixin:
             rows, val_rows = np.arange(n, dtype=np.uint32), np.zeros(0, np.uint32)
         else:
             rows, val_rows = np.flatnonzero(~mask).astype(np.uint32), np.flatnonzero(mask).astype(np.uint32)
-        name = type(self).__name__
-        cb, verbose, count = self.callback, self.verbose, rows.size
+        return _mlkern._learn_sgd_fit(
+            x, codes, values, positives, float(negative), np.ascontiguousarray(class_weights), sw, rows, val_rows,
+            settings, seeds, np.ascontiguousarray(coef), np.ascontiguousarray(intercept),
+            np.ascontiguousarray(avg_coef), np.ascontiguousarray(avg_intercept), float(t),
+            self._progress(rows.size, "problem {problem} epoch {epoch}"), classification)
+
+    def _progress(self, count: int, label: str) -> Callable[..., bool] | None:
+        """The per-epoch hook the Rust loop calls (``None`` when nothing listens):
+        builds the info dict, prints it with ``verbose``, passes it to ``callback``."""
+        cb, verbose, name = self.callback, self.verbose, type(self).__name__
+        if cb is None and not verbose:
+            return None
         start = time.perf_counter()
 
         def progress(problem: int, epoch: int, loss: float, objective: float, score: float, eta: float) -> bool:
@@ -142,15 +152,11 @@ class _SGDMixin:
                     "samples_per_s": count * epoch / max(time.perf_counter() - start, 1e-9)}
             if verbose:
                 extra = f", validation score {score:.6g}" if np.isfinite(score) else ""
-                print(f"[{name}] problem {problem} epoch {epoch}: avg. loss {loss:.6g}, objective {objective:.6g}"
-                      f"{extra}, {info['samples_per_s']:.3g} samples/s", flush=True)
+                print(f"[{name}] {label.format(problem=problem, epoch=epoch)}: avg. loss {loss:.6g}, objective "
+                      f"{objective:.6g}{extra}, {info['samples_per_s']:.3g} samples/s", flush=True)
             return True if cb is None else cb(info) is not False
 
-        return _mlkern._learn_sgd_fit(
-            x, codes, values, positives, float(negative), np.ascontiguousarray(class_weights), sw, rows, val_rows,
-            settings, seeds, np.ascontiguousarray(coef), np.ascontiguousarray(intercept),
-            np.ascontiguousarray(avg_coef), np.ascontiguousarray(avg_intercept), float(t),
-            progress if (cb is not None or verbose) else None, classification)
+        return progress
 
     def _store(self, res: tuple[Any, ...], average: int, dtype: np.dtype[Any], t0: float,
                n_rows: int) -> tuple[int, str, BaseException | None]:
@@ -395,22 +401,10 @@ class SGDClassifier(_SGDMixin, _LinearClassifier):
         intercept = np.zeros(k) if prev is None else np.broadcast_to(np.asarray(prev[1], np.float64), (k,)).copy()
         rows = np.arange(n, dtype=np.uint32) if mask is None else np.flatnonzero(~mask).astype(np.uint32)
         val_rows = np.zeros(0, np.uint32) if mask is None else np.flatnonzero(mask).astype(np.uint32)
-        name, cb, verbose, count = type(self).__name__, self.callback, self.verbose, rows.size
-        start = time.perf_counter()
-
-        def progress(problem: int, epoch: int, loss: float, objective: float, score: float, eta: float) -> bool:
-            info = {"problem": problem, "epoch": epoch, "loss": loss, "objective": objective,
-                    "validation_score": score, "eta": eta,
-                    "samples_per_s": count * epoch / max(time.perf_counter() - start, 1e-9)}
-            if verbose:
-                print(f"[{name}] multinomial epoch {epoch}: avg. loss {loss:.6g}, objective {objective:.6g}, "
-                      f"{info['samples_per_s']:.3g} samples/s", flush=True)
-            return True if cb is None else cb(info) is not False
-
         c, b, n_iter, _t_end, stop, err = _mlkern._learn_sgd_softmax_fit(
             x, np.ascontiguousarray(codes, np.uint32), np.ascontiguousarray(cw, np.float64), sw, rows, val_rows,
             settings, seed, np.ascontiguousarray(coef), np.ascontiguousarray(intercept), float(t),
-            progress if (cb is not None or verbose) else None)
+            self._progress(rows.size, "multinomial epoch {epoch}"))
         self.classes_ = classes
         self._standard_coef, self._standard_intercept = c, b
         self._average_coef, self._average_intercept = c, b

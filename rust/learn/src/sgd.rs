@@ -386,11 +386,7 @@ pub fn train<T: LearnFloat>(
     let k = kernels::<T>();
     let mut order: Vec<u32> = p.rows.to_vec();
     let mut scratch = BatchScratch::new(p.d, s.batch_size.min(p.rows.len()))?;
-    let optimal_init = {
-        let typw = (1.0 / s.alpha.sqrt()).sqrt();
-        let initial = typw / s.loss.grad(1.0, -typw).max(1.0);
-        1.0 / (initial * s.alpha)
-    };
+    let optimal_init = optimal_t0(s.loss, s.alpha);
     let track = s.track_loss || (s.tol.is_some() && validation.is_none());
     for _ in 0..s.max_epochs {
         let epoch_seed = rng::splitmix64(s.seed, st.epochs as u64);
@@ -484,6 +480,14 @@ fn check<T: LearnFloat>(p: &Problem<'_, T>, s: &Settings, st: &State<T>) -> Resu
         return Err(Error::invalid("eta0", format!("must be > 0 for this learning_rate, got {}", s.eta0)));
     }
     Ok(())
+}
+
+/// `t₀` of the `optimal` rate (Bottou's heuristic, as scikit-learn):
+/// `typw = sqrt(1/sqrt(α))`, `η₀ = typw / max(1, L'(1, −typw))`, `t₀ = 1/(η₀·α)`.
+fn optimal_t0(loss: Loss, alpha: f64) -> f64 {
+    let typw = (1.0 / alpha.sqrt()).sqrt();
+    let initial = typw / loss.grad(1.0, -typw).max(1.0);
+    1.0 / (initial * alpha)
 }
 
 /// Fisher–Yates with the counter-based draws of `seed`; `j` uniform in `0..=i` by
@@ -604,7 +608,7 @@ pub unsafe fn sample_epoch<T: LearnFloat, S: mlkern_core::simd::Simd<T>>(
         }
         if l1_on {
             st.u += l1_ratio * eta * s.alpha;
-            l1_penalty(st);
+            l1_penalty(&mut st.v, &mut st.q, st.u, st.wscale);
         }
         st.t += 1.0;
     }
@@ -622,10 +626,10 @@ fn norms<T: LearnFloat>(v: &[T], scale: f64) -> (f64, f64) {
     (sq * scale * scale, l1 * scale.abs())
 }
 
-/// Tsuruoka et al.'s cumulative L1 penalty, as scikit-learn's `l1penalty` (dense).
-fn l1_penalty<T: LearnFloat>(st: &mut State<T>) {
-    let (u, ws) = (st.u, st.wscale);
-    for (w, q) in st.v.iter_mut().zip(st.q.iter_mut()) {
+/// Tsuruoka et al.'s cumulative L1 penalty, as scikit-learn's `l1penalty` (dense):
+/// weights `v` (scaled by `ws`), penalties taken so far `q`, total penalty `u`.
+fn l1_penalty<T: LearnFloat>(v: &mut [T], q: &mut [T], u: f64, ws: f64) {
+    for (w, q) in v.iter_mut().zip(q.iter_mut()) {
         let z = w.to_f64();
         let qv = q.to_f64();
         let nw = if ws * z > 0.0 {
@@ -776,7 +780,7 @@ fn batch_epoch<T: LearnFloat>(
         }
         if s.penalized && l1_ratio > 0.0 {
             st.u += l1_ratio * eta * s.alpha * batch.len() as f64;
-            l1_penalty(st);
+            l1_penalty(&mut st.v, &mut st.q, st.u, st.wscale);
         }
         st.t += batch.len() as f64;
     }
@@ -1062,20 +1066,7 @@ pub unsafe fn softmax_epoch<T: LearnFloat, S: mlkern_core::simd::Simd<T>>(
         }
         if s.penalized && l1_ratio > 0.0 {
             st.u += l1_ratio * eta * s.alpha;
-            let (u, ws) = (st.u, st.wscale);
-            for (w, q) in st.v.iter_mut().zip(st.q.iter_mut()) {
-                let zv = w.to_f64();
-                let qv = q.to_f64();
-                let nw = if ws * zv > 0.0 {
-                    (zv - (u + qv) / ws).max(0.0)
-                } else if ws * zv < 0.0 {
-                    (zv + (u - qv) / ws).min(0.0)
-                } else {
-                    zv
-                };
-                *q = T::from_f64(qv + ws * (nw - zv));
-                *w = T::from_f64(nw);
-            }
+            l1_penalty(&mut st.v, &mut st.q, st.u, st.wscale);
         }
         st.t += 1.0;
     }
@@ -1135,11 +1126,7 @@ pub fn train_softmax<T: LearnFloat>(
     }
     let kern = kernels::<T>();
     let mut order: Vec<u32> = p.rows.to_vec();
-    let optimal_init = {
-        let typw = (1.0 / s.alpha.sqrt()).sqrt();
-        let initial = typw / Loss::Log.grad(1.0, -typw).max(1.0);
-        1.0 / (initial * s.alpha)
-    };
+    let optimal_init = optimal_t0(Loss::Log, s.alpha);
     let track = s.track_loss || (s.tol.is_some() && validation.is_none());
     for _ in 0..s.max_epochs {
         if s.shuffle {
