@@ -36,6 +36,8 @@ __all__ = [
     "_learn_logistic_fit",
     "_learn_sgd_fit",
     "_learn_sgd_softmax_fit",
+    "_learn_mlp_epoch",
+    "_learn_mlp_predict",
     "_learn_solve_spd",
     "_margin",
     "_order_statistic",
@@ -313,3 +315,27 @@ def _learn_sgd_softmax_fit(
     t: float,
     progress: Any | None,
 ) -> tuple[_F64, _F64, int, float, str, BaseException | None]: ...
+def _learn_mlp_epoch(
+    x: npt.ArrayLike,
+    y: npt.NDArray[Any],
+    sample_weight: npt.NDArray[Any] | None,
+    order: npt.NDArray[np.uint32],
+    units: list[int],
+    activation_name: str,
+    head_name: str,
+    alpha: float,
+    batch_size: int,
+    solver_name: str,
+    hyper: tuple[float, float, float, float],
+    params: npt.NDArray[Any],
+    m: npt.NDArray[Any],
+    v: npt.NDArray[Any],
+    t: int,
+) -> tuple[float | None, int, BaseException | None]: ...
+def _learn_mlp_predict(
+    x: npt.ArrayLike,
+    units: list[int],
+    activation_name: str,
+    head_name: str,
+    params: npt.NDArray[Any],
+) -> npt.NDArray[Any]: ...

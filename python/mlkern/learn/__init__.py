@@ -6,6 +6,9 @@
 gradient evaluation one fused, parallel pass over ``X``. ``SGDClassifier`` and
 ``SGDRegressor`` run scikit-learn's SGD (every loss, penalty and schedule,
 averaging, early stopping, ``partial_fit``) in Rust, one-vs-all classes in parallel.
+``MLPClassifier`` and ``MLPRegressor`` run scikit-learn's epoch loop with each
+epoch's batches in Rust: forward and backward passes on the GEMM, every batch split
+into 64-row blocks across the threads, Adam or momentum SGD.
 
 Names, parameters, defaults, fitted attributes and return layouts are
 scikit-learn's; the estimators pass ``sklearn.utils.estimator_checks``
@@ -25,7 +28,8 @@ is a ``ValueError``.
 
 from mlkern.learn._base import ConvergenceWarning, NotFittedError, load
 from mlkern.learn._linear import LinearRegression, LogisticRegression, Ridge
+from mlkern.learn._mlp import MLPClassifier, MLPRegressor
 from mlkern.learn._sgd import SGDClassifier, SGDRegressor
 
-__all__ = ["ConvergenceWarning", "LinearRegression", "LogisticRegression", "NotFittedError", "Ridge", "SGDClassifier",
-           "SGDRegressor", "load"]
+__all__ = ["ConvergenceWarning", "LinearRegression", "LogisticRegression", "MLPClassifier", "MLPRegressor",
+           "NotFittedError", "Ridge", "SGDClassifier", "SGDRegressor", "load"]

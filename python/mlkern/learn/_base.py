@@ -189,21 +189,16 @@ def _classes(y: Any, n: int, estimator: str) -> tuple[npt.NDArray[Any], npt.NDAr
 
 
 def _data_conversion_warning() -> type[Warning]:
-    try:
-        from sklearn.exceptions import DataConversionWarning
-
-        return DataConversionWarning  # type: ignore[no-any-return]
-    except ImportError:  # pragma: no cover - scikit-learn is optional
-        return UserWarning
+    """scikit-learn's ``DataConversionWarning`` when scikit-learn is loaded (so its
+    filters apply), else ``UserWarning``; never imports scikit-learn (a second)."""
+    sk = sys.modules.get("sklearn.exceptions")
+    return getattr(sk, "DataConversionWarning", UserWarning) if sk is not None else UserWarning
 
 
 def _convergence_warning() -> type[Warning]:
-    try:
-        from sklearn.exceptions import ConvergenceWarning as SkConvergence
-
-        return SkConvergence  # type: ignore[no-any-return]
-    except ImportError:  # pragma: no cover - scikit-learn is optional
-        return ConvergenceWarning
+    """scikit-learn's ``ConvergenceWarning`` when scikit-learn is loaded, else ours."""
+    sk = sys.modules.get("sklearn.exceptions")
+    return getattr(sk, "ConvergenceWarning", ConvergenceWarning) if sk is not None else ConvergenceWarning
 
 
 # ---------------------------------------------------------------- the base class

@@ -6,6 +6,7 @@
 use mlkern_core::Tier;
 
 use crate::kernels::{ChunkState, LogisticChunk, Output};
+use crate::mlp::{BlockJob, ForwardFn, Layout, Net, Slot, SlotFn, Update, UpdateFn};
 use crate::sgd::{Loss, Problem, Settings, SoftmaxState, State};
 
 /// `(x, d, coef, intercept, mode, out)` → first non-finite row (see
@@ -46,6 +47,12 @@ pub struct ElemKernels<T: 'static> {
     pub sgd_epoch: SgdEpochFn<T>,
     pub sgd_block_grad: SgdBlockFn<T>,
     pub sgd_softmax_epoch: SgdSoftmaxFn<T>,
+    /// See [`crate::mlp::slot_step`].
+    pub mlp_slot: SlotFn<T>,
+    /// See [`crate::mlp::update_chunk`].
+    pub mlp_update: UpdateFn<T>,
+    /// See [`crate::mlp::forward_rows`].
+    pub mlp_forward: ForwardFn<T>,
 }
 
 /// learn's kernels of one tier.
@@ -63,7 +70,35 @@ macro_rules! learn_tier {
             use crate::kernels;
 
             macro_rules! elem {
-                ($t:ty, $lc:ident, $lc_k:ident, $lp:ident, $lp_k:ident, $se:ident, $se_k:ident, $sb:ident, $sb_k:ident, $sm:ident, $sm_k:ident) => {
+                ($t:ty, $lc:ident, $lc_k:ident, $lp:ident, $lp_k:ident, $se:ident, $se_k:ident, $sb:ident, $sb_k:ident, $sm:ident, $sm_k:ident,
+                 $ms:ident, $ms_k:ident, $mu:ident, $mu_k:ident, $mf:ident, $mf_k:ident) => {
+                    #[target_feature(enable = $features)]
+                    fn $ms_k(job: &BlockJob<'_, $t>, s: usize, slot: &mut Slot<$t>, g: &mut [$t]) {
+                        crate::mlp::slot_step::<$t>(job, s, slot, g)
+                    }
+                    fn $ms(job: &BlockJob<'_, $t>, s: usize, slot: &mut Slot<$t>, g: &mut [$t]) {
+                        // SAFETY: the table holding this wrapper is handed out only on
+                        // CPUs with the tier's features.
+                        unsafe { $ms_k(job, s, slot, g) }
+                    }
+                    #[target_feature(enable = $features)]
+                    fn $mu_k(up: &Update, grads: &[$t], w: &mut [$t], m: &mut [$t], v: &mut [$t], lo: usize) -> f64 {
+                        crate::mlp::update_chunk::<$t>(up, grads, w, m, v, lo)
+                    }
+                    fn $mu(up: &Update, grads: &[$t], w: &mut [$t], m: &mut [$t], v: &mut [$t], lo: usize) -> f64 {
+                        // SAFETY: as above.
+                        unsafe { $mu_k(up, grads, w, m, v, lo) }
+                    }
+                    #[target_feature(enable = $features)]
+                    #[allow(clippy::too_many_arguments)]
+                    fn $mf_k(net: &Net<'_>, lay: &Layout, p: &[$t], x: &[$t], rows: usize, a: &mut [$t], b: &mut [$t], out: &mut [$t]) {
+                        crate::mlp::forward_rows::<$t>(net, lay, p, x, rows, a, b, out)
+                    }
+                    #[allow(clippy::too_many_arguments)]
+                    fn $mf(net: &Net<'_>, lay: &Layout, p: &[$t], x: &[$t], rows: usize, a: &mut [$t], b: &mut [$t], out: &mut [$t]) {
+                        // SAFETY: as above.
+                        unsafe { $mf_k(net, lay, p, x, rows, a, b, out) }
+                    }
                     #[target_feature(enable = $features)]
                     #[allow(clippy::too_many_arguments)]
                     fn $sm_k(
@@ -180,13 +215,15 @@ macro_rules! learn_tier {
                     }
                 };
             }
-            elem!(f32, lc32, lc32_k, lp32, lp32_k, se32, se32_k, sb32, sb32_k, sm32, sm32_k);
-            elem!(f64, lc64, lc64_k, lp64, lp64_k, se64, se64_k, sb64, sb64_k, sm64, sm64_k);
+            elem!(f32, lc32, lc32_k, lp32, lp32_k, se32, se32_k, sb32, sb32_k, sm32, sm32_k, ms32, ms32_k, mu32, mu32_k, mf32, mf32_k);
+            elem!(f64, lc64, lc64_k, lp64, lp64_k, se64, se64_k, sb64, sb64_k, sm64, sm64_k, ms64, ms64_k, mu64, mu64_k, mf64, mf64_k);
 
             pub(super) static TABLE: Kernels = Kernels {
                 tier: $tier,
-                f32: ElemKernels { logistic_chunk: lc32, linear_predict: lp32, sgd_epoch: se32, sgd_block_grad: sb32, sgd_softmax_epoch: sm32 },
-                f64: ElemKernels { logistic_chunk: lc64, linear_predict: lp64, sgd_epoch: se64, sgd_block_grad: sb64, sgd_softmax_epoch: sm64 },
+                f32: ElemKernels { logistic_chunk: lc32, linear_predict: lp32, sgd_epoch: se32, sgd_block_grad: sb32, sgd_softmax_epoch: sm32,
+                                  mlp_slot: ms32, mlp_update: mu32, mlp_forward: mf32 },
+                f64: ElemKernels { logistic_chunk: lc64, linear_predict: lp64, sgd_epoch: se64, sgd_block_grad: sb64, sgd_softmax_epoch: sm64,
+                                  mlp_slot: ms64, mlp_update: mu64, mlp_forward: mf64 },
             };
         }
     };

@@ -10,6 +10,9 @@
 //! - [`linear`]: least squares and ridge in closed form (centred Gram matrix on the
 //!   packed GEMM, blocked Cholesky).
 //! - [`predict`]: batch prediction of linear models.
+//! - [`mlp`]: multi-layer perceptrons (scikit-learn's MLP training step with Adam or
+//!   momentum SGD, and the forward pass), on the GEMM, deterministic on any thread
+//!   count.
 //! - [`sgd`]: scikit-learn's SGD for linear models (per sample, or in mini-batches
 //!   summed in parallel), every loss, penalty and learning-rate schedule.
 //!
@@ -22,5 +25,6 @@ pub mod lbfgs;
 pub mod linear;
 pub mod logistic;
 pub mod math;
+pub mod mlp;
 pub mod predict;
 pub mod sgd;

@@ -18,7 +18,7 @@ use crate::arrays::{new_array_for_overwrite, with_float, DType, FloatArray};
 use crate::errors::to_pyerr;
 
 /// Runs `f` without the GIL when the call touches more than `4096` values.
-fn maybe_detach<R: Send>(py: Python<'_>, values: usize, f: impl FnOnce() -> R + Send) -> R {
+pub(crate) fn maybe_detach<R: Send>(py: Python<'_>, values: usize, f: impl FnOnce() -> R + Send) -> R {
     if values > 4096 {
         py.detach(f)
     } else {
@@ -258,7 +258,7 @@ pub(crate) fn _learn_solve_spd<'py>(
 /// Runs `work` on a scoped thread while this (detached) thread checks for pending
 /// signals every 20 ms: a signal's exception goes to `stash` and `flag` is raised
 /// for `work` to see. Returns `work`'s result once it ends.
-fn watch_signals<R: Send>(
+pub(crate) fn watch_signals<R: Send>(
     flag: &std::sync::atomic::AtomicBool,
     stash: &(dyn Fn(PyErr) + Sync),
     work: impl FnOnce() -> R + Send,

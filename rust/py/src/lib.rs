@@ -12,6 +12,7 @@ mod cpu;
 mod errors;
 mod hdc;
 mod learn;
+mod learn_mlp;
 mod linalg;
 mod matrix;
 mod mem;
@@ -95,6 +96,8 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(learn::_learn_solve_spd, m)?)?;
     m.add_function(wrap_pyfunction!(learn::_learn_sgd_fit, m)?)?;
     m.add_function(wrap_pyfunction!(learn::_learn_sgd_softmax_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(learn_mlp::_learn_mlp_epoch, m)?)?;
+    m.add_function(wrap_pyfunction!(learn_mlp::_learn_mlp_predict, m)?)?;
     // Detect the CPU tier now (first use) and surface MLKERN_SIMD problems.
     for w in mlkern_core::cpu::startup_warnings() {
         let msg = CString::new(w.as_str()).unwrap_or_default();
