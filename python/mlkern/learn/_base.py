@@ -303,6 +303,10 @@ class _Estimator:
         for k, v in self.get_params().items():
             if isinstance(v, (np.integer, np.floating, np.bool_)):
                 v = v.item()
+            if isinstance(v, (tuple, list)) and all(isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+                                                    for i in v):
+                params[k] = [int(i) for i in v]  # a tuple of ints (hidden_layer_sizes): a JSON list
+                continue
             if not (v is None or isinstance(v, (bool, int, float, str))):
                 if k in ("random_state", "callback") or (k == "class_weight" and isinstance(v, dict)):
                     v = None if k != "class_weight" else {str(a): float(b) for a, b in v.items()}
@@ -371,8 +375,13 @@ def load(path: str | os.PathLike[str]) -> Any:
     params = header.get("params")
     if not isinstance(params, dict) or set(params) - set(cls._param_names()):
         raise ValueError(f"{name!r}: unexpected parameters for {cls.__name__}")
-    if any(not (v is None or isinstance(v, (bool, int, float, str))) for v in params.values()):
-        raise ValueError(f"{name!r}: parameters must be numbers, strings, bools or None")
+    def _plain(v: Any) -> bool:
+        return v is None or isinstance(v, (bool, int, float, str))
+
+    if any(not (_plain(v) or (isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)))
+           for v in params.values()):
+        raise ValueError(f"{name!r}: parameters must be numbers, strings, bools, None or lists of ints")
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
     nfeat = header.get("n_features_in_")
     if not isinstance(nfeat, int) or isinstance(nfeat, bool) or not 1 <= nfeat <= 1 << 31:
         raise ValueError(f"{name!r}: bad n_features_in_")

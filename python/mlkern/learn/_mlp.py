@@ -479,6 +479,17 @@ class _MLP(_Estimator):
                 raise ValueError(f"bad {a}")
             setattr(self, a, int(v))
         self.out_activation_ = self._head_for_loaded()
+        # The training bookkeeping a later partial_fit or warm start reads (the
+        # optimiser's moments are not saved: such a fit starts a fresh optimiser).
+        self._no_improvement_count = 0
+        self._best = self._packed.copy()
+        if self.early_stopping:
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else np.inf
+        if self.loss_curve_:
+            self.loss_ = self.loss_curve_[-1]
 
     def _head_for_loaded(self) -> str:
         raise NotImplementedError
