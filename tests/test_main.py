@@ -172,3 +172,7 @@ def test_bench_learn_section_runs() -> None:
     assert abs(fit["extra"]["score_mlkern"] - fit["extra"]["score_peer"]) < 0.01
     assert {row["workload"].split(" ")[1] for row in rows} >= {"fit", "predict", "predict_proba"}
     assert all(row["speedup"] > 0 for row in rows)
+    mlp = [row for row in rows if row["workload"].startswith("MLPClassifier")]
+    assert [row["peer"] for row in mlp] == ["sklearn MLPClassifier", "mlkern on 1 thread", "sklearn predict",
+                                            "sklearn predict_proba", "sklearn predict_proba"]
+    assert abs(mlp[0]["extra"]["score_mlkern"] - mlp[0]["extra"]["score_peer"]) < 0.02

@@ -3,8 +3,9 @@ scikit-learn, same run, same data, both at the bench's thread count (threadpoolc
 for scikit-learn's BLAS, ``mlkern.set_num_threads`` for ours).
 
 Data (issue 12): ``make_classification(1_200_000, 32, random_state=0)`` as float32,
-the first 1 000 000 rows train, the last 200 000 test. Every fit row reports the
-test accuracy of both sides; fits are timed in interleaved pairs (at most 5).
+the first 1 000 000 rows train, the last 200 000 test (the MLPs train on the first
+200 000). Every fit row reports the test accuracy of both sides; fits are timed in
+interleaved pairs (at most 5).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+import mlkern
 from mlkern import learn
 from mlkern._bench import Config, Row, _row
 
@@ -86,4 +88,56 @@ def bench_learn(cfg: Config) -> list[Row]:
     yte_r = Xte @ w + rng.standard_normal(size=Xte.shape[0], dtype=np.float32)
     rows.append(_fit_row(cfg, f"Ridge fit {Xtr.shape[0]}x32", "sklearn Ridge", learn.Ridge(), sk.Ridge(),
                          Xtr, ytr_r, Xte, yte_r))
+    rows += _mlp_rows(cfg, Xtr, ytr, Xte, yte)
+    return rows
+
+
+def _mlp_rows(cfg: Config, Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, yte: np.ndarray) -> list[Row]:
+    """The MLP workloads of issue 12 on the first 200 000 training rows."""
+    import warnings
+
+    from sklearn import neural_network as sknn
+
+    n = min(200_000, Xtr.shape[0])
+    X2, y2 = Xtr[:n], ytr[:n]
+    rows: list[Row] = []
+    small: dict[str, Any] = {"hidden_layer_sizes": (64,), "solver": "adam", "batch_size": 256, "max_iter": 5,
+                             "random_state": 0}
+    ours, theirs = learn.MLPClassifier(**small), sknn.MLPClassifier(**small)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=5 does not converge, on either side
+        rows.append(_fit_row(cfg, f"MLPClassifier (64,) adam 5 epochs {n}x32", "sklearn MLPClassifier", ours, theirs,
+                             X2, y2, Xte, yte))
+        big: dict[str, Any] = {"hidden_layer_sizes": (256, 256), "batch_size": 512, "max_iter": 1 if cfg.smoke else 2,
+                               "random_state": 0}
+        wide = learn.MLPClassifier(**big)
+
+        def one_thread() -> None:
+            was = mlkern.get_num_threads()
+            mlkern.set_num_threads(1)
+            try:
+                wide.fit(X2, y2)
+            finally:
+                mlkern.set_num_threads(was)
+
+        fits = dataclasses.replace(cfg, pairs=min(cfg.pairs, 3), min_repeat_s=0.0)
+        row = _row(fits, f"MLPClassifier (256, 256) {big['max_iter']} epochs {n}x32", np.float32, "mlkern on 1 thread",
+                   partial(wide.fit, X2, y2), one_thread)
+        row.notes = f"the same fit on {cfg.threads} threads against 1 (bitwise equal results)"
+        rows.append(row)
+    one = Xte[:1].copy()
+    # The two fits follow the same trajectory up to float32 rounding: probabilities
+    # agree closely, labels on all but a few borderline rows.
+    if not (np.allclose(ours.predict_proba(Xte[:1000]), theirs.predict_proba(Xte[:1000]), atol=0.02)
+            and np.mean(ours.predict(Xte[:1000]) == theirs.predict(Xte[:1000])) > 0.99):
+        raise AssertionError("MLPClassifier disagrees with scikit-learn's")
+    for method in ("predict", "predict_proba"):
+        row = _row(cfg, f"MLPClassifier (64,) {method} one row", np.float32, f"sklearn {method}",
+                   partial(getattr(ours, method), one), partial(getattr(theirs, method), one))
+        row.notes = "per call, from Python"
+        rows.append(row)
+    row = _row(cfg, f"MLPClassifier (64,) predict_proba {Xtr.shape[0]} rows", np.float32, "sklearn predict_proba",
+               partial(ours.predict_proba, Xtr), partial(theirs.predict_proba, Xtr), threaded_peer=True)
+    row.throughput = f"{Xtr.shape[0] / row.mlkern_s / 1e6:.0f} M rows/s"
+    rows.append(row)
     return rows

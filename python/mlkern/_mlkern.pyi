@@ -338,4 +338,5 @@ def _learn_mlp_predict(
     activation_name: str,
     head_name: str,
     params: npt.NDArray[Any],
+    mode: str,
 ) -> npt.NDArray[Any]: ...

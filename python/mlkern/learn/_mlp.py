@@ -80,8 +80,20 @@ class _MLP(_Estimator):
     callback: Callable[[dict[str, Any]], Any] | None
 
     _packed: npt.NDArray[Any]
+    _best: npt.NDArray[Any]
     _units: npt.NDArray[np.int64]
+    _fast: dict[np.dtype[Any], npt.NDArray[Any]]
+    _spec: tuple[list[int], str, str]
     out_activation_: str
+    loss_: float
+    loss_curve_: list[float]
+    validation_scores_: list[float] | None
+    best_validation_score_: float | None
+    best_loss_: float | None
+    n_iter_: int
+    t_: int
+    _no_improvement_count: int
+    _optimizer: dict[str, Any]
 
     # ------------------------------------------------------------ parameters
 
@@ -219,21 +231,22 @@ class _MLP(_Estimator):
         self._units = np.asarray(units, dtype=np.int64)
         self._packed = np.ascontiguousarray(np.hstack([c.ravel() for c in coefs + intercepts]).astype(dtype))
 
-    def _forward(self, X: Any) -> npt.NDArray[Any]:
-        """The head's outputs ``(n, n_outputs)`` in ``X``'s float dtype."""
+    def _forward(self, X: Any, mode: str = "raw") -> npt.NDArray[Any]:
+        """The head's outputs ``(n, n_outputs)`` in ``X``'s float dtype (``mode``:
+        see ``_learn_mlp_predict``)."""
         fast = getattr(self, "_fast", None)
         if fast is not None and type(X) is np.ndarray and X.ndim == 2 and not self._named:
             p = fast.get(X.dtype)
             if p is not None:
                 u, act, head = self._spec
                 if X.shape[1] == u[0]:
-                    return _mlkern._learn_mlp_predict(X, u, act, head, p)  # type: ignore[no-any-return]
+                    return _mlkern._learn_mlp_predict(X, u, act, head, p, mode)
         self._check_fitted()
         if fast is None:
             self._prepare()
         x = self._predict_features(X)
         u, act, head = self._spec
-        return _mlkern._learn_mlp_predict(x, u, act, head, self._fast[x.dtype])  # type: ignore[no-any-return]
+        return _mlkern._learn_mlp_predict(x, u, act, head, self._fast[x.dtype], mode)
 
     # ------------------------------------------------------------ training
 
@@ -356,13 +369,16 @@ class _MLP(_Estimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early = self.early_stopping
+        x_val: Any
+        y_val: Any
+        sw_val: Any
         if early:
             train, val = self._val_split(n, y2, rs)
             x_val, y_val = x[val], self._val_targets(y2[val])
             sw_val = None if sw is None else sw[val].astype(np.float64)
         else:
             train = np.arange(n, dtype=np.int64)
-            x_val = y_val = sw_val = None
+            x_val, y_val, sw_val = None, None, None
         n_train = train.size
         batch = self._batch(n_train)
         units = [int(v) for v in self._units]
@@ -438,6 +454,8 @@ class _MLP(_Estimator):
         score (NaN without early stopping)."""
         if early:
             score = self._score_on(x_val, y_val, sw_val)
+            if self.validation_scores_ is None or self.best_validation_score_ is None:
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}", flush=True)
@@ -449,11 +467,12 @@ class _MLP(_Estimator):
                 self.best_validation_score_ = score
                 self._best = self._packed.copy()
             return score
-        if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+        best = float("inf") if self.best_loss_ is None else self.best_loss_
+        if self.loss_curve_[-1] > best - self.tol:
             self._no_improvement_count += 1
         else:
             self._no_improvement_count = 0
-        if self.loss_curve_[-1] < self.best_loss_:
+        if self.loss_curve_[-1] < best:
             self.best_loss_ = self.loss_curve_[-1]
         return float("nan")
 
@@ -595,7 +614,7 @@ class MLPClassifier(_MLP):
     _estimator_type = "classifier"
     _array_attrs: ClassVar[tuple[str, ...]] = _MLP._array_attrs + ("classes_", "_multilabel")
     classes_: Any
-    loss: str = "log_loss"  # type: ignore[misc]
+    loss: str = "log_loss"
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
                  alpha: float = 0.0001, batch_size: Any = "auto", learning_rate: str = "constant",
@@ -664,7 +683,7 @@ class MLPClassifier(_MLP):
             raise ValueError(f"This solver needs samples of at least 2 classes in the data, but the data contains only "
                              f"one class: {known[0] if k else None!r}")
         if k == 2:
-            return (idx == 1).astype(np.float64).reshape(-1, 1)
+            return (idx == 1).astype(np.float64).reshape(-1, 1)  # type: ignore[no-any-return]
         out = np.zeros((n, k), np.float64)
         out[np.arange(n), idx] = 1.0
         return out
@@ -720,19 +739,19 @@ class MLPClassifier(_MLP):
 
     def predict(self, X: Any) -> npt.NDArray[Any]:
         """The predicted classes (an indicator matrix for multilabel ``y``)."""
-        return self._decode(self._forward(X))
+        if bool(getattr(self, "_multilabel", False)):
+            return self._decode(self._forward(X))
+        idx = self._forward(X, "labels")  # checks fitted before classes_ is read
+        return self.classes_[idx]  # type: ignore[no-any-return]
 
     def predict_proba(self, X: Any) -> npt.NDArray[Any]:
         """Class probabilities ``(n, n_classes)`` in ``classes_`` order."""
-        p = self._forward(X)
-        if p.shape[1] == 1:
-            return np.hstack([1 - p, p])
-        return p
+        return self._forward(X, "proba")
 
     def predict_log_proba(self, X: Any) -> npt.NDArray[Any]:
         """``log(predict_proba(X))``."""
         p = self.predict_proba(X)
-        return np.log(p, out=p)
+        return np.log(p, out=p)  # type: ignore[no-any-return]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multilabel ``y``)."""

@@ -74,7 +74,8 @@ macro_rules! learn_tier {
                  $ms:ident, $ms_k:ident, $mu:ident, $mu_k:ident, $mf:ident, $mf_k:ident) => {
                     #[target_feature(enable = $features)]
                     fn $ms_k(job: &BlockJob<'_, $t>, s: usize, slot: &mut Slot<$t>, g: &mut [$t]) {
-                        crate::mlp::slot_step::<$t>(job, s, slot, g)
+                        // SAFETY: this function carries the tier's features.
+                        unsafe { crate::mlp::slot_step::<$t, $isa>(job, s, slot, g) }
                     }
                     fn $ms(job: &BlockJob<'_, $t>, s: usize, slot: &mut Slot<$t>, g: &mut [$t]) {
                         // SAFETY: the table holding this wrapper is handed out only on
@@ -91,11 +92,12 @@ macro_rules! learn_tier {
                     }
                     #[target_feature(enable = $features)]
                     #[allow(clippy::too_many_arguments)]
-                    fn $mf_k(net: &Net<'_>, lay: &Layout, p: &[$t], x: &[$t], rows: usize, a: &mut [$t], b: &mut [$t], out: &mut [$t]) {
-                        crate::mlp::forward_rows::<$t>(net, lay, p, x, rows, a, b, out)
+                    fn $mf_k(net: &Net<'_>, lay: &Layout, p: &[$t], x: &[$t], rows: usize, a: &mut [$t], b: &mut [$t], out: &mut [$t]) -> bool {
+                        // SAFETY: this function carries the tier's features.
+                        unsafe { crate::mlp::forward_rows::<$t, $isa>(net, lay, p, x, rows, a, b, out) }
                     }
                     #[allow(clippy::too_many_arguments)]
-                    fn $mf(net: &Net<'_>, lay: &Layout, p: &[$t], x: &[$t], rows: usize, a: &mut [$t], b: &mut [$t], out: &mut [$t]) {
+                    fn $mf(net: &Net<'_>, lay: &Layout, p: &[$t], x: &[$t], rows: usize, a: &mut [$t], b: &mut [$t], out: &mut [$t]) -> bool {
                         // SAFETY: as above.
                         unsafe { $mf_k(net, lay, p, x, rows, a, b, out) }
                     }

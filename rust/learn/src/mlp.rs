@@ -31,6 +31,7 @@
 
 use std::sync::Mutex;
 
+use mlkern_core::simd::Simd;
 use mlkern_core::threads::{self, Parallelism};
 use mlkern_core::{Error, Float, Result};
 use mlkern_linalg::gemm::gemm;
@@ -455,7 +456,7 @@ pub type UpdateFn<T> = fn(&Update, &[T], &mut [T], &mut [T], &mut [T], usize) ->
 /// See [`slot_step`].
 pub type SlotFn<T> = fn(&BlockJob<'_, T>, usize, &mut Slot<T>, &mut [T]);
 /// See [`forward_rows`].
-pub type ForwardFn<T> = fn(&Net<'_>, &Layout, &[T], &[T], usize, &mut [T], &mut [T], &mut [T]);
+pub type ForwardFn<T> = fn(&Net<'_>, &Layout, &[T], &[T], usize, &mut [T], &mut [T], &mut [T]) -> bool;
 
 /// The update over every chunk of the parameters; returns the new `Σ W²`.
 fn update<T: LearnFloat>(
@@ -527,17 +528,20 @@ fn tanh(x: f64) -> f64 {
     1.0 - 2.0 / (math::exp(2.0 * x) + 1.0)
 }
 
-/// The head applied in place to `z` (`rows × k`) after adding `b`.
+/// The head applied in place to `z` (`rows × k`) after adding `b`; the
+/// elementwise heads run over the whole block at once (they vectorise across rows).
 #[inline(always)]
 fn bias_head<T: Float>(z: &mut [T], b: &[T], h: Head) {
     let k = b.len();
     for row in z.chunks_exact_mut(k) {
         row.iter_mut().zip(b).for_each(|(z, &b)| *z = *z + b);
-        match h {
-            Head::Identity => {}
-            Head::Exp => row.iter_mut().for_each(|z| *z = T::from_f64(math::exp(z.to_f64()))),
-            Head::Logistic => row.iter_mut().for_each(|z| *z = T::from_f64(math::sigmoid(z.to_f64()))),
-            Head::Softmax => {
+    }
+    match h {
+        Head::Identity => {}
+        Head::Exp => z.iter_mut().for_each(|z| *z = T::from_f64(math::exp(z.to_f64()))),
+        Head::Logistic => z.iter_mut().for_each(|z| *z = T::from_f64(math::sigmoid(z.to_f64()))),
+        Head::Softmax => {
+            for row in z.chunks_exact_mut(k) {
                 let mut mx = f64::NEG_INFINITY;
                 row.iter().for_each(|z| mx = mx.max(z.to_f64()));
                 let mut sum = 0.0;
@@ -615,42 +619,125 @@ fn mm<T: LearnFloat>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, out: &mut [T],
     gemm(T::ONE, a, b, beta, c, Parallelism::Sequential).expect("shapes checked by the caller");
 }
 
-/// `out[r] = a[r, :] · w` for a one-column layer (`w` of `fi`), `rows` rows: dot
-/// products instead of a one-column GEMM (whose packing would dominate).
+/// `out[r] = a[r, :] · w` for a one-column layer (`w` of `fi`), `rows` rows: a
+/// SIMD dot product per row ([`crate::kernels::dot`], four accumulators) instead
+/// of a one-column GEMM (whose packing would dominate).
+///
+/// # Safety
+/// The CPU has `S`'s features.
 #[inline(always)]
-fn column_product<T: Float>(a: &[T], w: &[T], rows: usize, out: &mut [T]) {
+unsafe fn column_product<T: Float, S: Simd<T>>(a: &[T], w: &[T], rows: usize, out: &mut [T]) {
     let fi = w.len();
+    assert!(a.len() >= rows * fi && out.len() >= rows);
     for (r, o) in out[..rows].iter_mut().enumerate() {
-        *o = dot8(&a[r * fi..(r + 1) * fi], w);
+        // SAFETY: row r of `a` and `w` hold `fi` elements (asserted); S's features (caller).
+        *o = unsafe { crate::kernels::dot::<T, S>(a.as_ptr().add(r * fi), w.as_ptr(), fi) };
     }
-}
-
-/// `Σ a_i b_i` in eight interleaved partial sums (they vectorise).
-#[inline(always)]
-fn dot8<T: Float>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::ZERO; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] = acc[l] + x[l] * y[l];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        s = s + *x * *y;
-    }
-    s
 }
 
 fn rm<'a, T>(data: &'a [T], rows: usize, cols: usize) -> MatRef<'a, T> {
     MatRef::row_major("a", &data[..rows * cols], rows, cols).expect("scratch sized for the layer")
 }
 
+/// Layers with at most this many inputs take [`dense`] instead of the GEMM: their
+/// weight tile (`fan_in × 4` vectors) stays in L1, and packing would cost as
+/// much as the product.
+pub const DENSE_MAX_FAN_IN: usize = 64;
+
+/// Whether [`dense`] computes a `fi → fo` layer for SIMD type `S`.
+#[inline(always)]
+fn use_dense<T: Float, S: Simd<T>>(fi: usize, fo: usize) -> bool {
+    fi <= DENSE_MAX_FAN_IN && fo.is_multiple_of(S::LANES)
+}
+
+/// `out (rows × fo) = a (rows × fi) · w (fi × fo)`, `fo` a multiple of `S::LANES`:
+/// tiles of four rows by four vectors of columns held in registers, each weight
+/// vector loaded once per four rows, each input broadcast once per tile; the sum
+/// over `fi` runs in order with fused multiply-adds where the ISA has them.
+///
+/// # Safety
+/// The CPU has `S`'s features. (Bounds are checked by the slices.)
+#[inline(always)]
+unsafe fn dense<T: Float, S: Simd<T>>(a: &[T], rows: usize, fi: usize, w: &[T], fo: usize, out: &mut [T]) {
+    assert!(a.len() >= rows * fi && w.len() >= fi * fo && out.len() >= rows * fo && fo.is_multiple_of(S::LANES));
+    let mut r = 0;
+    while r + 4 <= rows {
+        // SAFETY: rows r..r + 4 are inside `a` and `out` (asserted above).
+        unsafe { dense_rows::<T, S, 4>(a.as_ptr().add(r * fi), fi, w.as_ptr(), fo, out.as_mut_ptr().add(r * fo)) };
+        r += 4;
+    }
+    while r < rows {
+        // SAFETY: row r is inside `a` and `out`.
+        unsafe { dense_rows::<T, S, 1>(a.as_ptr().add(r * fi), fi, w.as_ptr(), fo, out.as_mut_ptr().add(r * fo)) };
+        r += 1;
+    }
+}
+
+/// `R` rows of [`dense`].
+///
+/// # Safety
+/// The CPU has `S`'s features; `a` holds `R · fi`, `w` `fi · fo`, `out` `R · fo`
+/// elements; `fo` is a multiple of `S::LANES`.
+#[inline(always)]
+unsafe fn dense_rows<T: Float, S: Simd<T>, const R: usize>(
+    a: *const T,
+    fi: usize,
+    w: *const T,
+    fo: usize,
+    out: *mut T,
+) {
+    let l = S::LANES;
+    let mut c = 0;
+    // SAFETY: every load reads row i < fi of `w` at columns c.. c + 4l ≤ fo (or
+    // c + l ≤ fo), every broadcast reads `a[r · fi + i]`, r < R; every store
+    // writes `out[r · fo + c ..]` inside the row (caller's sizes).
+    unsafe {
+        while c + 4 * l <= fo {
+            let mut acc = [[S::zero(); 4]; R];
+            for i in 0..fi {
+                let wp = w.add(i * fo + c);
+                let wv = [S::load(wp), S::load(wp.add(l)), S::load(wp.add(2 * l)), S::load(wp.add(3 * l))];
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let x = S::splat(*a.add(r * fi + i));
+                    for v in 0..4 {
+                        row[v] = S::mul_add(x, wv[v], row[v]);
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate() {
+                for (v, &x) in row.iter().enumerate() {
+                    S::store(out.add(r * fo + c + v * l), x);
+                }
+            }
+            c += 4 * l;
+        }
+        while c < fo {
+            let mut acc = [S::zero(); R];
+            for i in 0..fi {
+                let wv = S::load(w.add(i * fo + c));
+                for (r, x) in acc.iter_mut().enumerate() {
+                    *x = S::mul_add(S::splat(*a.add(r * fi + i)), wv, *x);
+                }
+            }
+            for (r, &x) in acc.iter().enumerate() {
+                S::store(out.add(r * fo + c), x);
+            }
+            c += l;
+        }
+    }
+}
+
 /// The forward pass of `rows` rows of `x` (`rows × units[0]`) into `acts` (one
 /// buffer per layer, `rows × units[i + 1]` each, the last the head's output).
 #[inline(always)]
-fn forward_into<T: LearnFloat>(net: &Net<'_>, lay: &Layout, params: &[T], x: &[T], rows: usize, acts: &mut [Vec<T>]) {
+unsafe fn forward_into<T: LearnFloat, S: Simd<T>>(
+    net: &Net<'_>,
+    lay: &Layout,
+    params: &[T],
+    x: &[T],
+    rows: usize,
+    acts: &mut [Vec<T>],
+) {
     let l = net.layers();
     for i in 0..l {
         let (fi, fo) = (net.units[i], net.units[i + 1]);
@@ -660,7 +747,11 @@ fn forward_into<T: LearnFloat>(net: &Net<'_>, lay: &Layout, params: &[T], x: &[T
         let out = &mut after[0][..rows * fo];
         let a: &[T] = if i == 0 { x } else { &before[i - 1] };
         if fo == 1 {
-            column_product(&a[..rows * fi], &params[lay.coef[i]..lay.coef[i] + fi], rows, out);
+            // SAFETY: the CPU has S's features (caller).
+            unsafe { column_product::<T, S>(&a[..rows * fi], &params[lay.coef[i]..lay.coef[i] + fi], rows, out) };
+        } else if use_dense::<T, S>(fi, fo) {
+            // SAFETY: the CPU has S's features (caller).
+            unsafe { dense::<T, S>(a, rows, fi, &params[lay.coef[i]..lay.coef[i] + fi * fo], fo, out) };
         } else {
             mm(rm(a, rows, fi), w, T::ZERO, out, rows, fo);
         }
@@ -676,9 +767,14 @@ fn forward_into<T: LearnFloat>(net: &Net<'_>, lay: &Layout, params: &[T], x: &[T
 /// loss, `δ` and backward, the gradients summed into `grad` (`n_params`).
 ///
 /// # Safety
-/// None beyond the types: `unsafe` only so that the tier table can hold it.
+/// The CPU has `S`'s features.
 #[inline(always)]
-pub fn slot_step<T: LearnFloat>(job: &BlockJob<'_, T>, s: usize, slot: &mut Slot<T>, grad: &mut [T]) {
+pub unsafe fn slot_step<T: LearnFloat, S: Simd<T>>(
+    job: &BlockJob<'_, T>,
+    s: usize,
+    slot: &mut Slot<T>,
+    grad: &mut [T],
+) {
     let net = job.net;
     let lay = job.lay;
     let l = net.layers();
@@ -697,7 +793,8 @@ pub fn slot_step<T: LearnFloat>(job: &BlockJob<'_, T>, s: usize, slot: &mut Slot
             slot.y[r * k..(r + 1) * k].copy_from_slice(&y[row * k..(row + 1) * k]);
             slot.w[r] = job.data.sw.map_or(T::ONE, |w| w[row]);
         }
-        forward_into(net, lay, job.params, &slot.x, rows, &mut slot.acts);
+        // SAFETY: the CPU has S's features (caller).
+        unsafe { forward_into::<T, S>(net, lay, job.params, &slot.x, rows, &mut slot.acts) };
         // Loss and δ of the head: (P − Y)·w.
         {
             let p = &slot.acts[l - 1][..rows * k];
@@ -811,9 +908,12 @@ pub fn update_chunk<T: LearnFloat>(up: &Update, grads: &[T], w: &mut [T], m: &mu
 
 /// The forward pass of `rows ≤ PREDICT_ROWS` rows into `out` (`rows × n_outputs`),
 /// with two ping-pong buffers of `PREDICT_ROWS · widest` values.
+///
+/// # Safety
+/// The CPU has `S`'s features.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn forward_rows<T: LearnFloat>(
+pub unsafe fn forward_rows<T: LearnFloat, S: Simd<T>>(
     net: &Net<'_>,
     lay: &Layout,
     params: &[T],
@@ -822,8 +922,11 @@ pub fn forward_rows<T: LearnFloat>(
     a: &mut [T],
     b: &mut [T],
     out: &mut [T],
-) {
+) -> bool {
     let l = net.layers();
+    if !crate::kernels::all_finite(&x[..rows * net.units[0]]) {
+        return false;
+    }
     for i in 0..l {
         let (fi, fo) = (net.units[i], net.units[i + 1]);
         let w = rm(&params[lay.coef[i]..lay.coef[i] + fi * fo], fi, fo);
@@ -840,7 +943,11 @@ pub fn forward_rows<T: LearnFloat>(
         };
         let dst = &mut dst[..rows * fo];
         if fo == 1 {
-            column_product(&src[..rows * fi], &params[lay.coef[i]..lay.coef[i] + fi], rows, dst);
+            // SAFETY: the CPU has S's features (caller).
+            unsafe { column_product::<T, S>(&src[..rows * fi], &params[lay.coef[i]..lay.coef[i] + fi], rows, dst) };
+        } else if use_dense::<T, S>(fi, fo) {
+            // SAFETY: the CPU has S's features (caller).
+            unsafe { dense::<T, S>(src, rows, fi, &params[lay.coef[i]..lay.coef[i] + fi * fo], fo, dst) };
         } else {
             mm(rm(src, rows, fi), w, T::ZERO, dst, rows, fo);
         }
@@ -850,6 +957,7 @@ pub fn forward_rows<T: LearnFloat>(
             bias_head(dst, bias, net.head);
         }
     }
+    true
 }
 
 /// The network's outputs for `n` rows of `x` into `out` (`n × n_outputs`): the
@@ -894,13 +1002,12 @@ pub fn predict_with<T: LearnFloat>(
         for blk in p * per..((p + 1) * per).min(blocks) {
             let (lo, hi) = (blk * PREDICT_ROWS, ((blk + 1) * PREDICT_ROWS).min(n));
             let xs = &x[lo * d..hi * d];
-            if let Some(r) = xs.iter().position(|v| !v.to_f64().is_finite()) {
-                bad.fetch_min(lo + r / d, std::sync::atomic::Ordering::Relaxed);
-                continue;
-            }
             // SAFETY: block `blk` alone writes rows `[lo, hi)` of `out`.
             let o = unsafe { outs.chunk(lo * k, hi * k) };
-            (kern.mlp_forward)(net, &lay, params, xs, hi - lo, &mut a, &mut b, o);
+            if !(kern.mlp_forward)(net, &lay, params, xs, hi - lo, &mut a, &mut b, o) {
+                let r = xs.iter().position(|v| !v.to_f64().is_finite()).unwrap_or(0);
+                bad.fetch_min(lo + r / d, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     };
     if parts <= 1 {

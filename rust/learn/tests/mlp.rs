@@ -80,7 +80,19 @@ fn cast<T: LearnFloat>(v: &[f64]) -> Vec<T> {
 
 fn check_forward<T: LearnFloat>(k: &ElemKernels<T>, tier: Tier, tol: f64) {
     let mut g = Gen(0x9e37_79b9_7f4a_7c15);
-    for units in [vec![3, 1], vec![7, 17, 1], vec![16, 64, 3], vec![33, 65, 9, 2], vec![1, 5, 5, 5, 4]] {
+    // Widths at and around the vector widths: the dense path (fan-in ≤ 64, width a
+    // multiple of the lanes: 4-vector tiles, then single vectors), the one-column
+    // path and the GEMM.
+    for units in [
+        vec![3, 1],
+        vec![7, 17, 1],
+        vec![16, 64, 3],
+        vec![20, 80, 48, 2],
+        vec![24, 48, 32, 1],
+        vec![64, 16, 8],
+        vec![33, 65, 9, 2],
+        vec![1, 5, 5, 5, 4],
+    ] {
         for &act in &ACTS {
             for &head in &HEADS {
                 let np = n_params(&units);

@@ -5,9 +5,12 @@
 //! the GIL.
 
 use mlkern_core::threads::num_threads;
+use mlkern_core::Float;
 use mlkern_learn::dispatch::LearnFloat;
 use mlkern_learn::mlp::{self, Activation, Data, EpochEnd, Head, Net, OptState, Scratch, Settings, Solver};
-use numpy::{Element, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    Element, IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -161,8 +164,10 @@ fn run_epoch<'py, T: LearnFloat + NpyFloat>(
     Ok((end, opt.t))
 }
 
-/// _learn_mlp_predict(X, units, activation, head, params) -> (n, n_outputs): the
-/// network's outputs (probabilities or values) in X's dtype.
+/// _learn_mlp_predict(X, units, activation, head, params, mode) -> the network's
+/// outputs in X's dtype: `mode="raw"` the head's values `(n, n_outputs)`;
+/// `"proba"` the same, but `(n, 2)` columns `[1 - p, p]` for one logistic output;
+/// `"labels"` int64 class indices (`p > 0.5` for one output, else the argmax).
 #[pyfunction]
 pub(crate) fn _learn_mlp_predict<'py>(
     py: Python<'py>,
@@ -171,6 +176,7 @@ pub(crate) fn _learn_mlp_predict<'py>(
     activation_name: &str,
     head_name: &str,
     params: &Bound<'py, PyAny>,
+    mode: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     let xa = FloatArray::extract(x, "X", 2)?;
     let (n, d) = (xa.shape[0], xa.shape[1]);
@@ -183,6 +189,7 @@ pub(crate) fn _learn_mlp_predict<'py>(
     let net = Net { units: &units, hidden: activation(activation_name)?, head: head(head_name)? };
     let k = *units.last().unwrap_or(&1);
     let threads = num_threads();
+    let nan = || PyValueError::new_err("Input X contains NaN or infinity.");
     with_float!(xa.dtype, T => {
         let pr = params
             .cast::<PyArray1<T>>()
@@ -190,13 +197,54 @@ pub(crate) fn _learn_mlp_predict<'py>(
             .try_readonly()
             .map_err(|_| PyValueError::new_err("internal error: params is being written"))?;
         let ps = pr.as_slice()?;
-        let (arr, out) = new_array_for_overwrite::<T>(py, [n, k])?;
         let xs = xa.slice::<T>();
         let work = n.saturating_mul(ps.len());
-        let bad = maybe_detach(py, work, || mlp::predict(&net, ps, xs, n, out, threads)).map_err(to_pyerr)?;
-        if bad.is_some() {
-            return Err(PyValueError::new_err("Input X contains NaN or infinity."));
+        match mode {
+            "raw" | "proba" => {
+                let two = mode == "proba" && k == 1 && net.head == Head::Logistic;
+                let (arr, out) = new_array_for_overwrite::<T>(py, [n, if two { 2 } else { k }])?;
+                let bad = maybe_detach(py, work, || {
+                    let r = mlp::predict(&net, ps, xs, n, &mut out[..n * k], threads);
+                    if two {
+                        // In place, from the last row back: row r's p sits at r ≤ 2r.
+                        for r in (0..n).rev() {
+                            let p = out[r];
+                            out[2 * r] = T::ONE - p;
+                            out[2 * r + 1] = p;
+                        }
+                    }
+                    r
+                })
+                .map_err(to_pyerr)?;
+                if bad.is_some() {
+                    return Err(nan());
+                }
+                Ok(arr)
+            }
+            "labels" => {
+                let mut raw = vec![T::ZERO; n * k];
+                let bad = maybe_detach(py, work, || mlp::predict(&net, ps, xs, n, &mut raw, threads)).map_err(to_pyerr)?;
+                if bad.is_some() {
+                    return Err(nan());
+                }
+                let labels: Vec<i64> = if k == 1 {
+                    raw.iter().map(|&p| i64::from(p.to_f64() > 0.5)).collect()
+                } else {
+                    raw.chunks_exact(k)
+                        .map(|row| {
+                            let mut best = 0;
+                            for (c, v) in row.iter().enumerate() {
+                                if v.to_f64() > row[best].to_f64() {
+                                    best = c;
+                                }
+                            }
+                            best as i64
+                        })
+                        .collect()
+                };
+                Ok(labels.into_pyarray(py).into_any())
+            }
+            _ => Err(PyValueError::new_err(format!("internal error: unknown mode {mode:?}"))),
         }
-        Ok(arr)
     })
 }
