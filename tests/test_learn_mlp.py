@@ -5,7 +5,11 @@ persistence; thread independence; callbacks and verbose output."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -277,3 +281,39 @@ def test_convergence_warning_and_coefs_assignment():
     assert not np.allclose(before, after) and np.allclose(after, after[0])
     with pytest.raises(ValueError):
         m.coefs_ = [np.zeros((2, 2))]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT via os.kill")
+def test_ctrl_c_stops_within_a_second_at_the_last_epoch():
+    X, y = _clf_data(np.float32, n=20_000)
+    kw = dict(hidden_layer_sizes=(128, 128), max_iter=100_000, tol=0.0, n_iter_no_change=10**9, random_state=0)
+    m = learn.MLPClassifier(**kw)
+    timer = threading.Timer(0.8, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y)
+    assert time.perf_counter() - start < 0.8 + 1.0
+    assert m.n_iter_ >= 1 and len(m.loss_curve_) == m.n_iter_ and m.t_ == 20_000 * m.n_iter_
+    # The weights are those of the last completed epoch: the same fit stopped there.
+    again = learn.MLPClassifier(**{**kw, "max_iter": m.n_iter_}).fit(X, y)
+    for a, b in zip(m.coefs_ + m.intercepts_, again.coefs_ + again.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fits_in_concurrent_python_threads_match_sequential_fits():
+    X, y = _clf_data(np.float32, n=4000)
+    kws = [dict(hidden_layer_sizes=(32,), max_iter=4, random_state=s) for s in range(4)]
+    ref = [learn.MLPClassifier(**kw).fit(X, y) for kw in kws]
+    out: list = [None] * 4
+
+    def run(i):
+        out[i] = learn.MLPClassifier(**kws[i]).fit(X, y)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(ref, out):
+        assert b is not None and all(np.array_equal(c, d) for c, d in zip(a.coefs_, b.coefs_))

@@ -398,27 +398,31 @@ class _MLP(_Estimator):
                 hyper = (float(self.learning_rate_init), float(self.beta_1), float(self.beta_2), float(self.epsilon))
             else:
                 hyper = (opt["lr"], float(self.momentum), float(bool(self.nesterovs_momentum)), 0.0)
-            saved = (self._packed.copy(), opt["m"].copy(), opt["v"].copy(), opt["t"])
-            loss, t, err = _mlkern._learn_mlp_epoch(
-                x, y2, sw, order, units, self.activation, self.out_activation_, float(self.alpha), batch, self.solver,
-                hyper, self._packed, opt["m"], opt["v"], int(opt["t"]))
-            if loss is None or err is not None:
-                # Interrupted: the last completed epoch's weights and state stay.
-                self._packed[:], opt["m"][:], opt["v"][:] = saved[0], saved[1], saved[2]
-                opt["t"] = saved[3]
+            snap = self._snapshot(opt)
+            try:
+                loss, t, err = _mlkern._learn_mlp_epoch(
+                    x, y2, sw, order, units, self.activation, self.out_activation_, float(self.alpha), batch,
+                    self.solver, hyper, self._packed, opt["m"], opt["v"], int(opt["t"]))
+                if loss is None or err is not None:
+                    raise err if err is not None else KeyboardInterrupt()
+                opt["t"] = t
+                self.n_iter_ += 1
+                self.loss_ = float(loss) / n_train
+                self.t_ += n_train
+                self.loss_curve_.append(self.loss_)
                 self._prepare()
-                raise err if err is not None else KeyboardInterrupt()
-            opt["t"] = t
-            self.n_iter_ += 1
-            self.loss_ = float(loss) / n_train
-            self.t_ += n_train
-            self.loss_curve_.append(self.loss_)
+                score = self._no_improvement(early, x_val, y_val, sw_val)
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    opt["lr"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            except BaseException:
+                # Ctrl-C (or any failure) inside the epoch or its bookkeeping: the
+                # last completed epoch's weights, optimiser and records stay.
+                self._restore(snap, opt)
+                raise
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}", flush=True)
-            self._prepare()
-            score = self._no_improvement(early, x_val, y_val, sw_val)
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                opt["lr"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                if early:
+                    print(f"Validation score: {score:f}", flush=True)
             if self.callback is not None:
                 info = {"epoch": self.n_iter_, "loss": self.loss_, "validation_score": score,
                         "samples_per_s": n_train * self.n_iter_ / max(time.perf_counter() - start, 1e-9)}
@@ -449,6 +453,25 @@ class _MLP(_Estimator):
     def _val_targets(self, y2: npt.NDArray[Any]) -> Any:
         return y2
 
+    def _snapshot(self, opt: dict[str, Any]) -> tuple[Any, ...]:
+        vs = self.validation_scores_
+        return (self._packed.copy(), opt["m"].copy(), opt["v"].copy(), opt["t"], opt["lr"], self.n_iter_, self.t_,
+                getattr(self, "loss_", None), len(self.loss_curve_), self.best_loss_, self._no_improvement_count,
+                None if vs is None else len(vs), self.best_validation_score_, self._best)
+
+    def _restore(self, snap: tuple[Any, ...], opt: dict[str, Any]) -> None:
+        (packed, m, v, opt["t"], opt["lr"], self.n_iter_, self.t_, loss, n_curve, self.best_loss_,
+         self._no_improvement_count, n_val, self.best_validation_score_, self._best) = snap
+        self._packed[:], opt["m"][:], opt["v"][:] = packed, m, v
+        if loss is None:
+            self.__dict__.pop("loss_", None)
+        else:
+            self.loss_ = loss
+        del self.loss_curve_[n_curve:]
+        if n_val is not None and self.validation_scores_ is not None:
+            del self.validation_scores_[n_val:]
+        self._prepare()
+
     def _no_improvement(self, early: bool, x_val: Any, y_val: Any, sw_val: Any) -> float:
         """scikit-learn's ``_update_no_improvement_count``; returns the validation
         score (NaN without early stopping)."""
@@ -457,8 +480,6 @@ class _MLP(_Estimator):
             if self.validation_scores_ is None or self.best_validation_score_ is None:
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
             self.validation_scores_.append(score)
-            if self.verbose:
-                print(f"Validation score: {score:f}", flush=True)
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
             else:

@@ -727,6 +727,125 @@ unsafe fn dense_rows<T: Float, S: Simd<T>, const R: usize>(
     }
 }
 
+/// `dst = src` (one row of at most a few hundred values) with vector moves, not
+/// a `memcpy` call per row.
+///
+/// # Safety
+/// The CPU has `S`'s features.
+#[inline(always)]
+unsafe fn copy_row<T: Float, S: Simd<T>>(src: &[T], dst: &mut [T]) {
+    let n = src.len().min(dst.len());
+    let l = S::LANES;
+    let mut i = 0;
+    // SAFETY: every access is inside `[0, n)` of both slices.
+    unsafe {
+        while i + l <= n {
+            S::store(dst.as_mut_ptr().add(i), S::load(src.as_ptr().add(i)));
+            i += l;
+        }
+    }
+    // The tail, element by element (shorter than a vector: no memcpy call).
+    #[allow(clippy::manual_memcpy)]
+    for j in i..n {
+        dst[j] = src[j];
+    }
+}
+
+/// `out (fi × fo) = aᵀ · d` (or `+=` unless `overwrite`) for `a` `(rows × fi)` and
+/// `d` `(rows × fo)`, `fo` a multiple of `S::LANES`: the gradient of a layer with
+/// few inputs. Tiles of four output rows by four vectors stay in registers while
+/// the `rows` are summed in order.
+///
+/// # Safety
+/// The CPU has `S`'s features. (Bounds are checked by the assertion.)
+#[inline(always)]
+unsafe fn dense_at<T: Float, S: Simd<T>>(
+    a: &[T],
+    d: &[T],
+    rows: usize,
+    fi: usize,
+    fo: usize,
+    overwrite: bool,
+    out: &mut [T],
+) {
+    assert!(a.len() >= rows * fi && d.len() >= rows * fo && out.len() >= fi * fo && fo.is_multiple_of(S::LANES));
+    let l = S::LANES;
+    let t = AtTile { a: a.as_ptr(), d: d.as_ptr(), out: out.as_mut_ptr(), rows, fi, fo, overwrite };
+    let mut c = 0;
+    // SAFETY: every tile lies inside `out` (i + NI ≤ fi, c + NV·l ≤ fo) and reads
+    // rows < `rows` of `a` and `d` (asserted sizes); S's features (caller).
+    unsafe {
+        while c + 4 * l <= fo {
+            let mut i = 0;
+            while i + 4 <= fi {
+                at_tile::<T, S, 4, 4>(&t, i, c);
+                i += 4;
+            }
+            while i < fi {
+                at_tile::<T, S, 1, 4>(&t, i, c);
+                i += 1;
+            }
+            c += 4 * l;
+        }
+        while c < fo {
+            let mut i = 0;
+            while i + 4 <= fi {
+                at_tile::<T, S, 4, 1>(&t, i, c);
+                i += 4;
+            }
+            while i < fi {
+                at_tile::<T, S, 1, 1>(&t, i, c);
+                i += 1;
+            }
+            c += l;
+        }
+    }
+}
+
+/// The operands of [`dense_at`].
+struct AtTile<T> {
+    a: *const T,
+    d: *const T,
+    out: *mut T,
+    rows: usize,
+    fi: usize,
+    fo: usize,
+    overwrite: bool,
+}
+
+/// Output rows `i..i + NI`, columns `c..c + NV · LANES` of [`dense_at`].
+///
+/// # Safety
+/// As [`dense_at`]: the tile is inside `out`, the CPU has `S`'s features.
+#[inline(always)]
+unsafe fn at_tile<T: Float, S: Simd<T>, const NI: usize, const NV: usize>(t: &AtTile<T>, i: usize, c: usize) {
+    let l = S::LANES;
+    // SAFETY: the caller keeps the tile inside the operands.
+    unsafe {
+        let mut acc = [[S::zero(); NV]; NI];
+        for r in 0..t.rows {
+            let drow = t.d.add(r * t.fo + c);
+            let arow = t.a.add(r * t.fi + i);
+            let mut dv = [S::zero(); NV];
+            for (v, x) in dv.iter_mut().enumerate() {
+                *x = S::load(drow.add(v * l));
+            }
+            for (ii, row) in acc.iter_mut().enumerate() {
+                let x = S::splat(*arow.add(ii));
+                for v in 0..NV {
+                    row[v] = S::mul_add(x, dv[v], row[v]);
+                }
+            }
+        }
+        for (ii, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                let o = t.out.add((i + ii) * t.fo + c + v * l);
+                S::store(o, if t.overwrite { x } else { S::add(S::load(o), x) });
+            }
+        }
+    }
+}
+
 /// The forward pass of `rows` rows of `x` (`rows × units[0]`) into `acts` (one
 /// buffer per layer, `rows × units[i + 1]` each, the last the head's output).
 #[inline(always)]
@@ -789,8 +908,11 @@ pub unsafe fn slot_step<T: LearnFloat, S: Simd<T>>(
         let rows = hi - lo;
         for (r, &row) in job.batch[lo..hi].iter().enumerate() {
             let row = row as usize;
-            slot.x[r * d..(r + 1) * d].copy_from_slice(&x[row * d..(row + 1) * d]);
-            slot.y[r * k..(r + 1) * k].copy_from_slice(&y[row * k..(row + 1) * k]);
+            // SAFETY: the CPU has S's features (caller).
+            unsafe { copy_row::<T, S>(&x[row * d..(row + 1) * d], &mut slot.x[r * d..(r + 1) * d]) };
+            for c in 0..k {
+                slot.y[r * k + c] = y[row * k + c];
+            }
             slot.w[r] = job.data.sw.map_or(T::ONE, |w| w[row]);
         }
         // SAFETY: the CPU has S's features (caller).
@@ -824,6 +946,10 @@ pub unsafe fn slot_step<T: LearnFloat, S: Simd<T>>(
                 for (r, &dr) in slot.deltas[i][..rows].iter().enumerate() {
                     gw.iter_mut().zip(&a[r * fi..(r + 1) * fi]).for_each(|(g, &x)| *g = *g + dr * x);
                 }
+            } else if use_dense::<T, S>(fi, fo) {
+                let a: &[T] = if i == 0 { &slot.x } else { &slot.acts[i - 1] };
+                // SAFETY: the CPU has S's features (caller).
+                unsafe { dense_at::<T, S>(a, &slot.deltas[i], rows, fi, fo, first, gw) };
             } else {
                 mm(a_in.t(), delta, beta, gw, fi, fo);
             }

@@ -179,8 +179,16 @@ fn the_gradient_matches_central_differences_of_the_loss() {
     let mut g = Gen(12345);
     let k = &mlkern_learn::dispatch::TABLES.active().f64;
     for &act in &ACTS {
-        for (head, kk) in [(Head::Identity, 1usize), (Head::Exp, 2), (Head::Logistic, 2), (Head::Softmax, 3)] {
-            let units = [4usize, 6, 5, kk];
+        // Widths off the vector lanes (the GEMM) and on them (the dense kernels).
+        for (head, kk, wide) in [
+            (Head::Identity, 1usize, false),
+            (Head::Exp, 2, false),
+            (Head::Logistic, 2, true),
+            (Head::Softmax, 3, false),
+            (Head::Softmax, 16, true),
+            (Head::Identity, 1, true),
+        ] {
+            let units = if wide { [4usize, 16, 32, kk] } else { [4usize, 6, 5, kk] };
             let n = 150; // three 50-row blocks
             let x = g.vec(n * 4, 1.0);
             let y: Vec<f64> = match head {
