@@ -1,6 +1,6 @@
 //! Times MLP training epochs without Python: `cargo run --profile profiling -p
-//! mlkern-learn --example mlp_probe [-- rows hidden batch threads]` (defaults
-//! 200000 64 256 2), synthetic float32 data with 32 features, one logistic output,
+//! mlkern-learn --example mlp_probe [-- rows hidden batch threads layers]`
+//! (defaults 200000 64 256 2 1: `layers` hidden layers of `hidden` units), synthetic float32 data with 32 features, one logistic output,
 //! Adam; prints the median epoch time of 7.
 
 use std::time::Instant;
@@ -13,6 +13,7 @@ fn main() {
     let hidden = args.get(1).copied().unwrap_or(64);
     let batch = args.get(2).copied().unwrap_or(256);
     let threads = args.get(3).copied().unwrap_or(2);
+    let layers = args.get(4).copied().unwrap_or(1).max(1);
     mlkern_core::threads::set_num_threads(threads).expect("threads");
     let d = 32;
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -24,8 +25,10 @@ fn main() {
     };
     let x: Vec<f32> = (0..n * d).map(|_| next()).collect();
     let y: Vec<f32> = (0..n).map(|i| f32::from(x[i * d] + x[i * d + 1] > 0.0)).collect();
-    let units = [d, hidden, 1];
-    let np = d * hidden + hidden + hidden + 1;
+    let mut units = vec![d];
+    units.extend(std::iter::repeat_n(hidden, layers));
+    units.push(1);
+    let np: usize = units.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
     let mut w: Vec<f32> = (0..np).map(|_| next() * 0.3).collect();
     let (mut m, mut v) = (vec![0.0f32; np], vec![0.0f32; np]);
     let net = Net { units: &units, hidden: Activation::Relu, head: Head::Logistic };
