@@ -63,14 +63,7 @@ def bench_learn(cfg: Config) -> list[Row]:
         if not np.allclose(np.asarray(getattr(lr_ours, method)(Xte[:1000]), np.float64),
                            np.asarray(getattr(lr_theirs, method)(Xte[:1000]), np.float64), atol=1e-3):
             raise AssertionError(f"LogisticRegression.{method} disagrees with scikit-learn's")
-        row = _row(cfg, f"LogisticRegression {method} one row", np.float32, f"sklearn {method}",
-                   partial(getattr(lr_ours, method), one), partial(getattr(lr_theirs, method), one))
-        row.notes = "per call, from Python"
-        rows.append(row)
-    row = _row(cfg, f"LogisticRegression predict_proba {Xtr.shape[0]} rows", np.float32, "sklearn predict_proba",
-               partial(lr_ours.predict_proba, Xtr), partial(lr_theirs.predict_proba, Xtr), threaded_peer=True)
-    row.throughput = f"{Xtr.shape[0] / row.mlkern_s / 1e6:.0f} M rows/s"
-    rows.append(row)
+    rows += _predict_rows(cfg, "LogisticRegression", lr_ours, lr_theirs, one, Xtr)
 
     # SGD, 5 epochs of log loss: scikit-learn's per-sample steps (our default
     # batch_size=1), then our mini-batches of 4096 at the same settings.
@@ -131,13 +124,21 @@ def _mlp_rows(cfg: Config, Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, yt
     if not (np.allclose(ours.predict_proba(Xte[:1000]), theirs.predict_proba(Xte[:1000]), atol=0.02)
             and np.mean(ours.predict(Xte[:1000]) == theirs.predict(Xte[:1000])) > 0.99):
         raise AssertionError("MLPClassifier disagrees with scikit-learn's")
+    rows += _predict_rows(cfg, "MLPClassifier (64,)", ours, theirs, one, Xtr)
+    return rows
+
+
+def _predict_rows(cfg: Config, name: str, ours: Any, theirs: Any, one: np.ndarray, batch: np.ndarray) -> list[Row]:
+    """One-row ``predict`` and ``predict_proba`` from Python, then the batch's
+    ``predict_proba``, of two fitted models."""
+    rows = []
     for method in ("predict", "predict_proba"):
-        row = _row(cfg, f"MLPClassifier (64,) {method} one row", np.float32, f"sklearn {method}",
+        row = _row(cfg, f"{name} {method} one row", np.float32, f"sklearn {method}",
                    partial(getattr(ours, method), one), partial(getattr(theirs, method), one))
         row.notes = "per call, from Python"
         rows.append(row)
-    row = _row(cfg, f"MLPClassifier (64,) predict_proba {Xtr.shape[0]} rows", np.float32, "sklearn predict_proba",
-               partial(ours.predict_proba, Xtr), partial(theirs.predict_proba, Xtr), threaded_peer=True)
-    row.throughput = f"{Xtr.shape[0] / row.mlkern_s / 1e6:.0f} M rows/s"
+    row = _row(cfg, f"{name} predict_proba {batch.shape[0]} rows", np.float32, "sklearn predict_proba",
+               partial(ours.predict_proba, batch), partial(theirs.predict_proba, batch), threaded_peer=True)
+    row.throughput = f"{batch.shape[0] / row.mlkern_s / 1e6:.0f} M rows/s"
     rows.append(row)
     return rows

@@ -375,12 +375,18 @@ def load(path: str | os.PathLike[str]) -> Any:
     params = header.get("params")
     if not isinstance(params, dict) or set(params) - set(cls._param_names()):
         raise ValueError(f"{name!r}: unexpected parameters for {cls.__name__}")
-    def _plain(v: Any) -> bool:
-        return v is None or isinstance(v, (bool, int, float, str))
+    defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()}
 
-    if any(not (_plain(v) or (isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)))
-           for v in params.values()):
-        raise ValueError(f"{name!r}: parameters must be numbers, strings, bools, None or lists of ints")
+    def _plain(k: str, v: Any) -> bool:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return True
+        # A list of ints only where the parameter is a tuple (hidden_layer_sizes).
+        return (isinstance(defaults.get(k), tuple) and isinstance(v, list)
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in v))
+
+    if any(not _plain(k, v) for k, v in params.items()):
+        raise ValueError(f"{name!r}: parameters must be numbers, strings, bools, None or (for tuple parameters) "
+                         "lists of ints")
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
     nfeat = header.get("n_features_in_")
     if not isinstance(nfeat, int) or isinstance(nfeat, bool) or not 1 <= nfeat <= 1 << 31:
@@ -402,6 +408,21 @@ def load(path: str | os.PathLike[str]) -> Any:
     except (TypeError, ValueError, KeyError, AttributeError) as e:
         raise ValueError(f"{name!r} is not a valid {cls.__name__} file ({e})") from None
     return est
+
+
+def _r2(y: Any, p: Any, sw: npt.NDArray[np.float64] | None) -> float:
+    """The coefficient of determination R² (uniform average over targets; 1 for a
+    constant target predicted exactly, else 0 there), weighted by ``sw``."""
+    yy = np.asarray(y, np.float64)
+    yy = yy.reshape(yy.shape[0], -1)
+    pp = np.asarray(p, np.float64).reshape(yy.shape)
+    w = np.ones(yy.shape[0]) if sw is None else sw
+    num = (w[:, None] * (yy - pp) ** 2).sum(axis=0)
+    mean = np.average(yy, axis=0, weights=w)
+    den = (w[:, None] * (yy - mean) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(den > 0, 1 - num / np.where(den > 0, den, 1), np.where(num == 0, 1.0, 0.0))
+    return float(np.mean(r2))
 
 
 # ---------------------------------------------------------------- parameters, linear prediction
@@ -537,16 +558,8 @@ class _LinearRegressor(_LinearPredictor):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The coefficient of determination R² (uniform average over targets)."""
-        y = np.asarray(y, dtype=np.float64)
-        p = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
-        sw = np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
-        yy, pp = y.reshape(y.shape[0], -1), p.reshape(y.shape[0], -1)
-        num = (sw[:, None] * (yy - pp) ** 2).sum(axis=0)
-        mean = np.average(yy, axis=0, weights=sw)
-        den = (sw[:, None] * (yy - mean) ** 2).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(den > 0, 1 - num / np.where(den > 0, den, 1), np.where(num == 0, 1.0, 0.0))
-        return float(np.mean(r2))
+        sw = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+        return _r2(y, self.predict(X), sw)
 
     def _check_loaded(self) -> None:
         coef = np.asarray(self.coef_)

@@ -28,6 +28,7 @@ from mlkern.learn._base import (
     _int_param,
     _num_param,
     _public,
+    _r2,
     _sample_weight,
 )
 
@@ -870,15 +871,3 @@ class MLPRegressor(_MLP):
         p = self.predict(X)
         return _r2(np.asarray(y, np.float64), p, None if sample_weight is None else np.asarray(sample_weight, np.float64))
 
-
-def _r2(y: Any, p: npt.NDArray[Any], sw: npt.NDArray[np.float64] | None) -> float:
-    y = np.asarray(y, np.float64)
-    yy = y.reshape(y.shape[0], -1)
-    pp = np.asarray(p, np.float64).reshape(yy.shape)
-    w = np.ones(yy.shape[0]) if sw is None else sw
-    num = (w[:, None] * (yy - pp) ** 2).sum(axis=0)
-    mean = np.average(yy, axis=0, weights=w)
-    den = (w[:, None] * (yy - mean) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(den > 0, 1 - num / np.where(den > 0, den, 1), np.where(num == 0, 1.0, 0.0))
-    return float(np.mean(r2))

@@ -846,6 +846,43 @@ unsafe fn at_tile<T: Float, S: Simd<T>, const NI: usize, const NV: usize>(t: &At
     }
 }
 
+/// Layer `i` of `rows` rows: `out = f(a · Wᵢ + bᵢ)` (`f` the hidden activation, or
+/// the head for the last layer), the product on [`column_product`] for one
+/// output, [`dense`] for few inputs, else the GEMM.
+///
+/// # Safety
+/// The CPU has `S`'s features.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn layer<T: LearnFloat, S: Simd<T>>(
+    net: &Net<'_>,
+    lay: &Layout,
+    params: &[T],
+    i: usize,
+    a: &[T],
+    rows: usize,
+    out: &mut [T],
+) {
+    let (fi, fo) = (net.units[i], net.units[i + 1]);
+    let w = &params[lay.coef[i]..lay.coef[i] + fi * fo];
+    let b = &params[lay.bias[i]..lay.bias[i] + fo];
+    let out = &mut out[..rows * fo];
+    if fo == 1 {
+        // SAFETY: the CPU has S's features (caller).
+        unsafe { column_product::<T, S>(&a[..rows * fi], w, rows, out) };
+    } else if use_dense::<T, S>(fi, fo) {
+        // SAFETY: the CPU has S's features (caller).
+        unsafe { dense::<T, S>(a, rows, fi, w, fo, out) };
+    } else {
+        mm(rm(a, rows, fi), rm(w, fi, fo), T::ZERO, out, rows, fo);
+    }
+    if i + 1 < net.layers() {
+        bias_activate(out, b, net.hidden);
+    } else {
+        bias_head(out, b, net.head);
+    }
+}
+
 /// The forward pass of `rows` rows of `x` (`rows × units[0]`) into `acts` (one
 /// buffer per layer, `rows × units[i + 1]` each, the last the head's output).
 #[inline(always)]
@@ -859,26 +896,12 @@ unsafe fn forward_into<T: LearnFloat, S: Simd<T>>(
 ) {
     let l = net.layers();
     for i in 0..l {
-        let (fi, fo) = (net.units[i], net.units[i + 1]);
-        let w = rm(&params[lay.coef[i]..lay.coef[i] + fi * fo], fi, fo);
-        let b = &params[lay.bias[i]..lay.bias[i] + fo];
+        let fo = net.units[i + 1];
         let (before, after) = acts.split_at_mut(i);
         let out = &mut after[0][..rows * fo];
         let a: &[T] = if i == 0 { x } else { &before[i - 1] };
-        if fo == 1 {
-            // SAFETY: the CPU has S's features (caller).
-            unsafe { column_product::<T, S>(&a[..rows * fi], &params[lay.coef[i]..lay.coef[i] + fi], rows, out) };
-        } else if use_dense::<T, S>(fi, fo) {
-            // SAFETY: the CPU has S's features (caller).
-            unsafe { dense::<T, S>(a, rows, fi, &params[lay.coef[i]..lay.coef[i] + fi * fo], fo, out) };
-        } else {
-            mm(rm(a, rows, fi), w, T::ZERO, out, rows, fo);
-        }
-        if i + 1 < l {
-            bias_activate(out, b, net.hidden);
-        } else {
-            bias_head(out, b, net.head);
-        }
+        // SAFETY: the CPU has S's features (caller).
+        unsafe { layer::<T, S>(net, lay, params, i, a, rows, out) };
     }
 }
 
@@ -1054,9 +1077,7 @@ pub unsafe fn forward_rows<T: LearnFloat, S: Simd<T>>(
         return false;
     }
     for i in 0..l {
-        let (fi, fo) = (net.units[i], net.units[i + 1]);
-        let w = rm(&params[lay.coef[i]..lay.coef[i] + fi * fo], fi, fo);
-        let bias = &params[lay.bias[i]..lay.bias[i] + fo];
+        let fo = net.units[i + 1];
         // Layer 0 reads x and writes a; odd layers read a and write b; even ones
         // read b and write a; the last writes out.
         let last = i + 1 == l;
@@ -1067,21 +1088,8 @@ pub unsafe fn forward_rows<T: LearnFloat, S: Simd<T>>(
         } else {
             (&*b, if last { &mut *out } else { &mut *a })
         };
-        let dst = &mut dst[..rows * fo];
-        if fo == 1 {
-            // SAFETY: the CPU has S's features (caller).
-            unsafe { column_product::<T, S>(&src[..rows * fi], &params[lay.coef[i]..lay.coef[i] + fi], rows, dst) };
-        } else if use_dense::<T, S>(fi, fo) {
-            // SAFETY: the CPU has S's features (caller).
-            unsafe { dense::<T, S>(src, rows, fi, &params[lay.coef[i]..lay.coef[i] + fi * fo], fo, dst) };
-        } else {
-            mm(rm(src, rows, fi), w, T::ZERO, dst, rows, fo);
-        }
-        if i + 1 < l {
-            bias_activate(dst, bias, net.hidden);
-        } else {
-            bias_head(dst, bias, net.head);
-        }
+        // SAFETY: the CPU has S's features (caller).
+        unsafe { layer::<T, S>(net, lay, params, i, src, rows, &mut dst[..rows * fo]) };
     }
     true
 }
