@@ -132,6 +132,29 @@ def test_string_labels_multilabel_and_proba_layout():
     assert (b.predict(X) == a.predict(X)).all() and b.predict(X).shape == Y.shape
 
 
+def test_multiclass_early_stopping_follows_sklearn():
+    X, y = _clf_data(n=800)
+    kw = dict(hidden_layer_sizes=(16,), max_iter=12, random_state=0, early_stopping=True, learning_rate_init=0.01)
+    a, b = sknn.MLPClassifier(**kw).fit(X, y), learn.MLPClassifier(**kw).fit(X, y)
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(b.validation_scores_, a.validation_scores_)
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), rtol=1e-8, atol=1e-10)
+
+
+def test_x_sharing_memory_with_the_weights_is_refused_and_failed_refits_change_nothing():
+    X, y = _clf_data(n=300)
+    m = learn.MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+    w = m.coefs_[1]  # (8, 3): 8 features when read as X
+    assert not w.flags.writeable
+    with pytest.raises(ValueError, match="shares memory"):
+        m.partial_fit(m._packed[:24].reshape(3, 8), [0, 1, 2])
+    before = m.predict_proba(X)
+    with pytest.raises(ValueError, match="one class"):
+        m.fit(X, np.zeros(len(y)))
+    assert list(m.classes_) == [0, 1, 2]
+    np.testing.assert_array_equal(m.predict_proba(X), before)
+
+
 def test_early_stopping_classifier_restores_the_best_weights():
     X, y = _clf_data(n=1000)
     kw = dict(hidden_layer_sizes=(16,), max_iter=60, random_state=0, early_stopping=True, n_iter_no_change=3,
@@ -276,6 +299,8 @@ def test_convergence_warning_and_coefs_assignment():
         m = learn.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
     assert any(issubclass(x.category, ConvergenceWarning) for x in w)
     before = m.predict_proba(X)
+    with pytest.raises(ValueError):
+        m.coefs_[0][0, 0] = 1.0  # read-only views: assign a new list instead
     m.coefs_ = [c * 0 for c in m.coefs_]
     after = m.predict_proba(X)
     assert not np.allclose(before, after) and np.allclose(after, after[0])

@@ -36,6 +36,11 @@ _ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 _SOLVERS = ("lbfgs", "sgd", "adam")
 
 
+def _read_only(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a.flags.writeable = False
+    return a
+
+
 def _random_state(rs: Any) -> np.random.RandomState:
     """scikit-learn's ``check_random_state``: ``None`` is NumPy's global
     ``RandomState``, an int seeds a new one, an instance is used as it is."""
@@ -170,11 +175,12 @@ class _MLP(_Estimator):
     @property
     def coefs_(self) -> list[npt.NDArray[Any]]:
         """The weight matrices, ``coefs_[i]`` of shape ``(units[i], units[i + 1])``
-        (views of the flat parameter buffer)."""
+        (read-only views of the flat parameter buffer; assign a new list to change
+        them)."""
         if not hasattr(self, "_packed"):
             raise AttributeError("coefs_")
         coef, _ = self._offsets()
-        return [self._packed[a:b].reshape(s) for a, b, s in coef]
+        return [_read_only(self._packed[a:b].reshape(s)) for a, b, s in coef]
 
     @coefs_.setter
     def coefs_(self, value: list[Any]) -> None:
@@ -182,11 +188,12 @@ class _MLP(_Estimator):
 
     @property
     def intercepts_(self) -> list[npt.NDArray[Any]]:
-        """The bias vectors, ``intercepts_[i]`` of shape ``(units[i + 1],)`` (views)."""
+        """The bias vectors, ``intercepts_[i]`` of shape ``(units[i + 1],)`` (read-only
+        views; assign a new list to change them)."""
         if not hasattr(self, "_packed"):
             raise AttributeError("intercepts_")
         _, bias = self._offsets()
-        return [self._packed[a:b] for a, b in bias]
+        return [_read_only(self._packed[a:b]) for a, b in bias]
 
     @intercepts_.setter
     def intercepts_(self, value: list[Any]) -> None:
@@ -269,8 +276,9 @@ class _MLP(_Estimator):
                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Training and validation rows, drawn from ``rs`` as scikit-learn's
         ``train_test_split`` draws them without stratification (one permutation,
-        the first ``ceil(fraction · n)`` rows validate); classifiers stratify per
-        class (the same count per class as scikit-learn, other rows)."""
+        the first ``ceil(fraction · n)`` rows validate: the same rows); a two-class
+        classifier stratifies, as scikit-learn does, with the same count per class
+        but other rows."""
         n_val = int(np.ceil(self.validation_fraction * n))
         if n_val < 2 or n - n_val < 1:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
@@ -501,6 +509,8 @@ class _MLP(_Estimator):
     # ------------------------------------------------------------ persistence
 
     def _check_loaded(self) -> None:
+        self._check_params()
+        self._hidden()
         u = np.asarray(self._units)
         if u.ndim != 1 or u.size < 2 or u.dtype.kind not in "iu" or (u < 1).any() or int(u[0]) != self.n_features_in_:
             raise ValueError("bad network shape")
@@ -676,36 +686,37 @@ class MLPClassifier(_MLP):
             return self._multilabel_targets(arr, n, incremental, first)
         labels, codes = _classes(y, n, type(self).__name__)
         fitted = getattr(self, "classes_", None) is not None
+        known = np.asarray(self.classes_) if fitted else None
         if incremental:
             # scikit-learn's _check_partial_fit_first_call.
             if not fitted and classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             if classes is not None:
                 given = np.unique(np.asarray(classes))
-                if fitted and not np.array_equal(np.asarray(self.classes_), given):
+                if fitted and not np.array_equal(known, given):
                     raise ValueError(f"`classes={given!r}` is not the same as on last call to partial_fit, was: "
                                      f"{self.classes_!r}")
-                if not fitted:
-                    self.classes_, self._multilabel = given, np.asarray(False)
+                known = given
         elif not fitted or not self.warm_start:
-            self.classes_, self._multilabel = labels, np.asarray(False)
-        elif set(labels.tolist()) != set(np.asarray(self.classes_).tolist()):
+            known = labels
+        elif set(labels.tolist()) != set(np.asarray(known).tolist()):
             raise ValueError("warm_start can only be used where `y` has the same classes as in the previous call to "
                              f"fit. Previously got {self.classes_}, `y` has {labels}")
-        known = np.asarray(self.classes_)
-        if bool(self._multilabel):
+        assert known is not None
+        if not first and bool(getattr(self, "_multilabel", False)):
             raise ValueError("this classifier was fitted on multilabel y; pass a 2-D indicator y")
-        pos = np.searchsorted(known, labels)
-        pos = np.clip(pos, 0, max(known.size - 1, 0))
+        pos = np.clip(np.searchsorted(known, labels), 0, max(known.size - 1, 0))
         if known.size == 0 or not (known[pos] == labels).all():
             raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {known}. 'y' has {labels}.")
-        idx = pos[codes]
         k = known.size
         if k < 2:
             raise ValueError(f"This solver needs samples of at least 2 classes in the data, but the data contains only "
                              f"one class: {known[0] if k else None!r}")
+        # Only now, with every check passed, does the estimator change.
+        self.classes_, self._multilabel = known, np.asarray(False)
+        idx = pos[codes]
         if k == 2:
-            return (idx == 1).astype(np.float64).reshape(-1, 1)  # type: ignore[no-any-return]
+            return (idx == 1).astype(np.float64).reshape(-1, 1)
         out = np.zeros((n, k), np.float64)
         out[np.arange(n), idx] = 1.0
         return out
@@ -726,9 +737,8 @@ class MLPClassifier(_MLP):
         return arr.astype(np.float64)
 
     def _strata(self, y2: npt.NDArray[Any]) -> npt.NDArray[np.int64] | None:
-        if bool(self._multilabel):
-            return None
-        return (y2[:, 0] if y2.shape[1] == 1 else np.argmax(y2, axis=1)).astype(np.int64)
+        # scikit-learn stratifies only with one output column (two classes).
+        return y2[:, 0].astype(np.int64) if y2.shape[1] == 1 else None
 
     def _head(self, y2: npt.NDArray[Any]) -> str:
         return "softmax" if y2.shape[1] > 1 and not bool(self._multilabel) else "logistic"

@@ -126,7 +126,10 @@ fn an_mlp_epoch_allocates_nothing_after_its_scratch() {
     let (mut m, mut v) = (vec![0.0f32; np], vec![0.0f32; np]);
     let order: Vec<u32> = (0..n as u32).collect();
     // One epoch enters the pool once (Rayon's injector may allocate a block for
-    // that job); its batches, however many, allocate nothing.
+    // that job); its batches, however many, allocate nothing. On two threads the
+    // memory pool may still add a GEMM packing buffer the first time both
+    // threads pack at once (timing-dependent: seen under valgrind), hence the
+    // slack of 2 beyond one allocation per epoch.
     for (batch, threads) in [(256usize, 1usize), (16, 1), (256, 2), (16, 2), (2000, 2)] {
         let net = Net { units: &units, hidden: Activation::Relu, head: Head::Softmax };
         let s = Settings {
@@ -137,13 +140,15 @@ fn an_mlp_epoch_allocates_nothing_after_its_scratch() {
         let data = Data { x: &x, y: &y, sw: None, n };
         let mut scratch = Scratch::<f32>::new(&net, batch).unwrap();
         let mut st = OptState { m: &mut m, v: &mut v, t: 0 };
-        mlp::epoch(&net, &data, &order, &s, &mut w, &mut st, &mut scratch, threads, &|| true).unwrap();
+        for _ in 0..2 {
+            mlp::epoch(&net, &data, &order, &s, &mut w, &mut st, &mut scratch, threads, &|| true).unwrap();
+        }
         let before = ALLOCS.load(Ordering::Relaxed);
         for _ in 0..3 {
             mlp::epoch(&net, &data, &order, &s, &mut w, &mut st, &mut scratch, threads, &|| true).unwrap();
         }
         let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-        let limit = if threads == 1 { 0 } else { 3 };
+        let limit = if threads == 1 { 0 } else { 3 + 2 };
         assert!(allocs <= limit, "batch {batch}, threads {threads}: {allocs} allocations in 3 epochs");
     }
 }

@@ -142,6 +142,22 @@ fn run_epoch<'py, T: LearnFloat + NpyFloat>(
         return Err(PyValueError::new_err("internal error: Y and X disagree"));
     }
     let (mut pw, mut mw, mut vw) = (buffer::<T>(params, "params")?, buffer::<T>(m, "m")?, buffer::<T>(v, "v")?);
+    // X is borrowed without NumPy's borrow flag: it must not share memory with the
+    // buffers this epoch writes (for example X = est.coefs_[0]).
+    let range = |a: &numpy::PyReadwriteArray1<'py, T>| {
+        let start = a.as_array().as_ptr() as usize;
+        (start, start + a.len() * std::mem::size_of::<T>())
+    };
+    let x_range = xa.byte_range();
+    for (r, name) in [
+        (range(&pw), "the network's parameters"),
+        (range(&mw), "the optimiser state"),
+        (range(&vw), "the optimiser state"),
+    ] {
+        if x_range.0 < r.1 && r.0 < x_range.1 {
+            return Err(PyValueError::new_err(format!("X shares memory with {name}; pass a copy of X")));
+        }
+    }
     let data = Data {
         x: xa.slice::<T>(),
         y: ya.as_slice()?,
