@@ -693,7 +693,7 @@ class MLPClassifier(_MLP):
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             if classes is not None:
                 given = np.unique(np.asarray(classes))
-                if fitted and not np.array_equal(known, given):
+                if fitted and not np.array_equal(np.asarray(self.classes_), given):
                     raise ValueError(f"`classes={given!r}` is not the same as on last call to partial_fit, was: "
                                      f"{self.classes_!r}")
                 known = given
@@ -716,7 +716,7 @@ class MLPClassifier(_MLP):
         self.classes_, self._multilabel = known, np.asarray(False)
         idx = pos[codes]
         if k == 2:
-            return (idx == 1).astype(np.float64).reshape(-1, 1)
+            return (idx == 1).astype(np.float64).reshape(-1, 1)  # type: ignore[no-any-return]
         out = np.zeros((n, k), np.float64)
         out[np.arange(n), idx] = 1.0
         return out
