@@ -32,7 +32,7 @@ def test_bench_json_to_stdout_has_every_workload() -> None:
     assert "LAC" in workloads
     assert workloads - {"LAC", "APS", "RAPS"} == {"dot", "cdist", "topk", "rfft", "convolve", "describe", "rolling",
                                                   "welch", "matmul", "randomized_svd", "csr_matmul", "hdc",
-                                                  "LogisticRegression", "Ridge", "SGDClassifier"}
+                                                  "LogisticRegression", "Ridge", "SGDClassifier", "MLPClassifier"}
     # hdc: the encoder against NumPy always, Hamming against numkong (else NumPy), the classifier
     hdc_rows = {" ".join(row["workload"].split()[:3]) for row in result["rows"] if row["workload"].startswith("hdc")}
     assert {"hdc encode projection", "hdc cdist_hamming 200x200", "hdc HDClassifier digits"} <= hdc_rows
