@@ -343,40 +343,15 @@ pub fn epoch_with<T: LearnFloat>(
     }
     // The scratch's layout, borrowed beside its buffers (computing it again
     // would allocate on every epoch).
-    let Scratch { slots, grads, lay, sumsq, .. } = scratch;
-    let bufs = Buffers { slots, grads, sumsq };
-    epoch_checked(k, net, lay, data, order, s, params, opt, bufs, threads, keep_going)
-}
-
-/// The scratch's buffers, borrowed apart from its layout.
-struct Buffers<'a, T> {
-    slots: &'a [Mutex<Slot<T>>],
-    grads: &'a mut Vec<T>,
-    sumsq: &'a mut Vec<f64>,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn epoch_checked<T: LearnFloat>(
-    k: &ElemKernels<T>,
-    net: &Net<'_>,
-    lay: &Layout,
-    data: &Data<'_, T>,
-    order: &[u32],
-    s: &Settings,
-    params: &mut [T],
-    opt: &mut OptState<'_, T>,
-    scratch: Buffers<'_, T>,
-    threads: usize,
-    keep_going: &(dyn Fn() -> bool + Sync),
-) -> Result<EpochEnd> {
-    let slots_len = scratch.slots.len();
+    let Scratch { slots: slot_bufs, grads, lay, sumsq: sumsq_parts, .. } = scratch;
+    let slot_bufs: &[Mutex<Slot<T>>] = slot_bufs;
     check_data(net, data)?;
     check_params(lay, params)?;
     let need_v = matches!(s.solver, Solver::Adam { .. });
     if opt.m.len() != lay.n_params || opt.v.len() != if need_v { lay.n_params } else { 0 } {
         return Err(Error::shape("optimizer state", "does not match the parameters"));
     }
-    if s.batch_size == 0 || slots(blocks(s.batch_size.min(order.len()).max(1))) > slots_len {
+    if s.batch_size == 0 || slots(blocks(s.batch_size.min(order.len()).max(1))) > slot_bufs.len() {
         return Err(Error::invalid("batch_size", "must be at least 1 and fit the scratch"));
     }
     if let Some(&bad) = order.iter().find(|&&r| r as usize >= data.n) {
@@ -387,7 +362,7 @@ fn epoch_checked<T: LearnFloat>(
     }
     let n_params = lay.n_params;
     threads::install(|| {
-        let mut sumsq = penalty_sumsq(params, lay.n_coef, scratch.sumsq);
+        let mut sumsq = penalty_sumsq(params, lay.n_coef, sumsq_parts);
         let mut total = 0.0f64;
         for batch in order.chunks(s.batch_size) {
             if !keep_going() {
@@ -397,10 +372,9 @@ fn epoch_checked<T: LearnFloat>(
             let ns = slots(nb);
             {
                 let job = BlockJob { net, lay, data, params: &*params, batch, nb, ns };
-                let grads = SharedMut::new(scratch.grads);
-                let slots = &scratch.slots;
+                let grads = SharedMut::new(grads);
                 threads::parallel_for(ns, threads, |j| {
-                    let mut slot = slots[j].lock().unwrap_or_else(|p| p.into_inner());
+                    let mut slot = slot_bufs[j].lock().unwrap_or_else(|p| p.into_inner());
                     // SAFETY: slot `j` alone writes gradients `[j·n, (j+1)·n)`, and
                     // `grads` is not otherwise borrowed during the batch's blocks.
                     let g = unsafe { grads.chunk(j * n_params, (j + 1) * n_params) };
@@ -408,7 +382,7 @@ fn epoch_checked<T: LearnFloat>(
                 });
             }
             let (mut loss, mut weight) = (0.0, 0.0);
-            for sl in &scratch.slots[..ns] {
+            for sl in &slot_bufs[..ns] {
                 let sl = sl.lock().unwrap_or_else(|p| p.into_inner());
                 loss += sl.loss;
                 weight += sl.weight;
@@ -418,7 +392,7 @@ fn epoch_checked<T: LearnFloat>(
                 opt.t += 1;
                 let up =
                     Update { n_coef: lay.n_coef, n_params, solver: s.solver, alpha: s.alpha, weight, t: opt.t, ns };
-                sumsq = update(&up, scratch.grads, params, opt, scratch.sumsq, threads, k.mlp_update);
+                sumsq = update(&up, grads, params, opt, sumsq_parts, threads, k.mlp_update);
             }
         }
         Ok(EpochEnd::Done(total))

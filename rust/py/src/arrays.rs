@@ -402,12 +402,17 @@ pub(crate) fn out_header(obj: &Bound<'_, PyAny>, dtype: DType, shape: &[usize]) 
 /// `out=` (byte range `out`) must share no memory with any input (`(range, name)`).
 /// Allocates nothing unless it fails.
 pub(crate) fn check_disjoint(out: (usize, usize), inputs: &[((usize, usize), &str)]) -> PyResult<()> {
-    for &((i0, i1), name) in inputs {
-        if out.0 < i1 && i0 < out.1 {
+    for &(range, name) in inputs {
+        if overlaps(out, range) {
             return Err(PyValueError::new_err(format!("out shares memory with {name}; pass a separate output array")));
         }
     }
     Ok(())
+}
+
+/// Whether two byte ranges `[start, end)` share a byte.
+pub(crate) fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 < b.1 && b.0 < a.1
 }
 
 /// A caller-provided `out=` array checked to be writable in place with the result.

@@ -15,7 +15,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::arrays::{new_array_for_overwrite, with_float, DType, FloatArray, NpyFloat};
+use crate::arrays::{new_array_for_overwrite, overlaps, with_float, DType, FloatArray, NpyFloat};
 use crate::errors::to_pyerr;
 use crate::learn::{maybe_detach, watch_signals};
 
@@ -154,7 +154,7 @@ fn run_epoch<'py, T: LearnFloat + NpyFloat>(
         (range(&mw), "the optimiser state"),
         (range(&vw), "the optimiser state"),
     ] {
-        if x_range.0 < r.1 && r.0 < x_range.1 {
+        if overlaps(x_range, r) {
             return Err(PyValueError::new_err(format!("X shares memory with {name}; pass a copy of X")));
         }
     }
