@@ -32,7 +32,8 @@ def test_bench_json_to_stdout_has_every_workload() -> None:
     assert "LAC" in workloads
     assert workloads - {"LAC", "APS", "RAPS"} == {"dot", "cdist", "topk", "rfft", "convolve", "describe", "rolling",
                                                   "welch", "matmul", "randomized_svd", "csr_matmul", "hdc",
-                                                  "LogisticRegression", "Ridge", "SGDClassifier", "MLPClassifier"}
+                                                  "LogisticRegression", "Ridge", "SGDClassifier", "MLPClassifier",
+                                                  "attention"}
     # hdc: the encoder against NumPy always, Hamming against numkong (else NumPy), the classifier
     hdc_rows = {" ".join(row["workload"].split()[:3]) for row in result["rows"] if row["workload"].startswith("hdc")}
     assert {"hdc encode projection", "hdc cdist_hamming 200x200", "hdc HDClassifier digits"} <= hdc_rows
@@ -152,6 +153,16 @@ def test_bench_conformal_section_runs() -> None:
     rows = json.loads(r.stdout)["rows"]
     assert rows and rows[0]["workload"].startswith("LAC predict_sets")
     assert all(row["speedup"] > 0 for row in rows)
+
+
+def test_bench_attention_section_runs() -> None:
+    r = run("bench", "--smoke", "--json", "-", "--only", "attention")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    names = [row["workload"] for row in rows]
+    assert "attention full b1 h2 s130 d16" in names and "attention causal b1 h2 s130 d16" in names
+    assert all(row["speedup"] > 0 and "GFLOP/s" in row["throughput"] for row in rows)
+    assert any("faster than our full" in row["notes"] for row in rows)
 
 
 def test_bench_hdc_section_runs() -> None:

@@ -19,16 +19,18 @@ mlkern.linalg         matmul (packed GEMM, Strassen), qr, randomized_svd, csr_ma
 mlkern.mem            BufferPool: pooled, 64-byte aligned NumPy arrays
 mlkern.conformal      conformal prediction sets/intervals (LAC, APS, RAPS, top-k, CQR), MAPIE's API
 mlkern.hdc            hyperdimensional computing: packed hypervectors, encoders, Hamming search, HDClassifier
-mlkern.learn          scikit-learn-compatible LinearRegression, Ridge, LogisticRegression, SGDClassifier/Regressor
+mlkern.learn          scikit-learn-compatible LinearRegression, Ridge, LogisticRegression, SGDClassifier/Regressor,
+                      MLPClassifier/Regressor
+mlkern.attention      flash_attention: tiled online-softmax attention, float32/float16/bfloat16 inputs
 
 ``python -m mlkern`` prints the CPU report and benchmarks mlkern against NumPy and
 SciPy in the same run.
 """
 
-from mlkern import conformal, hdc, learn, linalg, mem, signal, vector
+from mlkern import attention, conformal, hdc, learn, linalg, mem, signal, vector
 from mlkern._mlkern import __version__, cpu_info, get_num_threads, set_num_threads
 
 __all__ = [
     "__version__",
-    "conformal",
+    "attention", "conformal",
     "cpu_info", "get_num_threads", "hdc", "learn", "linalg", "mem", "set_num_threads", "signal", "vector"]

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write results as JSON (to stdout with '-')")
         p.add_argument("--threads", type=int, default=None, help="threads for mlkern and the peers (default: min(2, CPUs))")
         p.add_argument("--only", action="append", metavar="SECTION",
-                       help="run only these sections (dot, cdist, topk, signal, conformal, hdc, learn, linalg); repeatable")
+                       help="run only these sections (dot, cdist, topk, signal, conformal, hdc, learn, attention, linalg); repeatable")
         p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes, for tests
     restart = argv is None  # run as a program; a caller's own process is left as it is
     args = parser.parse_args(argv)

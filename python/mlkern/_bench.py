@@ -603,6 +603,7 @@ def blas_info() -> str:
 
 def run(cfg: Config, out: Callable[[str], None] = print) -> dict[str, Any]:
     from mlkern._bench_conformal import bench_conformal  # imports this module
+    from mlkern._bench_attention import bench_attention
     from mlkern._bench_hdc import bench_hdc
     from mlkern._bench_learn import bench_learn
 
@@ -610,7 +611,7 @@ def run(cfg: Config, out: Callable[[str], None] = print) -> dict[str, Any]:
     rows: list[Row] = []
     with _Limits(cfg.threads):
         for section in (bench_dot, bench_cdist, bench_topk, bench_signal, bench_conformal, bench_hdc, bench_learn,
-                        bench_linalg):
+                        bench_attention, bench_linalg):
             if cfg.only and section.__name__.removeprefix("bench_") not in cfg.only:
                 continue
             try:

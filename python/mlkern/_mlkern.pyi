@@ -38,6 +38,7 @@ __all__ = [
     "_learn_sgd_softmax_fit",
     "_learn_mlp_epoch",
     "_learn_mlp_predict",
+    "_flash_attention",
     "_learn_solve_spd",
     "_margin",
     "_order_statistic",
@@ -332,6 +333,22 @@ def _learn_mlp_epoch(
     v: npt.NDArray[Any],
     t: int,
 ) -> tuple[float | None, int, BaseException | None]: ...
+def _flash_attention(
+    q: npt.NDArray[Any],
+    k: npt.NDArray[Any],
+    v: npt.NDArray[Any],
+    kind: str,
+    dims: tuple[int, int, int, int, int, int],
+    mask: npt.NDArray[Any] | None,
+    mask_shape: tuple[int, int, int, int] | None,
+    causal: bool,
+    scale: float | None,
+    out: npt.NDArray[Any],
+    out_kind: str,
+) -> None:
+    """Flash attention into ``out`` (1-D views; see ``mlkern.attention``)."""
+    ...
+
 def _learn_mlp_predict(
     x: npt.ArrayLike,
     units: list[int],

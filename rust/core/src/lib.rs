@@ -5,6 +5,7 @@
 //! - [`kernels`]: kernels written once over that trait; [`dispatch`] instantiates them
 //!   per tier behind `#[target_feature]` and picks the table for the active tier.
 //! - [`vector`]: the user-facing vector operations (dot, norms, cdist, fused top-k).
+//! - [`halfconv`]: float16 / bfloat16 storage widened to f32 and narrowed back.
 //! - [`aligned`]: 64-byte aligned buffers; [`mem`]: the pool they are recycled through.
 //!   [`threads`]: the one Rayon pool.
 //!
@@ -17,6 +18,7 @@ pub mod dispatch;
 pub mod element;
 pub mod error;
 pub mod fork;
+pub mod halfconv;
 pub mod kernels;
 pub mod mem;
 pub mod rng;

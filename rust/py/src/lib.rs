@@ -3,10 +3,11 @@
 //! Layout: `arrays.rs` (borrowing NumPy buffers, `out=` checks, results),
 //! `errors.rs` (core errors → Python exceptions), `cpu.rs` (cpu_info, threads),
 //! `matrix.rs` (strided 2-D views), and one file per Python submodule (`vector.rs`,
-//! `signal.rs`, `linalg.rs`, `mem.rs`, `conformal.rs`, `hdc.rs`, `learn.rs`).
+//! `signal.rs`, `linalg.rs`, `mem.rs`, `conformal.rs`, `hdc.rs`, `learn.rs`, `attention.rs`).
 
 mod alloc_count;
 mod arrays;
+mod attention;
 mod conformal;
 mod cpu;
 mod errors;
@@ -46,6 +47,7 @@ fn _mlkern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vector::cdist, m)?)?;
     m.add_function(wrap_pyfunction!(vector::topk, m)?)?;
     m.add_function(wrap_pyfunction!(linalg::matmul, m)?)?;
+    m.add_function(wrap_pyfunction!(attention::_flash_attention, m)?)?;
     m.add_function(wrap_pyfunction!(linalg::qr, m)?)?;
     m.add_function(wrap_pyfunction!(linalg::_lu_pl, m)?)?;
     m.add_function(wrap_pyfunction!(linalg::_svd_jacobi, m)?)?;
