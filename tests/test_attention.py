@@ -150,6 +150,15 @@ def test_out_and_scale():
     np.testing.assert_array_equal(flash_attention(qt, k, v), flash_attention(q, k, v))
 
 
+def test_byte_swapped_inputs_are_read_by_value():
+    rng = np.random.default_rng(13)
+    q, k, v = rand(rng, (20, 8), np.float16), rand(rng, (30, 8), np.float16), rand(rng, (30, 8), np.float16)
+    swapped = [x.astype(x.dtype.newbyteorder(">")) for x in (q, k, v)]
+    np.testing.assert_array_equal(flash_attention(*swapped), flash_attention(q, k, v))
+    with pytest.raises(TypeError, match="native byte order"):
+        flash_attention(q, k, v, out=np.empty((20, 8), np.dtype(">f4")))
+
+
 def test_causal_alignment_is_top_left():
     rng = np.random.default_rng(8)
     q, k, v = rand(rng, (10, 8)), rand(rng, (4, 8)), rand(rng, (4, 8))

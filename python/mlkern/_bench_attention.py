@@ -40,8 +40,7 @@ def bench_attention(cfg: Config) -> list[Row]:
     seqs = [64, 130] if cfg.smoke else ([512, 2048] if cfg.quick or not have_torch else [512, 2048, 8192])
     torch: Any = None
     if have_torch:
-        import torch
-
+        torch = importlib.import_module("torch")
         torch.set_num_threads(cfg.threads)
     full_s: dict[int, float] = {}
     for seq in seqs:

@@ -47,7 +47,10 @@ def _as_array(x: Any, name: str) -> np.ndarray:
             x = x.astype(np.float32)
     if np.ndim(x) < 2:
         raise ValueError(f"{name}: expected an array of shape (..., seq, dim), got shape {x.shape}")
-    return np.asarray(x)
+    arr: np.ndarray = np.asarray(x)
+    if not arr.dtype.isnative:  # byte-swapped: the kernels read native values (copied once)
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -238,6 +241,8 @@ def flash_attention(
             raise ValueError(f"out: shape {out.shape}, expected {shape}")
         if out.dtype.name != res_kind:
             raise TypeError(f"out: dtype {out.dtype}, expected {res_kind}")
+        if not out.dtype.isnative:
+            raise TypeError("out: must be in native byte order")
         if not out.flags.c_contiguous:
             raise ValueError("out: must be C-contiguous")
         if not out.flags.writeable:

@@ -13,7 +13,8 @@
 //! multiply-adds on the tiers that have them) and scales by `2ⁿ` from its exponent
 //! bits. Measured against float64 (`tests/attention.rs`): at most 2 ulp on
 //! [−126, 127]. Below −126 it returns 0 (so a masked score, −inf, weighs exactly
-//! nothing, and results never go subnormal), above 127 +inf, and NaN for NaN.
+//! nothing, and results never go subnormal), above 127 it saturates at 2¹²⁷ (the
+//! softmax only passes arguments ≤ 0), and NaN gives NaN.
 
 use crate::tile::{Shape, BR};
 
