@@ -6,10 +6,10 @@ use mlkern_core::simd::Simd;
 use mlkern_core::Tier;
 
 use crate::tile::Scratch;
-use crate::{OutRows, Problem};
+use crate::{OutElems, Problem};
 
 /// `(problem, head, query tile, scratch, output rows)`: one task.
-pub(crate) type TaskFn = fn(&Problem<'_>, usize, usize, &mut Scratch, OutRows<'_>);
+pub(crate) type TaskFn = fn(&Problem<'_>, usize, usize, &mut Scratch, OutElems<'_>);
 
 /// attention's kernels of one tier.
 #[derive(Debug)]
@@ -26,12 +26,12 @@ macro_rules! attention_tier {
             use super::*;
 
             #[target_feature(enable = $features)]
-            fn task_with_features(p: &Problem<'_>, g: usize, t: usize, s: &mut Scratch, out: OutRows<'_>) {
+            fn task_with_features(p: &Problem<'_>, g: usize, t: usize, s: &mut Scratch, out: OutElems<'_>) {
                 // SAFETY: this function carries the tier's features.
                 unsafe { crate::tile::run_task::<$isa>(p, g, t, s, out) }
             }
 
-            fn task(p: &Problem<'_>, g: usize, t: usize, s: &mut Scratch, out: OutRows<'_>) {
+            fn task(p: &Problem<'_>, g: usize, t: usize, s: &mut Scratch, out: OutElems<'_>) {
                 // SAFETY: reachable only through TABLE, which TABLES hands out only on
                 // CPUs with the tier's features.
                 unsafe { task_with_features(p, g, t, s, out) }

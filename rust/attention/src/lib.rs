@@ -91,7 +91,8 @@ impl Elems<'_> {
     }
 }
 
-/// The output, flattened row-major `(batch, heads, seq_q, dv)`.
+/// The output, flattened row-major `(batch, heads, seq_q, dv)` (and, inside
+/// [`forward`], one task's rows of it).
 #[derive(Debug)]
 pub enum OutElems<'a> {
     F32(&'a mut [f32]),
@@ -99,19 +100,24 @@ pub enum OutElems<'a> {
     Bf16(&'a mut [u16]),
 }
 
-/// One task's output rows.
-#[derive(Debug)]
-pub(crate) enum OutRows<'a> {
-    F32(&'a mut [f32]),
-    F16(&'a mut [u16]),
-    Bf16(&'a mut [u16]),
-}
-
-impl OutRows<'_> {
-    fn len(&self) -> usize {
+impl OutElems<'_> {
+    pub fn len(&self) -> usize {
         match self {
-            OutRows::F32(x) => x.len(),
-            OutRows::F16(x) | OutRows::Bf16(x) => x.len(),
+            OutElems::F32(x) => x.len(),
+            OutElems::F16(x) | OutElems::Bf16(x) => x.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The same rows, borrowed for a shorter time.
+    fn reborrow(&mut self) -> OutElems<'_> {
+        match self {
+            OutElems::F32(x) => OutElems::F32(x),
+            OutElems::F16(x) => OutElems::F16(x),
+            OutElems::Bf16(x) => OutElems::Bf16(x),
         }
     }
 }
@@ -278,8 +284,8 @@ fn task_rows<'o, T>(
     out: &'o mut [T],
     sq: usize,
     dv: usize,
-    wrap: fn(&'o mut [T]) -> OutRows<'o>,
-) -> Vec<Mutex<OutRows<'o>>> {
+    wrap: fn(&'o mut [T]) -> OutElems<'o>,
+) -> Vec<Mutex<OutElems<'o>>> {
     out.chunks_mut(sq * dv).flat_map(|head| head.chunks_mut(BR * dv)).map(|rows| Mutex::new(wrap(rows))).collect()
 }
 
@@ -291,20 +297,16 @@ fn run(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<bool> {
     let Dims { batch, heads, sq, d, dv, .. } = p.dims;
-    let len = match &out {
-        OutElems::F32(x) => x.len(),
-        OutElems::F16(x) | OutElems::Bf16(x) => x.len(),
-    };
-    expect_len("out", len, &[batch, heads, sq, dv])?;
-    if len == 0 {
+    expect_len("out", out.len(), &[batch, heads, sq, dv])?;
+    if out.is_empty() {
         return Ok(true);
     }
     let tiles = sq.div_ceil(BR);
     let tasks = batch * heads * tiles;
     let rows = match out {
-        OutElems::F32(x) => task_rows(x, sq, dv, OutRows::F32),
-        OutElems::F16(x) => task_rows(x, sq, dv, OutRows::F16),
-        OutElems::Bf16(x) => task_rows(x, sq, dv, OutRows::Bf16),
+        OutElems::F32(x) => task_rows(x, sq, dv, OutElems::F32),
+        OutElems::F16(x) => task_rows(x, sq, dv, OutElems::F16),
+        OutElems::Bf16(x) => task_rows(x, sq, dv, OutElems::Bf16),
     };
     debug_assert_eq!(rows.len(), tasks);
     let dvp = dv.div_ceil(k.lanes) * k.lanes;
@@ -327,12 +329,7 @@ fn run(
             Some(s) => s,
             None => scratch[n % workers].lock().unwrap_or_else(|e| e.into_inner()),
         };
-        let rows = match &mut *rows {
-            OutRows::F32(x) => OutRows::F32(x),
-            OutRows::F16(x) => OutRows::F16(x),
-            OutRows::Bf16(x) => OutRows::Bf16(x),
-        };
-        (k.task)(p, g, t, &mut s, rows);
+        (k.task)(p, g, t, &mut s, rows.reborrow());
     });
     Ok(!stopped.load(Ordering::Relaxed))
 }

@@ -34,7 +34,7 @@ use mlkern_core::halfconv::{bf16_to_f32, f16_to_f32};
 use mlkern_core::simd::Simd;
 
 use crate::softmax::{online_step, Running};
-use crate::{Elems, Mask, MaskValues, OutRows, Problem};
+use crate::{Elems, Mask, MaskValues, OutElems, Problem};
 
 /// Register tiles per ISA: `ROWS` keys (score kernel) or queries (value kernel)
 /// by `VECS` vectors, `ROWS·VECS` accumulators plus the `VECS` loaded vectors and a
@@ -396,27 +396,27 @@ fn mask_causal(st: &mut [f32], nk: usize, off: isize) {
 
 /// Divides the task's output rows by their softmax sums and stores them.
 #[inline(always)]
-fn finish(o: &[f32], dvp: usize, dv: usize, nq: usize, sum: &[f32; BR], out: OutRows<'_>) {
+fn finish(o: &[f32], dvp: usize, dv: usize, nq: usize, sum: &[f32; BR], out: OutElems<'_>) {
     let row = |i: usize| {
         let inv = 1.0 / sum[i];
         o[i * dvp..i * dvp + dv].iter().map(move |&x| if sum[i] == 0.0 { 0.0 } else { x * inv })
     };
     match out {
-        OutRows::F32(out) => {
+        OutElems::F32(out) => {
             for i in 0..nq {
                 for (d, x) in out[i * dv..(i + 1) * dv].iter_mut().zip(row(i)) {
                     *d = x;
                 }
             }
         }
-        OutRows::F16(out) => {
+        OutElems::F16(out) => {
             for i in 0..nq {
                 for (d, x) in out[i * dv..(i + 1) * dv].iter_mut().zip(row(i)) {
                     *d = mlkern_core::halfconv::f32_to_f16(x);
                 }
             }
         }
-        OutRows::Bf16(out) => {
+        OutElems::Bf16(out) => {
             for i in 0..nq {
                 for (d, x) in out[i * dv..(i + 1) * dv].iter_mut().zip(row(i)) {
                     *d = mlkern_core::halfconv::f32_to_bf16(x);
@@ -438,7 +438,7 @@ pub(crate) unsafe fn run_task<S: Simd<f32> + Shape>(
     g: usize,
     t: usize,
     s: &mut Scratch,
-    out: OutRows<'_>,
+    out: OutElems<'_>,
 ) {
     let dm = p.dims;
     let (d, dv, sq, sk) = (dm.d, dm.dv, dm.sq, dm.sk);
